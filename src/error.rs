@@ -1,0 +1,103 @@
+//! Request-path errors, and the one place where gRPC status codes are chosen.
+//!
+//! Invalid input is `INVALID_ARGUMENT` with a message naming the lead and the
+//! field, plus a `google.rpc.BadRequest` detail whose field violation uses the
+//! request path (e.g. `leads[2].features["total_visits"]`). Unknown models or
+//! versions are `NOT_FOUND`; no model loaded at all is `UNAVAILABLE`, which
+//! clients and meshes treat as retryable.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::registry::LookupError;
+
+/// Why a request could not be served.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServiceError {
+    /// Model or version lookup failed.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The request holds no leads.
+    #[error("leads: at least one lead is required")]
+    EmptyLeads,
+    /// The request holds more leads than allowed.
+    #[error("leads: {got} leads exceed the limit of {max} per request")]
+    TooManyLeads {
+        /// Leads sent.
+        got: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// One lead is malformed.
+    #[error("leads[{index}] (lead_id \"{lead_id}\"): {field}: {message}")]
+    InvalidLead {
+        /// Position of the lead in the request.
+        index: usize,
+        /// The lead's id as sent.
+        lead_id: String,
+        /// Field inside the lead, e.g. `features["visits"]`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ServiceError {
+    /// Request path of the offending field, for `BadRequest.FieldViolation`.
+    fn field_path(&self) -> Option<String> {
+        match self {
+            ServiceError::EmptyLeads | ServiceError::TooManyLeads { .. } => {
+                Some("leads".to_string())
+            }
+            ServiceError::InvalidLead { index, field, .. } => Some(format!("leads[{index}].{field}")),
+            ServiceError::Lookup(_) => None,
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        let message = err.to_string();
+        match &err {
+            ServiceError::Lookup(LookupError::NoModelLoaded) => Status::unavailable(message),
+            ServiceError::Lookup(_) => Status::not_found(message),
+            ServiceError::EmptyLeads
+            | ServiceError::TooManyLeads { .. }
+            | ServiceError::InvalidLead { .. } => {
+                let field = err.field_path().unwrap_or_default();
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    message.clone(),
+                    ErrorDetails::with_bad_request_violation(field, message),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_field_details() {
+        let status = Status::from(ServiceError::InvalidLead {
+            index: 2,
+            lead_id: "L-9".into(),
+            field: "features[\"visits\"]".into(),
+            message: "must be a finite number, got NaN".into(),
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("leads[2]"));
+        let details = status.get_error_details();
+        let violation = &details.bad_request().expect("bad request detail").field_violations[0];
+        assert_eq!(violation.field, "leads[2].features[\"visits\"]");
+
+        let status = Status::from(ServiceError::Lookup(LookupError::ModelNotFound {
+            model: "x".into(),
+        }));
+        assert_eq!(status.code(), Code::NotFound);
+        let status = Status::from(ServiceError::Lookup(LookupError::NoModelLoaded));
+        assert_eq!(status.code(), Code::Unavailable);
+    }
+}

@@ -1,0 +1,723 @@
+//! The one feature pipeline, shared by the trainer and the server.
+//!
+//! A model sees a lead as a list of *source features* (one per CSV column it
+//! was trained on), each numeric, categorical or boolean. The pipeline turns
+//! those raw values into the *design row* the estimator works on:
+//!
+//! - numeric: missing → training median (with a warning), clipped to the
+//!   training range (with a warning), then standardised `(x − mean) / std`;
+//! - categorical: one-hot over the training categories; a value never seen in
+//!   training goes to the [`OTHER`] bucket (with a warning), a missing value to
+//!   the [`MISSING`] level (with a warning);
+//! - boolean: 0 / 1; missing → the training majority (with a warning).
+//!
+//! The trainer fits a [`FeaturePipeline`] on training rows and stores its
+//! [`FeatureSpec`]s in the artifact; the server rebuilds the same pipeline from
+//! the artifact. Both encode through [`FeaturePipeline::encode`], so what a model
+//! saw in training is exactly what it sees in serving.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Category level that holds values not seen in training (and rare ones).
+pub const OTHER: &str = "(other)";
+/// Category level that holds missing values.
+pub const MISSING: &str = "(missing)";
+
+/// One raw value of a source feature, as a caller or a CSV cell gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+    /// A number (numeric features; 0 / 1 for boolean ones).
+    Number(f64),
+    /// A category label (categorical features; yes/no/true/false for boolean ones).
+    Category(String),
+    /// A flag (boolean features).
+    Flag(bool),
+}
+
+/// How the caller gave a lead's features.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeadInput {
+    /// By feature name; a feature left out is imputed.
+    Named(HashMap<String, RawValue>),
+    /// Dense, one value per source feature in schema order. Categorical
+    /// features take the index of their category in the schema.
+    Dense(Vec<f64>),
+}
+
+/// The kind of a source feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A real number.
+    Numeric,
+    /// One of a fixed set of labels.
+    Categorical,
+    /// Yes / no.
+    Boolean,
+}
+
+impl FeatureKind {
+    /// Lower-case name, as used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureKind::Numeric => "numeric",
+            FeatureKind::Categorical => "categorical",
+            FeatureKind::Boolean => "boolean",
+        }
+    }
+}
+
+/// How one source feature is encoded, with the statistics learned in training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureEncoding {
+    /// Standardised number.
+    Numeric {
+        /// Training median, used for missing values.
+        median: f64,
+        /// Training mean after imputation, subtracted before scaling.
+        mean: f64,
+        /// Training standard deviation after imputation (1 for a constant column).
+        std: f64,
+        /// Smallest training value; smaller inputs are clipped to it.
+        min: f64,
+        /// Largest training value; larger inputs are clipped to it.
+        max: f64,
+    },
+    /// One-hot over `categories`, which always end with [`MISSING`] and [`OTHER`].
+    Categorical {
+        /// Levels in one-hot (and dense-index) order.
+        categories: Vec<String>,
+    },
+    /// 0 / 1.
+    Boolean {
+        /// Value used when the feature is missing (the training majority).
+        imputed: bool,
+    },
+}
+
+/// One source feature of a model: its name, origin, label and encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// snake_case name, the key callers use in `Lead.features`.
+    pub name: String,
+    /// Column of the training CSV this feature came from.
+    pub source_column: String,
+    /// Human label shown next to explanations.
+    pub label: String,
+    /// Encoding and training statistics.
+    pub encoding: FeatureEncoding,
+}
+
+impl FeatureSpec {
+    /// The feature's kind.
+    pub fn kind(&self) -> FeatureKind {
+        match self.encoding {
+            FeatureEncoding::Numeric { .. } => FeatureKind::Numeric,
+            FeatureEncoding::Categorical { .. } => FeatureKind::Categorical,
+            FeatureEncoding::Boolean { .. } => FeatureKind::Boolean,
+        }
+    }
+
+    /// Number of design columns this feature occupies.
+    pub fn width(&self) -> usize {
+        match &self.encoding {
+            FeatureEncoding::Categorical { categories } => categories.len(),
+            _ => 1,
+        }
+    }
+
+    /// The value used when the feature is missing, as text.
+    pub fn imputed_value(&self) -> String {
+        match &self.encoding {
+            FeatureEncoding::Numeric { median, .. } => format_number(*median),
+            FeatureEncoding::Categorical { .. } => MISSING.to_string(),
+            FeatureEncoding::Boolean { imputed } => imputed.to_string(),
+        }
+    }
+
+    /// Categories in dense-index order (empty for other kinds).
+    pub fn categories(&self) -> &[String] {
+        match &self.encoding {
+            FeatureEncoding::Categorical { categories } => categories,
+            _ => &[],
+        }
+    }
+}
+
+/// Why a lead's features could not be encoded. Each variant names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    /// A named feature the model does not have.
+    #[error("unknown feature \"{name}\"")]
+    UnknownFeature {
+        /// The name the caller sent.
+        name: String,
+    },
+    /// A value of the wrong kind, e.g. a category for a numeric feature.
+    #[error("feature \"{feature}\" is {expected}, got {got}")]
+    WrongKind {
+        /// Feature name.
+        feature: String,
+        /// The feature's kind.
+        expected: &'static str,
+        /// What was sent.
+        got: String,
+    },
+    /// NaN or an infinity.
+    #[error("feature \"{feature}\" must be a finite number, got {value}")]
+    NotFinite {
+        /// Feature name.
+        feature: String,
+        /// The value sent, as text.
+        value: String,
+    },
+    /// Dense values of the wrong length.
+    #[error("values has {got} entries, the model has {expected} features")]
+    DenseLength {
+        /// Number of source features.
+        expected: usize,
+        /// Number of values sent.
+        got: usize,
+    },
+    /// A dense categorical index out of range or not an integer.
+    #[error("feature \"{feature}\" is categorical: value must be a category index in 0..{levels}, got {value}")]
+    BadCategoryIndex {
+        /// Feature name.
+        feature: String,
+        /// Number of categories.
+        levels: usize,
+        /// The value sent.
+        value: f64,
+    },
+    /// A boolean given as something other than true/false, 0/1 or yes/no.
+    #[error("feature \"{feature}\" is boolean: expected a flag, 0/1 or yes/no/true/false, got {got}")]
+    BadBoolean {
+        /// Feature name.
+        feature: String,
+        /// What was sent.
+        got: String,
+    },
+}
+
+impl FeatureError {
+    /// The offending field relative to the lead, e.g. `features["visits"]` or `values`.
+    pub fn field(&self) -> String {
+        match self {
+            FeatureError::UnknownFeature { name: feature }
+            | FeatureError::WrongKind { feature, .. }
+            | FeatureError::NotFinite { feature, .. }
+            | FeatureError::BadBoolean { feature, .. } => format!("features[\"{feature}\"]"),
+            FeatureError::DenseLength { .. } | FeatureError::BadCategoryIndex { .. } => {
+                "values".to_string()
+            }
+        }
+    }
+}
+
+/// A lead after encoding: the design row plus what the caller should know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedLead {
+    /// Design row, `FeaturePipeline::design_width()` long.
+    pub design: Vec<f64>,
+    /// The value used for each source feature (after imputation), as text.
+    pub shown_values: Vec<String>,
+    /// Imputations, unseen categories and clipping, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// The feature pipeline of one model.
+#[derive(Debug, Clone)]
+pub struct FeaturePipeline {
+    specs: Vec<FeatureSpec>,
+    by_name: HashMap<String, usize>,
+    offsets: Vec<usize>,
+    width: usize,
+}
+
+impl FeaturePipeline {
+    /// Builds the pipeline from stored specs.
+    ///
+    /// # Errors
+    /// A message naming the problem when two features share a name or a
+    /// feature's statistics are unusable (non-finite, zero std, no categories).
+    pub fn new(specs: Vec<FeatureSpec>) -> Result<Self, String> {
+        let mut by_name = HashMap::with_capacity(specs.len());
+        let mut offsets = Vec::with_capacity(specs.len());
+        let mut width = 0;
+        for (i, spec) in specs.iter().enumerate() {
+            if spec.name.is_empty() {
+                return Err(format!("feature {i} has an empty name"));
+            }
+            if by_name.insert(spec.name.clone(), i).is_some() {
+                return Err(format!("feature name \"{}\" appears twice", spec.name));
+            }
+            match &spec.encoding {
+                FeatureEncoding::Numeric {
+                    median,
+                    mean,
+                    std,
+                    min,
+                    max,
+                } => {
+                    if ![*median, *mean, *std, *min, *max].iter().all(|v| v.is_finite()) {
+                        return Err(format!(
+                            "feature \"{}\" has non-finite statistics",
+                            spec.name
+                        ));
+                    }
+                    if *std <= 0.0 {
+                        return Err(format!("feature \"{}\" has std {std} <= 0", spec.name));
+                    }
+                    if min > max {
+                        return Err(format!("feature \"{}\" has min > max", spec.name));
+                    }
+                }
+                FeatureEncoding::Categorical { categories } => {
+                    if categories.last().map(String::as_str) != Some(OTHER)
+                        || !categories.iter().any(|c| c == MISSING)
+                    {
+                        return Err(format!(
+                            "feature \"{}\" categories must contain \"{MISSING}\" and end with \"{OTHER}\"",
+                            spec.name
+                        ));
+                    }
+                    let mut seen = std::collections::HashSet::new();
+                    if let Some(dup) = categories.iter().find(|c| !seen.insert(c.as_str())) {
+                        return Err(format!(
+                            "feature \"{}\" lists category \"{dup}\" twice",
+                            spec.name
+                        ));
+                    }
+                }
+                FeatureEncoding::Boolean { .. } => {}
+            }
+            offsets.push(width);
+            width += spec.width();
+        }
+        Ok(Self {
+            specs,
+            by_name,
+            offsets,
+            width,
+        })
+    }
+
+    /// Source features in schema order.
+    pub fn specs(&self) -> &[FeatureSpec] {
+        &self.specs
+    }
+
+    /// Number of design columns.
+    pub fn design_width(&self) -> usize {
+        self.width
+    }
+
+    /// Design columns of source feature `i`.
+    pub fn columns_of(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i]..self.offsets[i] + self.specs[i].width()
+    }
+
+    /// Encodes one lead as given by a caller.
+    ///
+    /// # Errors
+    /// [`FeatureError`] naming the field for unknown features, wrong kinds,
+    /// non-finite numbers and wrong dense lengths.
+    pub fn encode(&self, input: &LeadInput) -> Result<EncodedLead, FeatureError> {
+        match input {
+            LeadInput::Named(map) => {
+                let mut values: Vec<Option<&RawValue>> = vec![None; self.specs.len()];
+                for (name, value) in map {
+                    let i = *self
+                        .by_name
+                        .get(name)
+                        .ok_or_else(|| FeatureError::UnknownFeature { name: name.clone() })?;
+                    values[i] = Some(value);
+                }
+                self.encode_values(&values)
+            }
+            LeadInput::Dense(dense) => {
+                if dense.len() != self.specs.len() {
+                    return Err(FeatureError::DenseLength {
+                        expected: self.specs.len(),
+                        got: dense.len(),
+                    });
+                }
+                let mut owned = Vec::with_capacity(dense.len());
+                for (spec, &v) in self.specs.iter().zip(dense) {
+                    if !v.is_finite() {
+                        return Err(FeatureError::NotFinite {
+                            feature: spec.name.clone(),
+                            value: v.to_string(),
+                        });
+                    }
+                    owned.push(match &spec.encoding {
+                        FeatureEncoding::Categorical { categories } => {
+                            if v < 0.0 || v.fract() != 0.0 || v >= categories.len() as f64 {
+                                return Err(FeatureError::BadCategoryIndex {
+                                    feature: spec.name.clone(),
+                                    levels: categories.len(),
+                                    value: v,
+                                });
+                            }
+                            RawValue::Category(categories[v as usize].clone())
+                        }
+                        _ => RawValue::Number(v),
+                    });
+                }
+                let refs: Vec<Option<&RawValue>> = owned.iter().map(Some).collect();
+                self.encode_values(&refs)
+            }
+        }
+    }
+
+    /// Encodes one row of raw values in schema order (`None` = missing).
+    /// This is the single encoding path: the trainer calls it on CSV rows and
+    /// [`FeaturePipeline::encode`] calls it on requests.
+    ///
+    /// # Errors
+    /// [`FeatureError`] for wrong kinds and non-finite numbers.
+    pub fn encode_values(&self, values: &[Option<&RawValue>]) -> Result<EncodedLead, FeatureError> {
+        let mut design = vec![0.0; self.width];
+        let mut shown_values = Vec::with_capacity(self.specs.len());
+        let mut warnings = Vec::new();
+        for (i, spec) in self.specs.iter().enumerate() {
+            let value = values.get(i).copied().flatten();
+            let at = self.offsets[i];
+            match &spec.encoding {
+                FeatureEncoding::Numeric {
+                    median,
+                    mean,
+                    std,
+                    min,
+                    max,
+                } => {
+                    let x = match value {
+                        None => {
+                            warnings.push(format!(
+                                "feature \"{}\" missing: imputed training median {}",
+                                spec.name,
+                                format_number(*median)
+                            ));
+                            *median
+                        }
+                        Some(RawValue::Number(x)) => {
+                            if !x.is_finite() {
+                                return Err(FeatureError::NotFinite {
+                                    feature: spec.name.clone(),
+                                    value: x.to_string(),
+                                });
+                            }
+                            if *x < *min || *x > *max {
+                                let clipped = x.clamp(*min, *max);
+                                warnings.push(format!(
+                                    "feature \"{}\" value {} outside training range [{}, {}]: clipped to {}",
+                                    spec.name,
+                                    format_number(*x),
+                                    format_number(*min),
+                                    format_number(*max),
+                                    format_number(clipped)
+                                ));
+                                clipped
+                            } else {
+                                *x
+                            }
+                        }
+                        Some(other) => {
+                            return Err(FeatureError::WrongKind {
+                                feature: spec.name.clone(),
+                                expected: "numeric",
+                                got: describe(other),
+                            })
+                        }
+                    };
+                    design[at] = (x - mean) / std;
+                    shown_values.push(format_number(x));
+                }
+                FeatureEncoding::Categorical { categories } => {
+                    let level = match value {
+                        None => {
+                            warnings.push(format!(
+                                "feature \"{}\" missing: using category \"{MISSING}\"",
+                                spec.name
+                            ));
+                            MISSING
+                        }
+                        Some(RawValue::Category(c)) => {
+                            if categories.iter().any(|k| k == c) {
+                                c.as_str()
+                            } else {
+                                warnings.push(format!(
+                                    "feature \"{}\" category \"{}\" not seen in training: using \"{OTHER}\"",
+                                    spec.name,
+                                    truncate(c, 64)
+                                ));
+                                OTHER
+                            }
+                        }
+                        Some(other) => {
+                            return Err(FeatureError::WrongKind {
+                                feature: spec.name.clone(),
+                                expected: "categorical",
+                                got: describe(other),
+                            })
+                        }
+                    };
+                    let k = categories.iter().position(|c| c == level).unwrap_or(
+                        // The pipeline constructor guarantees OTHER is last.
+                        categories.len() - 1,
+                    );
+                    design[at + k] = 1.0;
+                    shown_values.push(level.to_string());
+                }
+                FeatureEncoding::Boolean { imputed } => {
+                    let b = match value {
+                        None => {
+                            warnings.push(format!(
+                                "feature \"{}\" missing: imputed training majority {imputed}",
+                                spec.name
+                            ));
+                            *imputed
+                        }
+                        Some(RawValue::Flag(b)) => *b,
+                        Some(RawValue::Number(x)) if *x == 0.0 || *x == 1.0 => *x == 1.0,
+                        Some(RawValue::Category(c)) => {
+                            parse_bool(c).ok_or_else(|| FeatureError::BadBoolean {
+                                feature: spec.name.clone(),
+                                got: format!("category \"{}\"", truncate(c, 64)),
+                            })?
+                        }
+                        Some(RawValue::Number(x)) => {
+                            if !x.is_finite() {
+                                return Err(FeatureError::NotFinite {
+                                    feature: spec.name.clone(),
+                                    value: x.to_string(),
+                                });
+                            }
+                            return Err(FeatureError::BadBoolean {
+                                feature: spec.name.clone(),
+                                got: format!("number {x}"),
+                            });
+                        }
+                    };
+                    design[at] = if b { 1.0 } else { 0.0 };
+                    shown_values.push(b.to_string());
+                }
+            }
+        }
+        Ok(EncodedLead {
+            design,
+            shown_values,
+            warnings,
+        })
+    }
+}
+
+/// Parses yes/no/true/false (any case) as a boolean.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "y" | "t" => Some(true),
+        "no" | "false" | "n" | "f" => Some(false),
+        _ => None,
+    }
+}
+
+/// snake_case name for a CSV column: "Total Time Spent on Website" →
+/// "total_time_spent_on_website". Non-alphanumerics become single underscores.
+pub fn snake_case(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    let mut prev_lower = false;
+    for ch in column.chars() {
+        if ch.is_ascii_alphanumeric() {
+            if ch.is_ascii_uppercase() && prev_lower && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "f_");
+    }
+    out
+}
+
+/// Shortest text that round-trips an f64, without a trailing ".0" for integers.
+pub fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+fn describe(v: &RawValue) -> String {
+    match v {
+        RawValue::Number(x) => format!("number {x}"),
+        RawValue::Category(c) => format!("category \"{}\"", truncate(c, 64)),
+        RawValue::Flag(b) => format!("flag {b}"),
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max_chars).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline() -> FeaturePipeline {
+        FeaturePipeline::new(vec![
+            FeatureSpec {
+                name: "visits".into(),
+                source_column: "Visits".into(),
+                label: "Visits".into(),
+                encoding: FeatureEncoding::Numeric {
+                    median: 2.0,
+                    mean: 3.0,
+                    std: 2.0,
+                    min: 0.0,
+                    max: 10.0,
+                },
+            },
+            FeatureSpec {
+                name: "source".into(),
+                source_column: "Source".into(),
+                label: "Source".into(),
+                encoding: FeatureEncoding::Categorical {
+                    categories: vec!["ads".into(), "web".into(), MISSING.into(), OTHER.into()],
+                },
+            },
+            FeatureSpec {
+                name: "report_created".into(),
+                source_column: "Report Created".into(),
+                label: "Report created".into(),
+                encoding: FeatureEncoding::Boolean { imputed: false },
+            },
+        ])
+        .expect("valid specs")
+    }
+
+    #[test]
+    fn snake_case_names() {
+        assert_eq!(
+            snake_case("Total Time Spent on Website"),
+            "total_time_spent_on_website"
+        );
+        assert_eq!(snake_case("TotalVisits"), "total_visits");
+        assert_eq!(snake_case("Do Not Email"), "do_not_email");
+        assert_eq!(snake_case("  A -- b  "), "a_b");
+        assert_eq!(snake_case("30d visits"), "f_30d_visits");
+        assert_eq!(snake_case("???"), "f_");
+    }
+
+    #[test]
+    fn named_and_dense_encode_identically() {
+        let p = pipeline();
+        let named = LeadInput::Named(HashMap::from([
+            ("visits".to_string(), RawValue::Number(5.0)),
+            ("source".to_string(), RawValue::Category("web".into())),
+            ("report_created".to_string(), RawValue::Flag(true)),
+        ]));
+        let dense = LeadInput::Dense(vec![5.0, 1.0, 1.0]);
+        let a = p.encode(&named).unwrap();
+        let b = p.encode(&dense).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.design, vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+        assert!(a.warnings.is_empty());
+    }
+
+    #[test]
+    fn missing_unseen_and_clipped_values_warn() {
+        let p = pipeline();
+        let lead = LeadInput::Named(HashMap::from([
+            ("visits".to_string(), RawValue::Number(50.0)),
+            ("source".to_string(), RawValue::Category("tv".into())),
+        ]));
+        let e = p.encode(&lead).unwrap();
+        assert_eq!(e.design, vec![3.5, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(e.warnings.len(), 3, "{:?}", e.warnings);
+        assert_eq!(e.shown_values, vec!["10", OTHER, "false"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let p = pipeline();
+        let cases: Vec<(LeadInput, &str)> = vec![
+            (
+                LeadInput::Named(HashMap::from([(
+                    "nope".to_string(),
+                    RawValue::Number(1.0),
+                )])),
+                "features[\"nope\"]",
+            ),
+            (
+                LeadInput::Named(HashMap::from([(
+                    "visits".to_string(),
+                    RawValue::Category("x".into()),
+                )])),
+                "features[\"visits\"]",
+            ),
+            (
+                LeadInput::Named(HashMap::from([(
+                    "visits".to_string(),
+                    RawValue::Number(f64::NAN),
+                )])),
+                "features[\"visits\"]",
+            ),
+            (
+                LeadInput::Named(HashMap::from([(
+                    "report_created".to_string(),
+                    RawValue::Number(2.0),
+                )])),
+                "features[\"report_created\"]",
+            ),
+            (LeadInput::Dense(vec![1.0, 0.0]), "values"),
+            (LeadInput::Dense(vec![1.0, 7.0, 0.0]), "values"),
+            (LeadInput::Dense(vec![1.0, 0.5, 0.0]), "values"),
+            (
+                LeadInput::Dense(vec![f64::INFINITY, 0.0, 0.0]),
+                "features[\"visits\"]",
+            ),
+        ];
+        for (input, field) in cases {
+            let err = p.encode(&input).unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_specs_are_refused() {
+        let mut specs = pipeline().specs().to_vec();
+        specs[1].encoding = FeatureEncoding::Categorical {
+            categories: vec!["a".into()],
+        };
+        assert!(FeaturePipeline::new(specs).unwrap_err().contains("source"));
+        let mut specs = pipeline().specs().to_vec();
+        specs[0].encoding = FeatureEncoding::Numeric {
+            median: 0.0,
+            mean: 0.0,
+            std: 0.0,
+            min: 0.0,
+            max: 1.0,
+        };
+        assert!(FeaturePipeline::new(specs).unwrap_err().contains("std"));
+    }
+}

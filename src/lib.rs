@@ -1,0 +1,34 @@
+//! leadscore: a gRPC service that turns a B2B lead's behaviour into a
+//! calibrated purchase-likelihood score, and explains each score.
+//!
+//! Map of the crate:
+//! - [`features`]: the one feature pipeline (imputation, one-hot, scaling),
+//!   shared by trainer and server.
+//! - [`model`]: the `model.json` artifact, its validation, scoring and exact
+//!   explanations.
+//! - [`registry`]: the model repository on disk (`<name>/<version>/model.json`)
+//!   and lookups by name and version.
+//! - [`train`]: fitting and held-out evaluation (used by `leadscore-train`).
+//! - [`evaluation`]: ROC AUC, log loss, Brier.
+//! - [`grpc`]: the `leadscore.v1.LeadScoring` service; [`error`] is the one
+//!   place where gRPC status codes are chosen.
+//! - [`server`]: `serve(listener, settings, shutdown)` with health,
+//!   reflection and graceful drain.
+//! - [`config`], [`telemetry`]: settings from flags / env vars, and logging.
+//! - [`proto`]: generated wire types and the reflection descriptor set.
+//! - [`synthetic`]: lead data generated from a known model, for tests, demos
+//!   and benchmarks.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod evaluation;
+pub mod features;
+pub mod grpc;
+pub mod model;
+pub mod proto;
+pub mod registry;
+pub mod server;
+pub mod synthetic;
+pub mod telemetry;
+pub mod train;

@@ -1,0 +1,470 @@
+//! The model artifact (`model.json`) and the scoring model built from it.
+//!
+//! [`ModelArtifact`] is the self-describing, versioned JSON the trainer writes:
+//! feature specs, estimator, explanation baseline, score bands, provenance and
+//! held-out metrics. [`ScoringModel::from_artifact`] validates every invariant
+//! the scoring path relies on, so a loaded model can never panic or produce a
+//! non-finite score; a broken artifact is refused with an [`ArtifactError`].
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::{EncodedLead, FeatureError, FeaturePipeline, FeatureSpec, LeadInput};
+
+/// The artifact format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The trained estimator, in our own format (no training library at serving time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Estimator {
+    /// L2-regularised logistic regression over the design columns:
+    /// `log_odds = intercept + coefficients · design`.
+    Logistic {
+        /// Intercept, in log-odds.
+        intercept: f64,
+        /// One coefficient per design column.
+        coefficients: Vec<f64>,
+    },
+}
+
+impl Estimator {
+    /// Short family name, e.g. "logistic".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Estimator::Logistic { .. } => "logistic",
+        }
+    }
+}
+
+/// What explanations are measured against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplanationBaseline {
+    /// Mean of each design column over the training rows (E[x]).
+    pub design_means: Vec<f64>,
+}
+
+/// A named score band: a lead is in the first band whose `min_probability` it reaches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreBand {
+    /// e.g. "hot".
+    pub name: String,
+    /// Lowest probability in the band.
+    pub min_probability: f64,
+}
+
+/// Where a model came from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Provenance {
+    /// sha256 of the training CSV.
+    pub data_sha256: String,
+    /// File name of the training CSV (no directories).
+    pub data_file: String,
+    /// Data rows read.
+    pub rows: u64,
+    /// Share of positive labels in all rows.
+    pub positive_rate: f64,
+    /// Target column.
+    pub target_column: String,
+    /// Columns left out on request (id, `--exclude`) or automatically (constant, identifier-like).
+    pub excluded_columns: Vec<String>,
+    /// `leadscore-train` version.
+    pub trainer_version: String,
+    /// RFC 3339 time of training (UTC).
+    pub trained_at: String,
+    /// Seed of the train/test split.
+    pub seed: u64,
+    /// Share of rows held out for testing.
+    pub test_fraction: f64,
+    /// The trainer command line.
+    pub command: String,
+}
+
+/// Metrics on the held-out test split.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HeldOutMetrics {
+    /// Area under the ROC curve.
+    pub roc_auc: f64,
+    /// Mean log loss (natural log).
+    pub log_loss: f64,
+    /// Mean squared error of the probability.
+    pub brier: f64,
+    /// Log loss of predicting the training positive rate for everyone.
+    pub base_rate_log_loss: f64,
+    /// Test rows.
+    pub rows: u64,
+    /// Positive test rows.
+    pub positives: u64,
+}
+
+/// The `model.json` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    /// Must equal [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Source features in schema (and dense) order.
+    pub features: Vec<FeatureSpec>,
+    /// The estimator.
+    pub estimator: Estimator,
+    /// Explanation baseline.
+    pub explanation: ExplanationBaseline,
+    /// Bands, highest first; the last has `min_probability` 0.
+    pub bands: Vec<ScoreBand>,
+    /// Training provenance.
+    pub provenance: Provenance,
+    /// Held-out metrics.
+    pub metrics: HeldOutMetrics,
+}
+
+/// Why an artifact was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid artifact document.
+    #[error("{path} is not a valid model artifact: {source}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// The JSON error (with line and column).
+        source: serde_json::Error,
+    },
+    /// The document parsed but breaks an invariant.
+    #[error("{path} is inconsistent: {problem}")]
+    Invalid {
+        /// File path.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl ModelArtifact {
+    /// Reads and validates an artifact file.
+    ///
+    /// # Errors
+    /// [`ArtifactError`] naming the file and the problem.
+    pub fn read(path: &Path) -> Result<ScoringModel, ArtifactError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ArtifactError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_json(&bytes, &shown)
+    }
+
+    /// Parses and validates artifact bytes; `path` is used in messages.
+    ///
+    /// # Errors
+    /// [`ArtifactError::Parse`] or [`ArtifactError::Invalid`].
+    pub fn from_json(bytes: &[u8], path: &str) -> Result<ScoringModel, ArtifactError> {
+        // Check the format version first so a future artifact gets a clear message
+        // instead of a field-level parse error.
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            format_version: Option<u32>,
+        }
+        let invalid = |problem: String| ArtifactError::Invalid {
+            path: path.to_string(),
+            problem,
+        };
+        match serde_json::from_slice::<VersionOnly>(bytes) {
+            Ok(VersionOnly {
+                format_version: Some(v),
+            }) if v != FORMAT_VERSION => {
+                return Err(invalid(format!(
+                    "format_version {v} is not supported (this build reads {FORMAT_VERSION})"
+                )))
+            }
+            Ok(VersionOnly {
+                format_version: None,
+            }) => return Err(invalid("missing format_version".to_string())),
+            _ => {}
+        }
+        let artifact: ModelArtifact =
+            serde_json::from_slice(bytes).map_err(|source| ArtifactError::Parse {
+                path: path.to_string(),
+                source,
+            })?;
+        ScoringModel::from_artifact(artifact).map_err(invalid)
+    }
+
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with finite floats cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Score of one lead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadScore {
+    /// Probability in (0, 1).
+    pub probability: f64,
+    /// Display score 1..=99.
+    pub score: u32,
+    /// Band name.
+    pub band: String,
+    /// Log-odds of the lead.
+    pub log_odds: f64,
+    /// Imputation and clipping notes.
+    pub warnings: Vec<String>,
+}
+
+/// Contribution of one source feature to a lead's log-odds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// Index of the source feature in the schema.
+    pub feature_index: usize,
+    /// Contribution in log-odds.
+    pub contribution: f64,
+    /// Value used (after imputation), as text.
+    pub value: String,
+}
+
+/// Explanation of one lead's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadExplanation {
+    /// The score, as `ScoringModel::score` gives it.
+    pub score: LeadScore,
+    /// Log-odds of the average training lead.
+    pub base_log_odds: f64,
+    /// Every source feature's contribution, sorted by |contribution| descending.
+    /// They add up with `base_log_odds` to `score.log_odds`.
+    pub contributions: Vec<Contribution>,
+}
+
+/// A validated model, ready to score.
+#[derive(Debug, Clone)]
+pub struct ScoringModel {
+    artifact: ModelArtifact,
+    pipeline: FeaturePipeline,
+    base_log_odds: f64,
+}
+
+impl ScoringModel {
+    /// Validates an artifact and builds the scoring model.
+    ///
+    /// # Errors
+    /// A message naming the broken invariant.
+    pub fn from_artifact(artifact: ModelArtifact) -> Result<Self, String> {
+        if artifact.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "format_version {} is not supported (this build reads {FORMAT_VERSION})",
+                artifact.format_version
+            ));
+        }
+        if artifact.features.is_empty() {
+            return Err("the model has no features".to_string());
+        }
+        let pipeline = FeaturePipeline::new(artifact.features.clone())?;
+        let width = pipeline.design_width();
+        let Estimator::Logistic {
+            intercept,
+            coefficients,
+        } = &artifact.estimator;
+        if coefficients.len() != width {
+            return Err(format!(
+                "estimator has {} coefficients but the features encode to {width} columns",
+                coefficients.len()
+            ));
+        }
+        if !intercept.is_finite() || !coefficients.iter().all(|c| c.is_finite()) {
+            return Err("estimator has a non-finite coefficient".to_string());
+        }
+        let means = &artifact.explanation.design_means;
+        if means.len() != width || !means.iter().all(|m| m.is_finite()) {
+            return Err(format!(
+                "explanation baseline must hold {width} finite design means, has {}",
+                means.len()
+            ));
+        }
+        validate_bands(&artifact.bands)?;
+        let base_log_odds = intercept
+            + coefficients
+                .iter()
+                .zip(means)
+                .map(|(w, m)| w * m)
+                .sum::<f64>();
+        Ok(Self {
+            artifact,
+            pipeline,
+            base_log_odds,
+        })
+    }
+
+    /// The artifact this model was built from.
+    pub fn artifact(&self) -> &ModelArtifact {
+        &self.artifact
+    }
+
+    /// The model's feature pipeline.
+    pub fn pipeline(&self) -> &FeaturePipeline {
+        &self.pipeline
+    }
+
+    /// Log-odds of the average training lead.
+    pub fn base_log_odds(&self) -> f64 {
+        self.base_log_odds
+    }
+
+    /// Log-odds of an encoded design row.
+    pub fn log_odds(&self, design: &[f64]) -> f64 {
+        let Estimator::Logistic {
+            intercept,
+            coefficients,
+        } = &self.artifact.estimator;
+        intercept
+            + coefficients
+                .iter()
+                .zip(design)
+                .map(|(w, x)| w * x)
+                .sum::<f64>()
+    }
+
+    /// Scores one lead.
+    ///
+    /// # Errors
+    /// [`FeatureError`] when the input does not fit the schema.
+    pub fn score(&self, input: &LeadInput) -> Result<LeadScore, FeatureError> {
+        let encoded = self.pipeline.encode(input)?;
+        Ok(self.score_encoded(encoded))
+    }
+
+    fn score_encoded(&self, encoded: EncodedLead) -> LeadScore {
+        let log_odds = self.log_odds(&encoded.design);
+        let probability = probability_from_log_odds(log_odds);
+        LeadScore {
+            probability,
+            score: display_score(probability),
+            band: self.band_of(probability).to_string(),
+            log_odds,
+            warnings: encoded.warnings,
+        }
+    }
+
+    /// Scores and explains one lead: exact contributions `w · (x − E[x])`
+    /// summed over each source feature's design columns.
+    ///
+    /// # Errors
+    /// [`FeatureError`] when the input does not fit the schema.
+    pub fn explain(&self, input: &LeadInput) -> Result<LeadExplanation, FeatureError> {
+        let encoded = self.pipeline.encode(input)?;
+        let Estimator::Logistic { coefficients, .. } = &self.artifact.estimator;
+        let means = &self.artifact.explanation.design_means;
+        let mut contributions: Vec<Contribution> = (0..self.pipeline.specs().len())
+            .map(|i| {
+                let contribution = self
+                    .pipeline
+                    .columns_of(i)
+                    .map(|c| coefficients[c] * (encoded.design[c] - means[c]))
+                    .sum();
+                Contribution {
+                    feature_index: i,
+                    contribution,
+                    value: encoded.shown_values[i].clone(),
+                }
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        let score = self.score_encoded(encoded);
+        Ok(LeadExplanation {
+            score,
+            base_log_odds: self.base_log_odds,
+            contributions,
+        })
+    }
+
+    /// Band of a probability.
+    pub fn band_of(&self, probability: f64) -> &str {
+        self.artifact
+            .bands
+            .iter()
+            .find(|b| probability >= b.min_probability)
+            .or(self.artifact.bands.last())
+            .map(|b| b.name.as_str())
+            .unwrap_or("")
+    }
+}
+
+fn validate_bands(bands: &[ScoreBand]) -> Result<(), String> {
+    if bands.is_empty() {
+        return Err("no score bands".to_string());
+    }
+    for pair in bands.windows(2) {
+        if pair[0].min_probability <= pair[1].min_probability {
+            return Err(format!(
+                "bands must be ordered by decreasing min_probability (\"{}\" then \"{}\")",
+                pair[0].name, pair[1].name
+            ));
+        }
+    }
+    for band in bands {
+        if band.name.is_empty() || !(0.0..1.0).contains(&band.min_probability) {
+            return Err(format!(
+                "band \"{}\" needs a name and min_probability in [0, 1)",
+                band.name
+            ));
+        }
+    }
+    if bands.last().map(|b| b.min_probability) != Some(0.0) {
+        return Err("the last band must have min_probability 0".to_string());
+    }
+    Ok(())
+}
+
+/// Logistic function, kept strictly inside (0, 1).
+pub fn probability_from_log_odds(z: f64) -> f64 {
+    let p = if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    };
+    p.clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON)
+}
+
+/// Display score 1..=99: `round(100 · p)`, clamped.
+pub fn display_score(p: f64) -> u32 {
+    ((p * 100.0).round() as i64).clamp(1, 99) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_score_is_clamped() {
+        assert_eq!(display_score(0.0001), 1);
+        assert_eq!(display_score(0.424), 42);
+        assert_eq!(display_score(0.999), 99);
+    }
+
+    #[test]
+    fn probability_stays_open() {
+        for z in [-1e6, -800.0, -40.0, 0.0, 40.0, 800.0, 1e6] {
+            let p = probability_from_log_odds(z);
+            assert!(p > 0.0 && p < 1.0, "z={z} p={p}");
+        }
+        assert!((probability_from_log_odds(0.0) - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn bands_are_validated() {
+        let band = |n: &str, p: f64| ScoreBand {
+            name: n.into(),
+            min_probability: p,
+        };
+        assert!(validate_bands(&[band("hot", 0.6), band("cold", 0.0)]).is_ok());
+        assert!(validate_bands(&[band("cold", 0.0), band("hot", 0.6)]).is_err());
+        assert!(validate_bands(&[band("hot", 0.6)]).is_err());
+        assert!(validate_bands(&[]).is_err());
+    }
+}
