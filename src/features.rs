@@ -85,6 +85,11 @@ pub enum FeatureEncoding {
         min: f64,
         /// Largest training value; larger inputs are clipped to it.
         max: f64,
+        /// Interior bin edges (training quantiles, strictly increasing). When
+        /// present, the feature also gets one 0/1 column per bin, so the model
+        /// can learn a non-linear effect on top of the linear one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bin_edges: Vec<f64>,
     },
     /// One-hot over `categories`, which always end with [`MISSING`] and [`OTHER`].
     Categorical {
@@ -125,6 +130,9 @@ impl FeatureSpec {
     pub fn width(&self) -> usize {
         match &self.encoding {
             FeatureEncoding::Categorical { categories } => categories.len(),
+            FeatureEncoding::Numeric { bin_edges, .. } if !bin_edges.is_empty() => {
+                2 + bin_edges.len()
+            }
             _ => 1,
         }
     }
@@ -261,6 +269,7 @@ impl FeaturePipeline {
                     std,
                     min,
                     max,
+                    bin_edges,
                 } => {
                     if ![*median, *mean, *std, *min, *max].iter().all(|v| v.is_finite()) {
                         return Err(format!(
@@ -273,6 +282,14 @@ impl FeaturePipeline {
                     }
                     if min > max {
                         return Err(format!("feature \"{}\" has min > max", spec.name));
+                    }
+                    if !bin_edges.iter().all(|e| e.is_finite())
+                        || bin_edges.windows(2).any(|w| w[0] >= w[1])
+                    {
+                        return Err(format!(
+                            "feature \"{}\" bin_edges must be finite and strictly increasing",
+                            spec.name
+                        ));
                     }
                 }
                 FeatureEncoding::Categorical { categories } => {
@@ -393,6 +410,7 @@ impl FeaturePipeline {
                     std,
                     min,
                     max,
+                    bin_edges,
                 } => {
                     let x = match value {
                         None => {
@@ -434,6 +452,10 @@ impl FeaturePipeline {
                         }
                     };
                     design[at] = (x - mean) / std;
+                    if !bin_edges.is_empty() {
+                        let bin = bin_edges.partition_point(|e| *e <= x);
+                        design[at + 1 + bin] = 1.0;
+                    }
                     shown_values.push(format_number(x));
                 }
                 FeatureEncoding::Categorical { categories } => {
@@ -595,6 +617,7 @@ mod tests {
                     std: 2.0,
                     min: 0.0,
                     max: 10.0,
+                    bin_edges: vec![],
                 },
             },
             FeatureSpec {
@@ -704,6 +727,29 @@ mod tests {
     }
 
     #[test]
+    fn numeric_bins_add_one_hot_columns() {
+        let p = FeaturePipeline::new(vec![FeatureSpec {
+            name: "t".into(),
+            source_column: "T".into(),
+            label: "T".into(),
+            encoding: FeatureEncoding::Numeric {
+                median: 5.0,
+                mean: 5.0,
+                std: 1.0,
+                min: 0.0,
+                max: 10.0,
+                bin_edges: vec![2.0, 6.0],
+            },
+        }])
+        .unwrap();
+        assert_eq!(p.design_width(), 4);
+        let at = |x: f64| p.encode(&LeadInput::Dense(vec![x])).unwrap().design;
+        assert_eq!(at(1.0), vec![-4.0, 1.0, 0.0, 0.0]);
+        assert_eq!(at(2.0), vec![-3.0, 0.0, 1.0, 0.0]);
+        assert_eq!(at(9.0), vec![4.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
     fn inconsistent_specs_are_refused() {
         let mut specs = pipeline().specs().to_vec();
         specs[1].encoding = FeatureEncoding::Categorical {
@@ -717,6 +763,7 @@ mod tests {
             std: 0.0,
             min: 0.0,
             max: 1.0,
+            bin_edges: vec![],
         };
         assert!(FeaturePipeline::new(specs).unwrap_err().contains("std"));
     }

@@ -131,6 +131,8 @@ pub struct TrainParams {
     pub seed: u64,
     /// Category levels with fewer training rows than this go to "(other)".
     pub min_category_count: usize,
+    /// Quantile bins per numeric feature (one-hot, beside the linear term); 0 or 1 = none.
+    pub numeric_bins: usize,
     /// Share of training leads in the top ("hot") band.
     pub hot_share: f64,
     /// Share of training leads in the middle ("warm") band.
@@ -145,6 +147,7 @@ impl Default for TrainParams {
             test_fraction: 0.2,
             seed: 42,
             min_category_count: 10,
+            numeric_bins: 10,
             hot_share: 0.2,
             warm_share: 0.3,
         }
@@ -173,6 +176,9 @@ impl TrainParams {
         }
         if !(self.test_fraction > 0.0 && self.test_fraction < 0.9) {
             return Err(bad("test_fraction", "must be in (0, 0.9)"));
+        }
+        if self.numeric_bins > 100 {
+            return Err(bad("numeric_bins", "must be <= 100"));
         }
         if self.min_category_count == 0 {
             return Err(bad("min_category_count", "must be >= 1"));
@@ -609,12 +615,23 @@ fn fit_encoding<'a>(
             } else {
                 (min, max)
             };
+            let bin_edges = if params.numeric_bins >= 2 {
+                let mut edges: Vec<f64> = (1..params.numeric_bins)
+                    .map(|k| evaluation::quantile(&imputed, k as f64 / params.numeric_bins as f64))
+                    .filter(|e| *e > min && *e <= max)
+                    .collect();
+                edges.dedup();
+                edges
+            } else {
+                Vec::new()
+            };
             FeatureEncoding::Numeric {
                 median,
                 mean,
                 std,
                 min,
                 max,
+                bin_edges,
             }
         }
         FeatureKind::Categorical => {

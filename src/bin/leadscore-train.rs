@@ -45,6 +45,9 @@ struct Args {
     /// Category levels seen on fewer training rows go to "(other)".
     #[arg(long, default_value_t = TrainParams::default().min_category_count)]
     min_category_count: usize,
+    /// Quantile bins per numeric feature, one-hot beside the linear term (0 = linear only).
+    #[arg(long, default_value_t = TrainParams::default().numeric_bins)]
+    numeric_bins: usize,
     /// Share of training leads in the "hot" band.
     #[arg(long, default_value_t = TrainParams::default().hot_share)]
     hot_share: f64,
@@ -61,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         test_fraction: args.test_fraction,
         seed: args.seed,
         min_category_count: args.min_category_count,
+        numeric_bins: args.numeric_bins,
         hot_share: args.hot_share,
         warm_share: args.warm_share,
     }
