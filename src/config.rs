@@ -43,7 +43,11 @@ pub struct ServerConfig {
     pub log_level: String,
 
     /// Most leads accepted in one Score or Explain request.
-    #[arg(long, env = "LEADSCORE_MAX_LEADS_PER_REQUEST", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "LEADSCORE_MAX_LEADS_PER_REQUEST",
+        default_value_t = 10_000
+    )]
     pub max_leads_per_request: usize,
 
     /// Deadline for requests that set none (a shorter grpc-timeout from the client wins), e.g. "30s", "500ms".

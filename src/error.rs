@@ -49,7 +49,9 @@ impl ServiceError {
             ServiceError::EmptyLeads | ServiceError::TooManyLeads { .. } => {
                 Some("leads".to_string())
             }
-            ServiceError::InvalidLead { index, field, .. } => Some(format!("leads[{index}].{field}")),
+            ServiceError::InvalidLead { index, field, .. } => {
+                Some(format!("leads[{index}].{field}"))
+            }
             ServiceError::Lookup(_) => None,
         }
     }
@@ -90,7 +92,10 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().contains("leads[2]"));
         let details = status.get_error_details();
-        let violation = &details.bad_request().expect("bad request detail").field_violations[0];
+        let violation = &details
+            .bad_request()
+            .expect("bad request detail")
+            .field_violations[0];
         assert_eq!(violation.field, "leads[2].features[\"visits\"]");
 
         let status = Status::from(ServiceError::Lookup(LookupError::ModelNotFound {

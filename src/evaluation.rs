@@ -7,7 +7,11 @@
 /// Area under the ROC curve: the probability that a random positive outranks
 /// a random negative, ties counting one half. `None` when a class is absent.
 pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Option<f64> {
-    assert_eq!(labels.len(), scores.len(), "labels and scores differ in length");
+    assert_eq!(
+        labels.len(),
+        scores.len(),
+        "labels and scores differ in length"
+    );
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     // Mann–Whitney U with average ranks for ties.

@@ -190,18 +190,22 @@ pub enum FeatureError {
         /// Number of values sent.
         got: usize,
     },
-    /// A dense categorical index out of range or not an integer.
-    #[error("feature \"{feature}\" is categorical: value must be a category index in 0..{levels}, got {value}")]
-    BadCategoryIndex {
-        /// Feature name.
+    /// A dense value that does not fit its feature.
+    #[error("values[{index}] (feature \"{feature}\", {kind}): {problem}")]
+    BadDenseValue {
+        /// Position in `values`.
+        index: usize,
+        /// Feature at that position.
         feature: String,
-        /// Number of categories.
-        levels: usize,
-        /// The value sent.
-        value: f64,
+        /// The feature's kind.
+        kind: &'static str,
+        /// What is wrong.
+        problem: String,
     },
     /// A boolean given as something other than true/false, 0/1 or yes/no.
-    #[error("feature \"{feature}\" is boolean: expected a flag, 0/1 or yes/no/true/false, got {got}")]
+    #[error(
+        "feature \"{feature}\" is boolean: expected a flag, 0/1 or yes/no/true/false, got {got}"
+    )]
     BadBoolean {
         /// Feature name.
         feature: String,
@@ -218,9 +222,8 @@ impl FeatureError {
             | FeatureError::WrongKind { feature, .. }
             | FeatureError::NotFinite { feature, .. }
             | FeatureError::BadBoolean { feature, .. } => format!("features[\"{feature}\"]"),
-            FeatureError::DenseLength { .. } | FeatureError::BadCategoryIndex { .. } => {
-                "values".to_string()
-            }
+            FeatureError::DenseLength { .. } => "values".to_string(),
+            FeatureError::BadDenseValue { index, .. } => format!("values[{index}]"),
         }
     }
 }
@@ -271,7 +274,10 @@ impl FeaturePipeline {
                     max,
                     bin_edges,
                 } => {
-                    if ![*median, *mean, *std, *min, *max].iter().all(|v| v.is_finite()) {
+                    if ![*median, *mean, *std, *min, *max]
+                        .iter()
+                        .all(|v| v.is_finite())
+                    {
                         return Err(format!(
                             "feature \"{}\" has non-finite statistics",
                             spec.name
@@ -363,25 +369,33 @@ impl FeaturePipeline {
                     });
                 }
                 let mut owned = Vec::with_capacity(dense.len());
-                for (spec, &v) in self.specs.iter().zip(dense) {
+                for (index, (spec, &v)) in self.specs.iter().zip(dense).enumerate() {
+                    let bad = |problem: String| FeatureError::BadDenseValue {
+                        index,
+                        feature: spec.name.clone(),
+                        kind: spec.kind().as_str(),
+                        problem,
+                    };
                     if !v.is_finite() {
-                        return Err(FeatureError::NotFinite {
-                            feature: spec.name.clone(),
-                            value: v.to_string(),
-                        });
+                        return Err(bad(format!("must be a finite number, got {v}")));
                     }
                     owned.push(match &spec.encoding {
                         FeatureEncoding::Categorical { categories } => {
                             if v < 0.0 || v.fract() != 0.0 || v >= categories.len() as f64 {
-                                return Err(FeatureError::BadCategoryIndex {
-                                    feature: spec.name.clone(),
-                                    levels: categories.len(),
-                                    value: v,
-                                });
+                                return Err(bad(format!(
+                                    "must be a category index from 0 to {} (see ModelInfo categories), got {v}",
+                                    categories.len() - 1
+                                )));
                             }
                             RawValue::Category(categories[v as usize].clone())
                         }
-                        _ => RawValue::Number(v),
+                        FeatureEncoding::Boolean { .. } => {
+                            if v != 0.0 && v != 1.0 {
+                                return Err(bad(format!("must be 0 or 1, got {v}")));
+                            }
+                            RawValue::Flag(v == 1.0)
+                        }
+                        FeatureEncoding::Numeric { .. } => RawValue::Number(v),
                     });
                 }
                 let refs: Vec<Option<&RawValue>> = owned.iter().map(Some).collect();
@@ -468,8 +482,10 @@ impl FeaturePipeline {
                             MISSING
                         }
                         Some(RawValue::Category(c)) => {
-                            if categories.iter().any(|k| k == c) {
-                                c.as_str()
+                            if let Some(k) = categories.iter().find(|k| *k == c) {
+                                k.as_str()
+                            } else if let Some(k) = match_ignoring_case(categories, c) {
+                                k
                             } else {
                                 warnings.push(format!(
                                     "feature \"{}\" category \"{}\" not seen in training: using \"{OTHER}\"",
@@ -534,6 +550,21 @@ impl FeaturePipeline {
             shown_values,
             warnings,
         })
+    }
+}
+
+/// The one category equal to `c` ignoring ASCII case and surrounding spaces,
+/// if exactly one is; training categories that differ only in case stay
+/// distinct and an ambiguous match is treated as unseen.
+fn match_ignoring_case<'a>(categories: &'a [String], c: &str) -> Option<&'a str> {
+    let wanted = c.trim();
+    let mut hits = categories
+        .iter()
+        .filter(|k| k.as_str() != MISSING && k.as_str() != OTHER)
+        .filter(|k| k.eq_ignore_ascii_case(wanted));
+    match (hits.next(), hits.next()) {
+        (Some(k), None) => Some(k.as_str()),
+        _ => None,
     }
 }
 
@@ -685,10 +716,7 @@ mod tests {
         let p = pipeline();
         let cases: Vec<(LeadInput, &str)> = vec![
             (
-                LeadInput::Named(HashMap::from([(
-                    "nope".to_string(),
-                    RawValue::Number(1.0),
-                )])),
+                LeadInput::Named(HashMap::from([("nope".to_string(), RawValue::Number(1.0))])),
                 "features[\"nope\"]",
             ),
             (
@@ -713,17 +741,36 @@ mod tests {
                 "features[\"report_created\"]",
             ),
             (LeadInput::Dense(vec![1.0, 0.0]), "values"),
-            (LeadInput::Dense(vec![1.0, 7.0, 0.0]), "values"),
-            (LeadInput::Dense(vec![1.0, 0.5, 0.0]), "values"),
-            (
-                LeadInput::Dense(vec![f64::INFINITY, 0.0, 0.0]),
-                "features[\"visits\"]",
-            ),
+            (LeadInput::Dense(vec![1.0, 4.0, 0.0]), "values[1]"),
+            (LeadInput::Dense(vec![1.0, 0.5, 0.0]), "values[1]"),
+            (LeadInput::Dense(vec![1.0, 0.0, 0.5]), "values[2]"),
+            (LeadInput::Dense(vec![f64::INFINITY, 0.0, 0.0]), "values[0]"),
         ];
         for (input, field) in cases {
             let err = p.encode(&input).unwrap_err();
             assert_eq!(err.field(), field, "{err}");
         }
+    }
+
+    #[test]
+    fn categories_match_ignoring_case_when_unambiguous() {
+        let p = pipeline();
+        let lead = |c: &str| {
+            LeadInput::Named(HashMap::from([(
+                "source".to_string(),
+                RawValue::Category(c.into()),
+            )]))
+        };
+        let exact = p.encode(&lead("web")).unwrap();
+        let loose = p.encode(&lead(" WEB ")).unwrap();
+        assert_eq!(exact.design, loose.design);
+        assert_eq!(loose.shown_values[1], "web");
+        assert_eq!(p.encode(&lead("(OTHER)")).unwrap().shown_values[1], OTHER);
+        let message = p
+            .encode(&LeadInput::Dense(vec![1.0, 9.0, 0.0]))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("from 0 to 3"), "{message}");
     }
 
     #[test]

@@ -280,7 +280,15 @@ fn finish<T>(
     let latency_us = started.elapsed().as_micros() as u64;
     match result {
         Ok((body, model, version)) => {
-            tracing::debug!(rpc, model, version, leads, latency_us, code = "OK", "request");
+            tracing::debug!(
+                rpc,
+                model,
+                version,
+                leads,
+                latency_us,
+                code = "OK",
+                "request"
+            );
             Ok(Response::new(body))
         }
         Err(err) => {
@@ -334,9 +342,13 @@ impl LeadScoring for LeadScoringService {
     ) -> Result<Response<proto::ModelInfo>, Status> {
         let started = Instant::now();
         let req = request.into_inner();
-        let result = self
-            .resolve(&req.model, &req.version)
-            .map(|loaded| (model_info(&loaded), loaded.name.clone(), loaded.version.to_string()));
+        let result = self.resolve(&req.model, &req.version).map(|loaded| {
+            (
+                model_info(&loaded),
+                loaded.name.clone(),
+                loaded.version.to_string(),
+            )
+        });
         finish("GetModel", started, 0, result)
     }
 
@@ -350,6 +362,11 @@ impl LeadScoring for LeadScoringService {
             models: registry.all().map(|m| model_info(m)).collect(),
             default_model: registry.default_model().unwrap_or_default().to_string(),
         };
-        finish("ListModels", started, 0, Ok((body, String::new(), String::new())))
+        finish(
+            "ListModels",
+            started,
+            0,
+            Ok((body, String::new(), String::new())),
+        )
     }
 }

@@ -216,10 +216,7 @@ impl ModelRegistry {
         let found = if version.is_empty() {
             versions.values().next_back()
         } else {
-            version
-                .parse::<u64>()
-                .ok()
-                .and_then(|v| versions.get(&v))
+            version.parse::<u64>().ok().and_then(|v| versions.get(&v))
         };
         found.cloned().ok_or_else(|| LookupError::VersionNotFound {
             model: name.to_string(),

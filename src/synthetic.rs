@@ -135,7 +135,11 @@ pub fn generate(n: usize, seed: u64) -> SyntheticLeads {
                 + truth.numeric[0].1 * demo_actions
                 + truth.numeric[1].1 * visits_30d
                 + truth.numeric[2].1 * email_opens
-                + if report_created { truth.boolean[0].1 } else { 0.0 }
+                + if report_created {
+                    truth.boolean[0].1
+                } else {
+                    0.0
+                }
                 + size_w
                 + source_w;
             let true_probability = 1.0 / (1.0 + (-z).exp());

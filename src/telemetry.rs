@@ -13,7 +13,10 @@ use crate::config::LogFormat;
 ///
 /// # Errors
 /// When the filter does not parse or a subscriber is already installed.
-pub fn init(format: LogFormat, filter: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub fn init(
+    format: LogFormat,
+    filter: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => EnvFilter::try_new(env)?,
         _ => EnvFilter::try_new(filter)?,
@@ -27,7 +30,11 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), Box<dyn std::error::E
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     } else {
         builder.try_init()
     }

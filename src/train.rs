@@ -511,8 +511,7 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
         .unwrap_or_default();
 
     let positive_rate = positives as f64 / labels.len() as f64;
-    let train_positive_rate =
-        y_train.iter().filter(|&&y| y).count() as f64 / y_train.len() as f64;
+    let train_positive_rate = y_train.iter().filter(|&&y| y).count() as f64 / y_train.len() as f64;
     let mut artifact = ModelArtifact {
         format_version: FORMAT_VERSION,
         features: specs,
@@ -554,7 +553,9 @@ pub fn train(request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
     let train_probs = probs(&x_train);
     let test_probs = probs(&x_test);
     if !test_probs.iter().all(|p| p.is_finite()) {
-        return Err(TrainError::Fit("the fitted model gives non-finite scores".into()));
+        return Err(TrainError::Fit(
+            "the fitted model gives non-finite scores".into(),
+        ));
     }
 
     artifact.bands = derive_bands(&train_probs, params.hot_share, params.warm_share);
@@ -646,7 +647,8 @@ fn fit_encoding<'a>(
                 .filter(|&(c, n)| n >= params.min_category_count && c != MISSING && c != OTHER)
                 .collect();
             levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            let mut categories: Vec<String> = levels.into_iter().map(|(c, _)| c.to_string()).collect();
+            let mut categories: Vec<String> =
+                levels.into_iter().map(|(c, _)| c.to_string()).collect();
             categories.push(MISSING.to_string());
             categories.push(OTHER.to_string());
             FeatureEncoding::Categorical { categories }
@@ -669,7 +671,11 @@ fn fit_encoding<'a>(
 
 /// Stratified split: the same share of positives and of negatives goes to the
 /// test set, chosen by a seeded ChaCha8 shuffle. Returns sorted (train, test) indices.
-pub fn stratified_split(labels: &[bool], test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn stratified_split(
+    labels: &[bool],
+    test_fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut train = Vec::new();
     let mut test = Vec::new();
@@ -691,9 +697,12 @@ pub fn stratified_split(labels: &[bool], test_fraction: f64, seed: u64) -> (Vec<
 pub fn derive_bands(train_probs: &[f64], hot_share: f64, warm_share: f64) -> Vec<ScoreBand> {
     let round4 = |p: f64| (p * 1e4).round() / 1e4;
     let hot = round4(evaluation::quantile(train_probs, 1.0 - hot_share)).clamp(0.0002, 0.9999);
-    let warm = round4(evaluation::quantile(train_probs, 1.0 - hot_share - warm_share))
-        .clamp(0.0001, 0.9998)
-        .min(hot - 0.0001);
+    let warm = round4(evaluation::quantile(
+        train_probs,
+        1.0 - hot_share - warm_share,
+    ))
+    .clamp(0.0001, 0.9998)
+    .min(hot - 0.0001);
     vec![
         ScoreBand {
             name: "hot".into(),
@@ -785,7 +794,10 @@ mod tests {
         let probs: Vec<f64> = (1..=100).map(|i| i as f64 / 101.0).collect();
         let bands = derive_bands(&probs, 0.2, 0.3);
         assert_eq!(bands.len(), 3);
-        let hot_share = probs.iter().filter(|&&p| p >= bands[0].min_probability).count();
+        let hot_share = probs
+            .iter()
+            .filter(|&&p| p >= bands[0].min_probability)
+            .count();
         assert!((19..=21).contains(&hot_share), "{hot_share}");
     }
 
@@ -814,7 +826,10 @@ mod tests {
 
     #[test]
     fn exclude_patterns() {
-        assert!(matches_pattern("Asymmetrique Activity Index", "Asymmetrique*"));
+        assert!(matches_pattern(
+            "Asymmetrique Activity Index",
+            "Asymmetrique*"
+        ));
         assert!(!matches_pattern("Tags", "Tag"));
     }
 }

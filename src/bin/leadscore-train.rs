@@ -88,7 +88,8 @@ fn main() -> anyhow::Result<()> {
         params,
         command,
     };
-    let outcome = train::train(&request).with_context(|| format!("training on {}", args.data.display()))?;
+    let outcome =
+        train::train(&request).with_context(|| format!("training on {}", args.data.display()))?;
     for notice in &outcome.notices {
         eprintln!("note: {notice}");
     }

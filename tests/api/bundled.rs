@@ -1,0 +1,108 @@
+//! The model bundled in `models/` loads, meets its quality bar, and scores.
+
+use leadscore::proto::{ExplainRequest, GetModelRequest, Lead, ScoreRequest};
+
+use crate::helpers::{cat, num, settings, spawn_with};
+
+#[tokio::test]
+async fn bundled_model_loads_and_scores() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let scan =
+        leadscore::registry::ModelRegistry::load_dir(&models, None).expect("models/ readable");
+    assert!(scan.refused.is_empty(), "{:?}", scan.refused);
+
+    let app = spawn_with(settings(&models), None).await;
+    let info = app
+        .client()
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("GetModel")
+        .into_inner();
+    assert_eq!(info.name, "x_education");
+    let metrics = info.metrics.expect("metrics");
+    assert!(
+        metrics.roc_auc >= 0.89,
+        "held-out ROC AUC {}",
+        metrics.roc_auc
+    );
+    let excluded = info.provenance.expect("provenance").excluded_columns;
+    for leaky in [
+        "Tags",
+        "Lead Quality",
+        "Lead Profile",
+        "Asymmetrique Activity Score",
+    ] {
+        assert!(
+            excluded.iter().any(|c| c == leaky),
+            "{leaky} must be excluded"
+        );
+        assert!(info.features.iter().all(|f| f.source_column != leaky));
+    }
+
+    let engaged = Lead {
+        lead_id: "engaged".into(),
+        features: [
+            ("lead_origin".to_string(), cat("Lead Add Form")),
+            ("total_time_spent_on_website".to_string(), num(1500.0)),
+            ("total_visits".to_string(), num(5.0)),
+            (
+                "what_is_your_current_occupation".to_string(),
+                cat("Working Professional"),
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let browsing = Lead {
+        lead_id: "browsing".into(),
+        features: [
+            ("lead_origin".to_string(), cat("API")),
+            ("total_time_spent_on_website".to_string(), num(20.0)),
+            ("total_visits".to_string(), num(1.0)),
+            (
+                "what_is_your_current_occupation".to_string(),
+                cat("Unemployed"),
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let scores = app
+        .client()
+        .score(ScoreRequest {
+            leads: vec![engaged.clone(), browsing],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner()
+        .scores;
+    assert!(scores[0].probability > 0.8, "{:?}", scores[0]);
+    assert!(scores[1].probability < 0.3, "{:?}", scores[1]);
+    assert_eq!(scores[0].band, "hot");
+    assert!(
+        !scores[0].warnings.is_empty(),
+        "unsent features are imputed with warnings"
+    );
+
+    let explanation = app
+        .client()
+        .explain(ExplainRequest {
+            leads: vec![engaged],
+            top_k: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("Explain")
+        .into_inner();
+    let top: Vec<&str> = explanation.explanations[0]
+        .contributions
+        .iter()
+        .map(|c| c.feature.as_str())
+        .collect();
+    assert_eq!(top.len(), 3);
+    assert!(
+        top.contains(&"total_time_spent_on_website") || top.contains(&"lead_origin"),
+        "{top:?}"
+    );
+}

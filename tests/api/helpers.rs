@@ -1,0 +1,189 @@
+//! `spawn_app()`: the real server on 127.0.0.1:0 over a temporary model
+//! repository, with tonic clients connected over the network.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use leadscore::model::ModelArtifact;
+use leadscore::proto::lead_scoring_client::LeadScoringClient;
+use leadscore::proto::{feature_value, FeatureValue, Lead};
+use leadscore::server::{ServerError, ServerSettings};
+use leadscore::train::{self, TrainParams, TrainRequest};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Model name used by the test repositories.
+pub const MODEL: &str = "leads";
+
+/// Logs to stderr when TEST_LOG is set (e.g. `TEST_LOG=debug cargo test`).
+fn init_test_log() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            let _ = leadscore::telemetry::init(leadscore::config::LogFormat::Text, &level);
+        }
+    });
+}
+
+/// A model trained once per test run on synthetic leads (see `leadscore::synthetic`).
+pub fn synthetic_artifact() -> &'static ModelArtifact {
+    static ARTIFACT: OnceLock<ModelArtifact> = OnceLock::new();
+    ARTIFACT.get_or_init(|| {
+        let dir = TempDir::new().expect("tempdir");
+        let csv = dir.path().join("leads.csv");
+        std::fs::write(&csv, leadscore::synthetic::generate(4000, 11).to_csv()).expect("write csv");
+        let outcome = train::train(&TrainRequest {
+            data: csv,
+            target: "converted".into(),
+            id: Some("lead_id".into()),
+            exclude: vec![],
+            na_values: vec![],
+            params: TrainParams::default().check().expect("params"),
+            command: "test".into(),
+        })
+        .expect("training on synthetic data");
+        outcome.artifact
+    })
+}
+
+/// A temporary model repository holding `versions` copies of the synthetic model
+/// as `leads/1`, `leads/2`, ...
+pub fn model_repo(versions: u64) -> TempDir {
+    let dir = TempDir::new().expect("tempdir");
+    for v in 1..=versions {
+        train::write_artifact(
+            synthetic_artifact(),
+            &dir.path().join(MODEL).join(v.to_string()),
+        )
+        .expect("write artifact");
+    }
+    dir
+}
+
+/// A running server.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// A connected channel.
+    pub channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServerError>>>,
+    _repo: Option<TempDir>,
+}
+
+impl TestApp {
+    /// LeadScoring client.
+    pub fn client(&self) -> LeadScoringClient<Channel> {
+        LeadScoringClient::new(self.channel.clone())
+    }
+
+    /// grpc.health.v1 client.
+    pub fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel.clone())
+    }
+
+    /// Triggers shutdown without waiting.
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Triggers shutdown and waits for `serve` to return.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        self.trigger_shutdown();
+        let handle = self.handle.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(20), handle)
+            .await
+            .expect("server stops within 20 s")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.trigger_shutdown();
+    }
+}
+
+/// Starts the server on 127.0.0.1:0 over a repository with two synthetic versions.
+pub async fn spawn_app() -> TestApp {
+    let repo = model_repo(2);
+    let settings = ServerSettings::for_models(repo.path());
+    spawn_with(settings, Some(repo)).await
+}
+
+/// Starts the server with explicit settings; `repo` is kept alive with the app.
+pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> TestApp {
+    init_test_log();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(leadscore::server::serve(listener, settings, async move {
+        let _ = rx.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the test server");
+    TestApp {
+        addr,
+        channel,
+        shutdown: Some(tx),
+        handle: Some(handle),
+        _repo: repo,
+    }
+}
+
+/// Settings for a repository path with test-friendly defaults.
+pub fn settings(path: &Path) -> ServerSettings {
+    ServerSettings::for_models(PathBuf::from(path))
+}
+
+/// A named-feature lead for the synthetic model.
+pub fn lead(id: &str, demo_actions: f64, report_created: bool, size: &str) -> Lead {
+    Lead {
+        lead_id: id.into(),
+        account_id: String::new(),
+        features: [
+            ("demo_actions", num(demo_actions)),
+            ("visits_30d", num(12.0)),
+            ("email_opens", num(3.0)),
+            ("report_created", flag(report_created)),
+            ("company_size", cat(size)),
+            ("lead_source", cat("referral")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        values: vec![],
+    }
+}
+
+/// A number feature value.
+pub fn num(x: f64) -> FeatureValue {
+    FeatureValue {
+        kind: Some(feature_value::Kind::Number(x)),
+    }
+}
+
+/// A category feature value.
+pub fn cat(c: &str) -> FeatureValue {
+    FeatureValue {
+        kind: Some(feature_value::Kind::Category(c.into())),
+    }
+}
+
+/// A flag feature value.
+pub fn flag(b: bool) -> FeatureValue {
+    FeatureValue {
+        kind: Some(feature_value::Kind::Flag(b)),
+    }
+}

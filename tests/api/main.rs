@@ -1,0 +1,13 @@
+//! Integration tests: the real server on 127.0.0.1:0, called over the
+//! network with tonic clients; the trainer on generated data.
+
+mod bad_input;
+mod bundled;
+mod explain;
+mod health;
+mod helpers;
+mod models;
+mod reflection;
+mod score;
+mod shutdown;
+mod trainer;

@@ -1,0 +1,155 @@
+//! Score over the network: named and dense input, versions, warnings.
+
+use leadscore::proto::{FeatureKind, GetModelRequest, Lead, ScoreRequest};
+
+use crate::helpers::{lead, spawn_app, MODEL};
+
+/// Dense values for the same lead as `lead(id, demo, report, size)`, built from the schema.
+async fn dense_twin(
+    client: &mut leadscore::proto::lead_scoring_client::LeadScoringClient<
+        tonic::transport::Channel,
+    >,
+    named: &Lead,
+) -> Lead {
+    let info = client
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("GetModel")
+        .into_inner();
+    let values = info
+        .features
+        .iter()
+        .map(|f| {
+            let v = named.features[&f.name].kind.clone().expect("kind set");
+            use leadscore::proto::feature_value::Kind;
+            match (f.kind(), v) {
+                (FeatureKind::Numeric, Kind::Number(x)) => x,
+                (FeatureKind::Boolean, Kind::Flag(b)) => f64::from(u8::from(b)),
+                (FeatureKind::Categorical, Kind::Category(c)) => {
+                    f.categories
+                        .iter()
+                        .position(|k| *k == c)
+                        .expect("category in schema") as f64
+                }
+                (kind, v) => panic!("unexpected {kind:?} {v:?}"),
+            }
+        })
+        .collect();
+    Lead {
+        lead_id: named.lead_id.clone(),
+        account_id: String::new(),
+        features: Default::default(),
+        values,
+    }
+}
+
+#[tokio::test]
+async fn named_and_dense_give_the_same_result() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut client = app.client();
+    let named = lead("n1", 6.0, true, "201-1000");
+    let dense = dense_twin(&mut client, &named).await;
+
+    // Act
+    let response = client
+        .score(ScoreRequest {
+            leads: vec![named, dense],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+
+    // Assert
+    assert_eq!(response.scores.len(), 2);
+    let (a, b) = (&response.scores[0], &response.scores[1]);
+    assert_eq!(a.probability, b.probability, "named and dense differ");
+    assert_eq!((a.score, &a.band), (b.score, &b.band));
+    assert!(
+        a.warnings.is_empty() && b.warnings.is_empty(),
+        "{:?}",
+        a.warnings
+    );
+}
+
+#[tokio::test]
+async fn score_fields_are_well_formed_and_ordered() {
+    let app = spawn_app().await;
+    let leads = vec![
+        lead("cold", 0.0, false, "1-10"),
+        lead("hot", 11.0, true, "201-1000"),
+    ];
+    let response = app
+        .client()
+        .score(ScoreRequest {
+            leads,
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+    assert_eq!(response.model, MODEL);
+    assert_eq!(response.version, "2", "empty version means the newest");
+    let ids: Vec<&str> = response.scores.iter().map(|s| s.lead_id.as_str()).collect();
+    assert_eq!(ids, ["cold", "hot"]);
+    for s in &response.scores {
+        assert!(s.probability > 0.0 && s.probability < 1.0);
+        assert!((1..=99).contains(&s.score));
+        assert!(
+            ["hot", "warm", "cold"].contains(&s.band.as_str()),
+            "{}",
+            s.band
+        );
+    }
+    let (cold, hot) = (&response.scores[0], &response.scores[1]);
+    assert!(
+        hot.probability > cold.probability + 0.2,
+        "{hot:?} vs {cold:?}"
+    );
+    assert_eq!(hot.band, "hot");
+    assert_eq!(cold.band, "cold");
+}
+
+#[tokio::test]
+async fn missing_and_unseen_values_are_imputed_with_warnings() {
+    let app = spawn_app().await;
+    let mut l = lead("w", 3.0, false, "a size never seen");
+    l.features.remove("visits_30d");
+    let response = app
+        .client()
+        .score(ScoreRequest {
+            leads: vec![l],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+    let warnings = &response.scores[0].warnings;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("visits_30d") && w.contains("median")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("company_size") && w.contains("(other)")));
+}
+
+#[tokio::test]
+async fn a_request_can_pin_a_model_and_version() {
+    let app = spawn_app().await;
+    let response = app
+        .client()
+        .score(ScoreRequest {
+            model: MODEL.into(),
+            version: "1".into(),
+            leads: vec![lead("p", 1.0, false, "11-50")],
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+    assert_eq!(
+        (response.model.as_str(), response.version.as_str()),
+        (MODEL, "1")
+    );
+}
