@@ -7,6 +7,7 @@ mod explain;
 mod health;
 mod helpers;
 mod models;
+mod reference;
 mod reflection;
 mod score;
 mod shutdown;
