@@ -15,7 +15,9 @@ use leadscore::train::{self, stratified_split, TrainParams, TrainRequest};
 use serde_json::Value;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn reference() -> Value {
@@ -27,11 +29,16 @@ fn reference() -> Value {
 fn committed_inputs_match_the_generator_and_the_split() {
     let generated = leadscore::synthetic::generate(2000, 77);
     let committed = std::fs::read_to_string(data("reference_leads.csv")).expect("csv");
-    assert_eq!(committed, generated.to_csv(), "rerun `cargo run --example reference_data`");
+    assert_eq!(
+        committed,
+        generated.to_csv(),
+        "rerun `cargo run --example reference_data`"
+    );
 
-    let split: Value =
-        serde_json::from_str(&std::fs::read_to_string(data("reference_split.json")).expect("split"))
-            .expect("split JSON");
+    let split: Value = serde_json::from_str(
+        &std::fs::read_to_string(data("reference_split.json")).expect("split"),
+    )
+    .expect("split JSON");
     let labels: Vec<bool> = generated.leads.iter().map(|l| l.converted).collect();
     let params = TrainParams::default();
     let (_, test) = stratified_split(&labels, params.test_fraction, params.seed);
@@ -93,15 +100,29 @@ fn logistic_fit_matches_scikit_learn() {
             None => assert!(w.abs() < 1e-6, "{name}: {w}"),
         }
     }
-    assert_eq!(compared, expected.len(), "every scikit-learn column compared");
+    assert_eq!(
+        compared,
+        expected.len(),
+        "every scikit-learn column compared"
+    );
     let v = reference["intercept"].as_f64().expect("intercept");
-    assert!((intercept - v).abs() < 1e-5, "intercept: ours {intercept}, scikit-learn {v}");
+    assert!(
+        (intercept - v).abs() < 1e-5,
+        "intercept: ours {intercept}, scikit-learn {v}"
+    );
 
     // Held-out metrics of the two fits agree.
     let m = &a.metrics;
-    for (ours, key) in [(m.roc_auc, "roc_auc"), (m.log_loss, "log_loss"), (m.brier, "brier")] {
+    for (ours, key) in [
+        (m.roc_auc, "roc_auc"),
+        (m.log_loss, "log_loss"),
+        (m.brier, "brier"),
+    ] {
         let v = reference[key].as_f64().expect(key);
-        assert!((ours - v).abs() < 1e-4, "{key}: ours {ours}, scikit-learn {v}");
+        assert!(
+            (ours - v).abs() < 1e-4,
+            "{key}: ours {ours}, scikit-learn {v}"
+        );
     }
 }
 
@@ -122,9 +143,15 @@ fn metric_functions_match_scikit_learn() {
         .collect();
     let close = |ours: f64, key: &str| {
         let v = reference[key].as_f64().expect(key);
-        assert!((ours - v).abs() < 1e-12, "{key}: ours {ours}, scikit-learn {v}");
+        assert!(
+            (ours - v).abs() < 1e-12,
+            "{key}: ours {ours}, scikit-learn {v}"
+        );
     };
-    close(roc_auc(&labels, &probabilities).expect("both classes"), "roc_auc");
+    close(
+        roc_auc(&labels, &probabilities).expect("both classes"),
+        "roc_auc",
+    );
     close(log_loss(&labels, &probabilities), "log_loss");
     close(brier(&labels, &probabilities), "brier");
 }
