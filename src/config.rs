@@ -42,17 +42,53 @@ pub struct ServerConfig {
     #[arg(long, env = "LEADSCORE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
+    /// Address of the Prometheus /metrics endpoint ("off" disables it).
+    #[arg(long, env = "LEADSCORE_METRICS_ADDR", default_value = "0.0.0.0:9090", value_parser = parse_optional_addr)]
+    pub metrics_addr: OptionalAddr,
+
+    /// Newest versions kept loaded per model (labelled versions are kept too).
+    #[arg(long, env = "LEADSCORE_KEEP_VERSIONS", default_value_t = 3)]
+    pub keep_versions: usize,
+
+    /// Rescan the model repository this often, besides watching it and SIGHUP ("0s" = never).
+    #[arg(long, env = "LEADSCORE_RELOAD_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub reload_poll_interval: Duration,
+
     /// Most leads accepted in one Score or Explain request.
-    #[arg(
-        long,
-        env = "LEADSCORE_MAX_LEADS_PER_REQUEST",
-        default_value_t = 10_000
-    )]
+    #[arg(long, env = "LEADSCORE_MAX_LEADS_PER_REQUEST", default_value_t = 10_000)]
     pub max_leads_per_request: usize,
 
-    /// Deadline for requests that set none (a shorter grpc-timeout from the client wins), e.g. "30s", "500ms".
+    /// Largest request or response message in bytes.
+    #[arg(long, env = "LEADSCORE_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
+    pub max_message_bytes: usize,
+
+    /// Requests handled at once; beyond it requests are shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LEADSCORE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+
+    /// Deadline for requests that send no grpc-timeout, e.g. "30s", "500ms".
     #[arg(long, env = "LEADSCORE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+
+    /// Longest deadline granted, whatever grpc-timeout the client sends.
+    #[arg(long, env = "LEADSCORE_MAX_REQUEST_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub max_request_timeout: Duration,
+
+    /// TLS certificate chain (PEM); with --tls-key, serves TLS instead of plaintext.
+    #[arg(long, env = "LEADSCORE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, env = "LEADSCORE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificate (PEM) that client certificates must chain to: mutual TLS.
+    #[arg(long, env = "LEADSCORE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Export traces over OTLP/gRPC to this collector, e.g. http://otel-collector:4317.
+    #[arg(long, env = "LEADSCORE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 
     /// How long shutdown waits for in-flight requests before closing connections.
     #[arg(long, env = "LEADSCORE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
@@ -65,10 +101,41 @@ impl ServerConfig {
         crate::server::ServerSettings {
             models_dir: self.models.clone(),
             default_model: self.default_model.clone(),
+            keep_versions: self.keep_versions,
+            reload_poll_interval: Some(self.reload_poll_interval).filter(|d| !d.is_zero()),
             max_leads_per_request: self.max_leads_per_request,
+            max_message_bytes: self.max_message_bytes,
+            max_concurrent_requests: self.max_concurrent_requests,
             request_timeout: self.request_timeout,
+            max_request_timeout: self.max_request_timeout,
             shutdown_grace: self.shutdown_grace,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::server::TlsSettings {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+                _ => None,
+            },
         }
+    }
+}
+
+/// A socket address that can be switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+/// Parses a socket address, or "off" / "" for none.
+///
+/// # Errors
+/// A message when the text is neither.
+pub fn parse_optional_addr(text: &str) -> Result<OptionalAddr, String> {
+    match text.trim() {
+        "" | "off" | "none" => Ok(OptionalAddr(None)),
+        t => t
+            .parse()
+            .map(|a| OptionalAddr(Some(a)))
+            .map_err(|e| format!("\"{text}\" is not an address like 0.0.0.0:9090 or \"off\": {e}")),
     }
 }
 
@@ -116,5 +183,12 @@ mod tests {
         let c = ServerConfig::try_parse_from(["leadscore-server"]).unwrap();
         assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:50051");
         assert_eq!(c.models, PathBuf::from("models"));
+        assert_eq!(
+            c.metrics_addr.0.map(|a| a.to_string()).as_deref(),
+            Some("0.0.0.0:9090")
+        );
+        let off = ServerConfig::try_parse_from(["leadscore-server", "--metrics-addr", "off"]).unwrap();
+        assert_eq!(off.metrics_addr, OptionalAddr(None));
+        assert!(ServerConfig::try_parse_from(["leadscore-server", "--tls-cert", "c.pem"]).is_err());
     }
 }

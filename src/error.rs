@@ -28,6 +28,17 @@ pub enum ServiceError {
         /// The configured maximum.
         max: usize,
     },
+    /// The request's deadline passed while it was being handled.
+    #[error("deadline exceeded after {scored} of {total} leads")]
+    DeadlineExceeded {
+        /// Leads done when time ran out.
+        scored: usize,
+        /// Leads in the request.
+        total: usize,
+    },
+    /// The handler's worker failed (a bug; never caused by input).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// One lead is malformed.
     #[error("leads[{index}] (lead_id \"{lead_id}\"): {field}: {message}")]
     InvalidLead {
@@ -52,7 +63,9 @@ impl ServiceError {
             ServiceError::InvalidLead { index, field, .. } => {
                 Some(format!("leads[{index}].{field}"))
             }
-            ServiceError::Lookup(_) => None,
+            ServiceError::Lookup(_)
+            | ServiceError::DeadlineExceeded { .. }
+            | ServiceError::Internal(_) => None,
         }
     }
 }
@@ -63,6 +76,8 @@ impl From<ServiceError> for Status {
         match &err {
             ServiceError::Lookup(LookupError::NoModelLoaded) => Status::unavailable(message),
             ServiceError::Lookup(_) => Status::not_found(message),
+            ServiceError::DeadlineExceeded { .. } => Status::deadline_exceeded(message),
+            ServiceError::Internal(_) => Status::internal(message),
             ServiceError::EmptyLeads
             | ServiceError::TooManyLeads { .. }
             | ServiceError::InvalidLead { .. } => {

@@ -228,6 +228,28 @@ impl FeatureError {
     }
 }
 
+/// A value the pipeline had to replace, per source feature (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Missing: the training median, majority or "(missing)" level was used.
+    Imputed,
+    /// A category never seen in training: "(other)" was used.
+    UnseenCategory,
+    /// A number outside the training range: clipped to it.
+    Clipped,
+}
+
+impl Fallback {
+    /// snake_case name, used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fallback::Imputed => "imputed",
+            Fallback::UnseenCategory => "unseen_category",
+            Fallback::Clipped => "clipped",
+        }
+    }
+}
+
 /// A lead after encoding: the design row plus what the caller should know.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedLead {
@@ -237,6 +259,8 @@ pub struct EncodedLead {
     pub shown_values: Vec<String>,
     /// Imputations, unseen categories and clipping, one line each.
     pub warnings: Vec<String>,
+    /// The same events as `warnings`, as (source feature index, kind).
+    pub fallbacks: Vec<(usize, Fallback)>,
 }
 
 /// The feature pipeline of one model.
@@ -414,6 +438,7 @@ impl FeaturePipeline {
         let mut design = vec![0.0; self.width];
         let mut shown_values = Vec::with_capacity(self.specs.len());
         let mut warnings = Vec::new();
+        let mut fallbacks = Vec::new();
         for (i, spec) in self.specs.iter().enumerate() {
             let value = values.get(i).copied().flatten();
             let at = self.offsets[i];
@@ -428,6 +453,7 @@ impl FeaturePipeline {
                 } => {
                     let x = match value {
                         None => {
+                            fallbacks.push((i, Fallback::Imputed));
                             warnings.push(format!(
                                 "feature \"{}\" missing: imputed training median {}",
                                 spec.name,
@@ -444,6 +470,7 @@ impl FeaturePipeline {
                             }
                             if *x < *min || *x > *max {
                                 let clipped = x.clamp(*min, *max);
+                                fallbacks.push((i, Fallback::Clipped));
                                 warnings.push(format!(
                                     "feature \"{}\" value {} outside training range [{}, {}]: clipped to {}",
                                     spec.name,
@@ -475,6 +502,7 @@ impl FeaturePipeline {
                 FeatureEncoding::Categorical { categories } => {
                     let level = match value {
                         None => {
+                            fallbacks.push((i, Fallback::Imputed));
                             warnings.push(format!(
                                 "feature \"{}\" missing: using category \"{MISSING}\"",
                                 spec.name
@@ -487,6 +515,7 @@ impl FeaturePipeline {
                             } else if let Some(k) = match_ignoring_case(categories, c) {
                                 k
                             } else {
+                                fallbacks.push((i, Fallback::UnseenCategory));
                                 warnings.push(format!(
                                     "feature \"{}\" category \"{}\" not seen in training: using \"{OTHER}\"",
                                     spec.name,
@@ -513,6 +542,7 @@ impl FeaturePipeline {
                 FeatureEncoding::Boolean { imputed } => {
                     let b = match value {
                         None => {
+                            fallbacks.push((i, Fallback::Imputed));
                             warnings.push(format!(
                                 "feature \"{}\" missing: imputed training majority {imputed}",
                                 spec.name
@@ -549,6 +579,7 @@ impl FeaturePipeline {
             design,
             shown_values,
             warnings,
+            fallbacks,
         })
     }
 }
@@ -708,6 +739,14 @@ mod tests {
         let e = p.encode(&lead).unwrap();
         assert_eq!(e.design, vec![3.5, 0.0, 0.0, 0.0, 1.0, 0.0]);
         assert_eq!(e.warnings.len(), 3, "{:?}", e.warnings);
+        assert_eq!(
+            e.fallbacks,
+            vec![
+                (0, Fallback::Clipped),
+                (1, Fallback::UnseenCategory),
+                (2, Fallback::Imputed)
+            ]
+        );
         assert_eq!(e.shown_values, vec!["10", OTHER, "false"]);
     }
 

@@ -2,19 +2,25 @@
 //!
 //! Handlers are thin: parse the protobuf request into domain types at the
 //! edge ([`parse_leads`]), call the model, convert back. Status codes are
-//! chosen only in [`crate::error`]. Each handler logs one line at debug level
-//! with the rpc, model, version, lead count, latency and outcome.
+//! chosen only in [`crate::error`]. Each request gets a request id (the
+//! caller's `x-request-id`, or a new one), echoed in the response metadata,
+//! one debug log line (rpc, request id, model, version, lead count, latency,
+//! outcome) and its metrics. Batches of [`BLOCKING_BATCH`] leads or more run on
+//! the blocking pool, checking the request's [`Deadline`] as they go.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use crate::error::ServiceError;
 use crate::features::{FeatureKind, LeadInput, RawValue};
-use crate::model::ModelArtifact;
+use crate::limits::Deadline;
+use crate::metrics as m;
+use crate::model::{LeadExplanation, LeadScore, ModelArtifact};
 use crate::proto;
 use crate::proto::lead_scoring_server::LeadScoring;
 use crate::registry::{LoadedModel, ModelRegistry};
@@ -22,11 +28,77 @@ use crate::registry::{LoadedModel, ModelRegistry};
 /// The registry as the service sees it: swapped atomically as a whole.
 pub type SharedRegistry = Arc<ArcSwap<ModelRegistry>>;
 
+/// Batches at least this large are scored on the blocking thread pool.
+pub const BLOCKING_BATCH: usize = 512;
+/// How many leads are scored between two deadline checks.
+const DEADLINE_CHECK_EVERY: usize = 64;
+
 /// Implementation of `leadscore.v1.LeadScoring`.
 #[derive(Debug, Clone)]
 pub struct LeadScoringService {
     registry: SharedRegistry,
     max_leads_per_request: usize,
+}
+
+/// Decrements the in-flight gauge when a handler ends, however it ends.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        metrics::gauge!(m::REQUESTS_IN_FLIGHT).increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(m::REQUESTS_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// What a scoring request needs besides its leads.
+struct Job {
+    loaded: Arc<LoadedModel>,
+    leads: Vec<ParsedLead>,
+    deadline: Option<Deadline>,
+}
+
+impl Job {
+    /// Applies `f` to every lead, checking the deadline every few leads.
+    fn run<T>(
+        &self,
+        f: impl Fn(&LoadedModel, &LeadInput) -> Result<T, crate::features::FeatureError>,
+    ) -> Result<Vec<T>, ServiceError> {
+        let total = self.leads.len();
+        let mut out = Vec::with_capacity(total);
+        for (index, lead) in self.leads.iter().enumerate() {
+            if index % DEADLINE_CHECK_EVERY == 0 && self.deadline.is_some_and(|d| d.expired()) {
+                return Err(ServiceError::DeadlineExceeded {
+                    scored: index,
+                    total,
+                });
+            }
+            out.push(f(&self.loaded, &lead.input).map_err(|e| invalid_lead(index, &lead.lead_id, e))?);
+        }
+        Ok(out)
+    }
+}
+
+/// Runs `work` inline for small jobs, on the blocking pool for large ones.
+async fn run_job<T: Send + 'static>(
+    job: Job,
+    work: impl FnOnce(&Job) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<(Job, T), ServiceError> {
+    if job.leads.len() < BLOCKING_BATCH {
+        let out = work(&job)?;
+        return Ok((job, out));
+    }
+    tokio::task::spawn_blocking(move || {
+        let out = work(&job)?;
+        Ok((job, out))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(e.to_string()))?
 }
 
 impl LeadScoringService {
@@ -56,77 +128,117 @@ impl LeadScoringService {
         Ok(())
     }
 
-    fn score_inner(&self, req: proto::ScoreRequest) -> Result<proto::ScoreResponse, ServiceError> {
-        self.check_count(req.leads.len())?;
-        let loaded = self.resolve(&req.model, &req.version)?;
-        let leads = parse_leads(req.leads)?;
-        let mut scores = Vec::with_capacity(leads.len());
-        for (index, lead) in leads.into_iter().enumerate() {
-            let s = loaded
-                .model
-                .score(&lead.input)
-                .map_err(|e| invalid_lead(index, &lead.lead_id, e))?;
-            scores.push(proto::LeadScore {
-                lead_id: lead.lead_id,
-                probability: s.probability,
-                score: s.score,
-                band: s.band,
-                warnings: s.warnings,
-            });
-        }
-        Ok(proto::ScoreResponse {
-            model: loaded.name.clone(),
-            version: loaded.version.to_string(),
-            scores,
+    fn job(
+        &self,
+        model: &str,
+        version: &str,
+        leads: Vec<proto::Lead>,
+        deadline: Option<Deadline>,
+    ) -> Result<Job, ServiceError> {
+        self.check_count(leads.len())?;
+        let loaded = self.resolve(model, version)?;
+        let leads = parse_leads(leads)?;
+        Ok(Job {
+            loaded,
+            leads,
+            deadline,
         })
     }
 
-    fn explain_inner(
+    async fn score_inner(
         &self,
-        req: proto::ExplainRequest,
-    ) -> Result<proto::ExplainResponse, ServiceError> {
-        self.check_count(req.leads.len())?;
-        let loaded = self.resolve(&req.model, &req.version)?;
-        let leads = parse_leads(req.leads)?;
-        let specs = loaded.model.pipeline().specs();
-        let mut explanations = Vec::with_capacity(leads.len());
-        for (index, lead) in leads.into_iter().enumerate() {
-            let e = loaded
-                .model
-                .explain(&lead.input)
-                .map_err(|e| invalid_lead(index, &lead.lead_id, e))?;
-            let keep = if req.top_k == 0 {
-                e.contributions.len()
-            } else {
-                req.top_k as usize
-            };
-            explanations.push(proto::Explanation {
-                lead_id: lead.lead_id,
-                probability: e.score.probability,
-                base_log_odds: e.base_log_odds,
-                log_odds: e.score.log_odds,
-                contributions: e
-                    .contributions
-                    .into_iter()
-                    .take(keep)
-                    .map(|c| proto::Contribution {
-                        feature: specs[c.feature_index].name.clone(),
-                        label: specs[c.feature_index].label.clone(),
-                        contribution: c.contribution,
-                        value: c.value,
-                    })
-                    .collect(),
-                score: e.score.score,
-                band: e.score.band,
-                warnings: e.score.warnings,
-            });
-        }
-        Ok(proto::ExplainResponse {
-            model: loaded.name.clone(),
-            version: loaded.version.to_string(),
-            explanations,
+        req: proto::ScoreRequest,
+        deadline: Option<Deadline>,
+    ) -> Result<proto::ScoreResponse, ServiceError> {
+        let job = self.job(&req.model, &req.version, req.leads, deadline)?;
+        let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
+        record_scores(&job.loaded, "Score", scores.iter());
+        Ok(proto::ScoreResponse {
+            model: job.loaded.name.clone(),
+            version: job.loaded.version.to_string(),
+            scores: job
+                .leads
+                .into_iter()
+                .zip(scores)
+                .map(|(lead, s)| proto::LeadScore {
+                    lead_id: lead.lead_id,
+                    probability: s.probability,
+                    score: s.score,
+                    band: s.band,
+                    warnings: s.warnings,
+                })
+                .collect(),
         })
     }
+
+    async fn explain_inner(
+        &self,
+        req: proto::ExplainRequest,
+        deadline: Option<Deadline>,
+    ) -> Result<proto::ExplainResponse, ServiceError> {
+        let job = self.job(&req.model, &req.version, req.leads, deadline)?;
+        let (job, explanations) =
+            run_job(job, |job| job.run(|l, input| l.model.explain(input))).await?;
+        record_scores(&job.loaded, "Explain", explanations.iter().map(|e| &e.score));
+        let specs = job.loaded.model.pipeline().specs();
+        let keep = if req.top_k == 0 {
+            usize::MAX
+        } else {
+            req.top_k as usize
+        };
+        Ok(proto::ExplainResponse {
+            model: job.loaded.name.clone(),
+            version: job.loaded.version.to_string(),
+            explanations: job
+                .leads
+                .into_iter()
+                .zip(explanations)
+                .map(|(lead, e): (ParsedLead, LeadExplanation)| proto::Explanation {
+                    lead_id: lead.lead_id,
+                    probability: e.score.probability,
+                    base_log_odds: e.base_log_odds,
+                    log_odds: e.score.log_odds,
+                    contributions: e
+                        .contributions
+                        .into_iter()
+                        .take(keep)
+                        .map(|c| proto::Contribution {
+                            feature: specs[c.feature_index].name.clone(),
+                            label: specs[c.feature_index].label.clone(),
+                            contribution: c.contribution,
+                            value: c.value,
+                        })
+                        .collect(),
+                    score: e.score.score,
+                    band: e.score.band,
+                    warnings: e.score.warnings,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Per-lead metrics: leads scored, the probability distribution, fallbacks.
+fn record_scores<'a>(loaded: &LoadedModel, rpc: &'static str, scores: impl Iterator<Item = &'a LeadScore>) {
+    let model = loaded.name.clone();
+    let version = loaded.version.to_string();
+    let histogram = metrics::histogram!(m::SCORE_PROBABILITY, "model" => model.clone(), "version" => version.clone());
+    let specs = loaded.model.pipeline().specs();
+    let mut n = 0u64;
+    for s in scores {
+        n += 1;
+        histogram.record(s.probability);
+        for (feature, kind) in &s.fallbacks {
+            metrics::counter!(
+                m::FEATURE_FALLBACKS_TOTAL,
+                "model" => model.clone(),
+                "feature" => specs[*feature].name.clone(),
+                "kind" => kind.as_str()
+            )
+            .increment(1);
+        }
+    }
+    metrics::counter!(m::LEADS_SCORED_TOTAL, "rpc" => rpc, "model" => model, "version" => version).increment(n);
 }
 
 /// A lead parsed from the wire: id plus domain input.
@@ -209,8 +321,8 @@ fn invalid_lead(index: usize, lead_id: &str, err: crate::features::FeatureError)
     }
 }
 
-/// `ModelInfo` of a loaded version.
-pub fn model_info(loaded: &LoadedModel) -> proto::ModelInfo {
+/// `ModelInfo` of a loaded version, with the labels that point at it.
+pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo {
     let a: &ModelArtifact = loaded.model.artifact();
     proto::ModelInfo {
         name: loaded.name.clone(),
@@ -267,43 +379,78 @@ pub fn model_info(loaded: &LoadedModel) -> proto::ModelInfo {
             .loaded_at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
+        labels,
     }
 }
 
-/// Logs one debug line per request and converts the outcome.
-fn finish<T>(
+/// Per-request context: id, deadline, timer, in-flight guard.
+struct Call {
     rpc: &'static str,
+    request_id: String,
+    deadline: Option<Deadline>,
     started: Instant,
-    leads: usize,
-    result: Result<(T, String, String), ServiceError>,
-) -> Result<Response<T>, Status> {
-    let latency_us = started.elapsed().as_micros() as u64;
-    match result {
-        Ok((body, model, version)) => {
-            tracing::debug!(
-                rpc,
-                model,
-                version,
-                leads,
-                latency_us,
-                code = "OK",
-                "request"
-            );
-            Ok(Response::new(body))
-        }
-        Err(err) => {
-            let status = Status::from(err);
-            tracing::debug!(
-                rpc,
-                leads,
-                latency_us,
-                code = ?status.code(),
-                error = status.message(),
-                "request"
-            );
-            Err(status)
+    _in_flight: InFlight,
+}
+
+impl Call {
+    fn start<T>(rpc: &'static str, request: &Request<T>) -> Self {
+        let request_id = request
+            .metadata()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map(str::to_string)
+            .unwrap_or_else(new_request_id);
+        Self {
+            rpc,
+            request_id,
+            deadline: request.extensions().get::<Deadline>().copied(),
+            started: Instant::now(),
+            _in_flight: InFlight::start(),
         }
     }
+
+    /// Logs one debug line, records metrics, converts the outcome.
+    fn finish<T>(self, leads: usize, result: Result<(T, String, String), ServiceError>) -> Result<Response<T>, Status> {
+        let elapsed = self.started.elapsed();
+        let latency_us = elapsed.as_micros() as u64;
+        let rpc = self.rpc;
+        let request_id = self.request_id.as_str();
+        let (mut outcome, model, version, code) = match result {
+            Ok((body, model, version)) => {
+                tracing::debug!(rpc, request_id, model, version, leads, latency_us, code = "OK", "request");
+                (Ok(Response::new(body)), model, version, tonic::Code::Ok)
+            }
+            Err(err) => {
+                let status = Status::from(err);
+                tracing::debug!(rpc, request_id, leads, latency_us, code = ?status.code(), error = status.message(), "request");
+                let code = status.code();
+                (Err(status), String::new(), String::new(), code)
+            }
+        };
+        if code == tonic::Code::DeadlineExceeded {
+            metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc).increment(1);
+        }
+        metrics::histogram!(m::REQUEST_DURATION_SECONDS, "rpc" => rpc, "model" => model.clone(), "version" => version.clone())
+            .record(elapsed.as_secs_f64());
+        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => format!("{code:?}"))
+            .increment(1);
+        if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
+            match &mut outcome {
+                Ok(response) => {
+                    response.metadata_mut().insert("x-request-id", id);
+                }
+                Err(status) => {
+                    status.metadata_mut().insert("x-request-id", id);
+                }
+            }
+        }
+        outcome
+    }
+}
+
+fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 #[tonic::async_trait]
@@ -312,61 +459,62 @@ impl LeadScoring for LeadScoringService {
         &self,
         request: Request<proto::ScoreRequest>,
     ) -> Result<Response<proto::ScoreResponse>, Status> {
-        let started = Instant::now();
+        let call = Call::start("Score", &request);
         let req = request.into_inner();
         let leads = req.leads.len();
         let result = self
-            .score_inner(req)
+            .score_inner(req, call.deadline)
+            .await
             .map(|r| (r.model.clone(), r.version.clone(), r))
             .map(|(m, v, r)| (r, m, v));
-        finish("Score", started, leads, result)
+        call.finish(leads, result)
     }
 
     async fn explain(
         &self,
         request: Request<proto::ExplainRequest>,
     ) -> Result<Response<proto::ExplainResponse>, Status> {
-        let started = Instant::now();
+        let call = Call::start("Explain", &request);
         let req = request.into_inner();
         let leads = req.leads.len();
         let result = self
-            .explain_inner(req)
+            .explain_inner(req, call.deadline)
+            .await
             .map(|r| (r.model.clone(), r.version.clone(), r))
             .map(|(m, v, r)| (r, m, v));
-        finish("Explain", started, leads, result)
+        call.finish(leads, result)
     }
 
     async fn get_model(
         &self,
         request: Request<proto::GetModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
-        let started = Instant::now();
+        let call = Call::start("GetModel", &request);
         let req = request.into_inner();
-        let result = self.resolve(&req.model, &req.version).map(|loaded| {
-            (
-                model_info(&loaded),
-                loaded.name.clone(),
-                loaded.version.to_string(),
-            )
-        });
-        finish("GetModel", started, 0, result)
+        let registry = self.registry.load();
+        let result = registry
+            .get(&req.model, &req.version)
+            .map_err(ServiceError::from)
+            .map(|loaded| {
+                let labels = registry.labels_of(&loaded.name, loaded.version);
+                (model_info(&loaded, labels), loaded.name.clone(), loaded.version.to_string())
+            });
+        call.finish(0, result)
     }
 
     async fn list_models(
         &self,
-        _request: Request<proto::ListModelsRequest>,
+        request: Request<proto::ListModelsRequest>,
     ) -> Result<Response<proto::ListModelsResponse>, Status> {
-        let started = Instant::now();
+        let call = Call::start("ListModels", &request);
         let registry = self.registry.load();
         let body = proto::ListModelsResponse {
-            models: registry.all().map(|m| model_info(m)).collect(),
+            models: registry
+                .all()
+                .map(|m| model_info(m, registry.labels_of(&m.name, m.version)))
+                .collect(),
             default_model: registry.default_model().unwrap_or_default().to_string(),
         };
-        finish(
-            "ListModels",
-            started,
-            0,
-            Ok((body, String::new(), String::new())),
-        )
+        call.finish(0, Ok((body, String::new(), String::new())))
     }
 }

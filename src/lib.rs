@@ -12,8 +12,10 @@
 //! - [`evaluation`]: ROC AUC, log loss, Brier.
 //! - [`grpc`]: the `leadscore.v1.LeadScoring` service; [`error`] is the one
 //!   place where gRPC status codes are chosen.
-//! - [`server`]: `serve(listener, settings, shutdown)` with health,
-//!   reflection and graceful drain.
+//! - [`server`]: `serve(listeners, settings, shutdown)` with health,
+//!   reflection, TLS and graceful drain; [`limits`]: concurrency limit and
+//!   deadlines as tower layers; [`reload`]: hot reload of the repository.
+//! - [`metrics`]: every Prometheus metric and the `/metrics` endpoint.
 //! - [`config`], [`telemetry`]: settings from flags / env vars, and logging.
 //! - [`proto`]: generated wire types and the reflection descriptor set.
 //! - [`synthetic`]: lead data generated from a known model, for tests, demos
@@ -25,9 +27,12 @@ pub mod error;
 pub mod evaluation;
 pub mod features;
 pub mod grpc;
+pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod proto;
 pub mod registry;
+pub mod reload;
 pub mod server;
 pub mod synthetic;
 pub mod telemetry;

@@ -216,6 +216,8 @@ pub struct LeadScore {
     pub log_odds: f64,
     /// Imputation and clipping notes.
     pub warnings: Vec<String>,
+    /// The same notes as (source feature index, kind), for metrics.
+    pub fallbacks: Vec<(usize, crate::features::Fallback)>,
 }
 
 /// Contribution of one source feature to a lead's log-odds.
@@ -347,6 +349,7 @@ impl ScoringModel {
             band: self.band_of(probability).to_string(),
             log_odds,
             warnings: encoded.warnings,
+            fallbacks: encoded.fallbacks,
         }
     }
 

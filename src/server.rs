@@ -1,10 +1,12 @@
-//! Running the gRPC server: `serve(listener, settings, shutdown)`.
+//! Running the server: `serve(listeners, settings, shutdown)`.
 //!
-//! The listener is bound by the caller (the binary, or a test on
-//! `127.0.0.1:0`), and shutdown is a future passed in. On shutdown the server
-//! marks itself NOT_SERVING in `grpc.health.v1`, stops accepting connections,
-//! lets in-flight requests finish, and returns; connections still open after
-//! `shutdown_grace` (e.g. a health `Watch` stream) are closed.
+//! The listeners are bound by the caller (the binary, or a test on
+//! `127.0.0.1:0`), and shutdown is a future passed in. The gRPC routes are
+//! wrapped in the limit layers of [`crate::limits`]; the model registry is
+//! kept current by [`crate::reload`]; `grpc.health.v1` follows it. On
+//! shutdown the server marks itself NOT_SERVING, stops accepting
+//! connections, lets in-flight requests finish, and returns; connections still
+//! open after `shutdown_grace` (e.g. a health `Watch` stream) are closed.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -13,16 +15,30 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::grpc::{LeadScoringService, SharedRegistry};
+use crate::limits::{ConcurrencyLimitLayer, DeadlineLayer};
 use crate::proto::lead_scoring_server::LeadScoringServer;
-use crate::registry::{ModelRegistry, RepositoryError};
+use crate::registry::{ModelRegistry, ModelRepository, RepositoryError};
+use crate::reload::ModelReloader;
 
 /// Fully qualified gRPC service name, as health checks use it.
 pub const SERVICE_NAME: &str = "leadscore.v1.LeadScoring";
+
+/// TLS files (PEM). With `client_ca`, clients must present a certificate it signed (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key.
+    pub key: PathBuf,
+    /// CA that client certificates must chain to; `None` = no client auth.
+    pub client_ca: Option<PathBuf>,
+}
 
 /// What `serve` needs to know.
 #[derive(Debug, Clone)]
@@ -31,12 +47,24 @@ pub struct ServerSettings {
     pub models_dir: PathBuf,
     /// Model for requests that name none.
     pub default_model: Option<String>,
+    /// Newest versions kept loaded per model.
+    pub keep_versions: usize,
+    /// Rescan the repository this often besides watching it (`None` = never).
+    pub reload_poll_interval: Option<Duration>,
     /// Most leads per Score / Explain request.
     pub max_leads_per_request: usize,
-    /// Deadline for requests without a shorter `grpc-timeout`.
+    /// Largest request or response message, bytes.
+    pub max_message_bytes: usize,
+    /// Requests handled at once; beyond it, RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// Deadline for requests that send no `grpc-timeout`.
     pub request_timeout: Duration,
+    /// Longest deadline granted, whatever the client asks.
+    pub max_request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// TLS, or plaintext when `None` (e.g. inside a mesh that does mTLS).
+    pub tls: Option<TlsSettings>,
 }
 
 impl ServerSettings {
@@ -45,9 +73,33 @@ impl ServerSettings {
         Self {
             models_dir: models_dir.into(),
             default_model: None,
+            keep_versions: 3,
+            reload_poll_interval: Some(Duration::from_secs(30)),
             max_leads_per_request: 10_000,
+            max_message_bytes: 16 << 20,
+            max_concurrent_requests: 256,
             request_timeout: Duration::from_secs(30),
+            max_request_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
+            tls: None,
+        }
+    }
+}
+
+/// The sockets the server answers on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// Prometheus `/metrics` (HTTP/1.1), or none.
+    pub metrics: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(grpc: TcpListener) -> Self {
+        Self {
+            grpc,
+            metrics: None,
         }
     }
 }
@@ -61,27 +113,55 @@ pub enum ServerError {
     /// Reflection could not be built from the descriptor set.
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The transport failed.
+    /// A TLS file could not be read.
+    #[error("TLS: cannot read {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The transport failed (or refused the TLS configuration).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+}
+
+fn tls_config(tls: &TlsSettings) -> Result<ServerTlsConfig, ServerError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| ServerError::TlsFile {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+    if let Some(ca) = &tls.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
 }
 
 /// Loads the model repository and serves until `shutdown` completes.
 ///
 /// # Errors
-/// [`ServerError`] when the repository root is unreadable or the transport fails.
-/// Broken artifacts are logged and skipped; with no valid model the server
-/// still runs, reporting NOT_SERVING.
+/// [`ServerError`] when the repository root is unreadable at startup, a TLS
+/// file is missing, or the transport fails. Broken artifacts are logged and
+/// skipped; with no valid model the server still runs, reporting NOT_SERVING,
+/// and picks models up as they are published.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let scan = ModelRegistry::load_dir(&settings.models_dir, settings.default_model.as_deref())?;
-    for problem in &scan.refused {
-        tracing::error!(problem, "model refused");
-    }
-    for loaded in scan.registry.all() {
+    let metrics_handle = crate::metrics::install();
+    let repository = ModelRepository {
+        root: settings.models_dir.clone(),
+        default_model: settings.default_model.clone(),
+        keep_versions: settings.keep_versions,
+    };
+    let registry: SharedRegistry = Arc::new(ArcSwap::from_pointee(ModelRegistry::default()));
+    let reloader = Arc::new(ModelReloader::new(repository, registry.clone()));
+    let report = reloader.reload("startup")?;
+    for loaded in registry.load().all() {
         tracing::info!(
             model = loaded.name,
             version = loaded.version,
@@ -91,23 +171,70 @@ pub async fn serve(
             "model loaded"
         );
     }
-    let ready = !scan.registry.is_empty();
-    if !ready {
+    if report.serving == 0 {
         tracing::error!(
             models_dir = %settings.models_dir.display(),
-            "no valid model loaded: reporting NOT_SERVING"
+            "no valid model loaded: reporting NOT_SERVING until one is published"
         );
     }
-    let registry: SharedRegistry = Arc::new(ArcSwap::from_pointee(scan.registry));
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let status = if ready {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
+    // One shutdown broadcast for every part of the server.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
     };
-    health.set_service_status(SERVICE_NAME, status).await;
-    health.set_service_status("", status).await;
+
+    // Health follows the registry until shutdown starts.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let set_health = |health: tonic_health::server::HealthReporter, serving: bool| async move {
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status(SERVICE_NAME, status).await;
+        health.set_service_status("", status).await;
+    };
+    set_health(health.clone(), report.serving > 0).await;
+    // Held while health is updated; true once shutdown has begun, so the
+    // follower can never turn SERVING back on after the drain has started.
+    let health_lock = Arc::new(tokio::sync::Mutex::new(false));
+    {
+        let health = health.clone();
+        let health_lock = health_lock.clone();
+        let mut ready = reloader.ready();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = ready.changed() => if changed.is_err() { break },
+                    _ = stop.changed() => {}
+                }
+                let serving = *ready.borrow_and_update();
+                let stopping = health_lock.lock().await;
+                if *stopping {
+                    break;
+                }
+                set_health(health.clone(), serving).await;
+            }
+        });
+    }
+
+    // Hot reload.
+    let reload_task = tokio::spawn(reloader.clone().run(
+        settings.reload_poll_interval,
+        Duration::from_millis(200),
+        stopped(stop_rx.clone()),
+    ));
+
+    // Prometheus /metrics.
+    let metrics_task = listeners.metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(addr = %addr, "metrics listening on /metrics");
+        }
+        let done = stopped(stop_rx.clone());
+        tokio::spawn(crate::metrics::serve_metrics(listener, metrics_handle, done))
+    });
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -118,15 +245,23 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let service = LeadScoringService::new(registry, settings.max_leads_per_request);
+    let service = LeadScoringServer::new(LeadScoringService::new(
+        registry,
+        settings.max_leads_per_request,
+    ))
+    .max_decoding_message_size(settings.max_message_bytes)
+    .max_encoding_message_size(settings.max_message_bytes);
 
-    let local_addr = listener
+    let local_addr = listeners
+        .grpc
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(
         addr = %local_addr,
         models_dir = %settings.models_dir.display(),
+        tls = settings.tls.is_some(),
+        mtls = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
         "leadscore-server listening"
     );
 
@@ -136,36 +271,48 @@ pub async fn serve(
     let signal = async move {
         shutdown.await;
         tracing::info!("shutdown requested: NOT_SERVING, draining in-flight requests");
-        health_on_shutdown
-            .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
-            .await;
-        health_on_shutdown
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
+        let mut stopping = health_lock.lock().await;
+        *stopping = true;
+        set_health(health_on_shutdown, false).await;
+        drop(stopping);
         drain_signal.notify_one();
     };
 
-    let server = Server::builder()
-        .timeout(settings.request_timeout)
+    let mut builder = Server::builder();
+    if let Some(tls) = &settings.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
+    let server = builder
+        .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_requests))
+        .layer(DeadlineLayer::new(
+            settings.request_timeout,
+            settings.max_request_timeout,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(LeadScoringServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), signal);
     tokio::pin!(server);
 
     let grace = settings.shutdown_grace;
-    tokio::select! {
-        result = &mut server => result?,
+    let result = tokio::select! {
+        result = &mut server => result.map_err(ServerError::from),
         () = async {
             drain_started.notified().await;
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(grace_secs = grace.as_secs_f64(), "drain grace elapsed: closing remaining connections");
+            Ok(())
         }
+    };
+    stop_tx.send_replace(true);
+    let _ = reload_task.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
     }
     tracing::info!("leadscore-server stopped");
-    Ok(())
+    result
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

@@ -8,11 +8,19 @@ async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
     leadscore::telemetry::init(config.log_format, &config.log_level)
         .map_err(|e| anyhow::anyhow!("logging setup: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+    let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", config.grpc_addr))?;
+    let metrics = match config.metrics_addr.0 {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind metrics address {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     leadscore::server::serve(
-        listener,
+        leadscore::server::Listeners { grpc, metrics },
         config.settings(),
         leadscore::server::shutdown_signal(),
     )

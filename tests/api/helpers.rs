@@ -68,6 +68,8 @@ pub fn model_repo(versions: u64) -> TempDir {
 pub struct TestApp {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
+    /// Where `/metrics` is served.
+    pub metrics_addr: std::net::SocketAddr,
     /// A connected channel.
     pub channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
@@ -124,8 +126,16 @@ pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> Test
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let metrics_addr = metrics.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(leadscore::server::serve(listener, settings, async move {
+    let listeners = leadscore::server::Listeners {
+        grpc: listener,
+        metrics: Some(metrics),
+    };
+    let handle = tokio::spawn(leadscore::server::serve(listeners, settings, async move {
         let _ = rx.await;
     }));
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -135,6 +145,7 @@ pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> Test
         .expect("connect to the test server");
     TestApp {
         addr,
+        metrics_addr,
         channel,
         shutdown: Some(tx),
         handle: Some(handle),

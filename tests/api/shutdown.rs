@@ -15,6 +15,7 @@ async fn shutdown_completes_an_in_flight_request() {
     let repo = model_repo(1);
     let mut s = settings(repo.path());
     s.max_leads_per_request = 100_000;
+    s.max_message_bytes = 64 << 20;
     let mut app = spawn_with(s, Some(repo)).await;
     let leads: Vec<Lead> = (0..60_000)
         .map(|i| Lead {
