@@ -50,12 +50,20 @@ pub struct ServerConfig {
     #[arg(long, env = "LEADSCORE_KEEP_VERSIONS", default_value_t = 3)]
     pub keep_versions: usize,
 
+    /// Watch the model repository for changes and reload (SIGHUP and polling work either way).
+    #[arg(long, env = "LEADSCORE_WATCH_MODELS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_models: bool,
+
     /// Rescan the model repository this often, besides watching it and SIGHUP ("0s" = never).
     #[arg(long, env = "LEADSCORE_RELOAD_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub reload_poll_interval: Duration,
 
     /// Most leads accepted in one Score or Explain request.
-    #[arg(long, env = "LEADSCORE_MAX_LEADS_PER_REQUEST", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "LEADSCORE_MAX_LEADS_PER_REQUEST",
+        default_value_t = 10_000
+    )]
     pub max_leads_per_request: usize,
 
     /// Largest request or response message in bytes.
@@ -102,6 +110,7 @@ impl ServerConfig {
             models_dir: self.models.clone(),
             default_model: self.default_model.clone(),
             keep_versions: self.keep_versions,
+            watch_models: self.watch_models,
             reload_poll_interval: Some(self.reload_poll_interval).filter(|d| !d.is_zero()),
             max_leads_per_request: self.max_leads_per_request,
             max_message_bytes: self.max_message_bytes,
@@ -187,7 +196,8 @@ mod tests {
             c.metrics_addr.0.map(|a| a.to_string()).as_deref(),
             Some("0.0.0.0:9090")
         );
-        let off = ServerConfig::try_parse_from(["leadscore-server", "--metrics-addr", "off"]).unwrap();
+        let off =
+            ServerConfig::try_parse_from(["leadscore-server", "--metrics-addr", "off"]).unwrap();
         assert_eq!(off.metrics_addr, OptionalAddr(None));
         assert!(ServerConfig::try_parse_from(["leadscore-server", "--tls-cert", "c.pem"]).is_err());
     }

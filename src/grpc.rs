@@ -78,7 +78,9 @@ impl Job {
                     total,
                 });
             }
-            out.push(f(&self.loaded, &lead.input).map_err(|e| invalid_lead(index, &lead.lead_id, e))?);
+            out.push(
+                f(&self.loaded, &lead.input).map_err(|e| invalid_lead(index, &lead.lead_id, e))?,
+            );
         }
         Ok(out)
     }
@@ -179,7 +181,11 @@ impl LeadScoringService {
         let job = self.job(&req.model, &req.version, req.leads, deadline)?;
         let (job, explanations) =
             run_job(job, |job| job.run(|l, input| l.model.explain(input))).await?;
-        record_scores(&job.loaded, "Explain", explanations.iter().map(|e| &e.score));
+        record_scores(
+            &job.loaded,
+            "Explain",
+            explanations.iter().map(|e| &e.score),
+        );
         let specs = job.loaded.model.pipeline().specs();
         let keep = if req.top_k == 0 {
             usize::MAX
@@ -193,33 +199,39 @@ impl LeadScoringService {
                 .leads
                 .into_iter()
                 .zip(explanations)
-                .map(|(lead, e): (ParsedLead, LeadExplanation)| proto::Explanation {
-                    lead_id: lead.lead_id,
-                    probability: e.score.probability,
-                    base_log_odds: e.base_log_odds,
-                    log_odds: e.score.log_odds,
-                    contributions: e
-                        .contributions
-                        .into_iter()
-                        .take(keep)
-                        .map(|c| proto::Contribution {
-                            feature: specs[c.feature_index].name.clone(),
-                            label: specs[c.feature_index].label.clone(),
-                            contribution: c.contribution,
-                            value: c.value,
-                        })
-                        .collect(),
-                    score: e.score.score,
-                    band: e.score.band,
-                    warnings: e.score.warnings,
-                })
+                .map(
+                    |(lead, e): (ParsedLead, LeadExplanation)| proto::Explanation {
+                        lead_id: lead.lead_id,
+                        probability: e.score.probability,
+                        base_log_odds: e.base_log_odds,
+                        log_odds: e.score.log_odds,
+                        contributions: e
+                            .contributions
+                            .into_iter()
+                            .take(keep)
+                            .map(|c| proto::Contribution {
+                                feature: specs[c.feature_index].name.clone(),
+                                label: specs[c.feature_index].label.clone(),
+                                contribution: c.contribution,
+                                value: c.value,
+                            })
+                            .collect(),
+                        score: e.score.score,
+                        band: e.score.band,
+                        warnings: e.score.warnings,
+                    },
+                )
                 .collect(),
         })
     }
 }
 
 /// Per-lead metrics: leads scored, the probability distribution, fallbacks.
-fn record_scores<'a>(loaded: &LoadedModel, rpc: &'static str, scores: impl Iterator<Item = &'a LeadScore>) {
+fn record_scores<'a>(
+    loaded: &LoadedModel,
+    rpc: &'static str,
+    scores: impl Iterator<Item = &'a LeadScore>,
+) {
     let model = loaded.name.clone();
     let version = loaded.version.to_string();
     let histogram = metrics::histogram!(m::SCORE_PROBABILITY, "model" => model.clone(), "version" => version.clone());
@@ -238,7 +250,8 @@ fn record_scores<'a>(loaded: &LoadedModel, rpc: &'static str, scores: impl Itera
             .increment(1);
         }
     }
-    metrics::counter!(m::LEADS_SCORED_TOTAL, "rpc" => rpc, "model" => model, "version" => version).increment(n);
+    metrics::counter!(m::LEADS_SCORED_TOTAL, "rpc" => rpc, "model" => model, "version" => version)
+        .increment(n);
 }
 
 /// A lead parsed from the wire: id plus domain input.
@@ -411,14 +424,27 @@ impl Call {
     }
 
     /// Logs one debug line, records metrics, converts the outcome.
-    fn finish<T>(self, leads: usize, result: Result<(T, String, String), ServiceError>) -> Result<Response<T>, Status> {
+    fn finish<T>(
+        self,
+        leads: usize,
+        result: Result<(T, String, String), ServiceError>,
+    ) -> Result<Response<T>, Status> {
         let elapsed = self.started.elapsed();
         let latency_us = elapsed.as_micros() as u64;
         let rpc = self.rpc;
         let request_id = self.request_id.as_str();
         let (mut outcome, model, version, code) = match result {
             Ok((body, model, version)) => {
-                tracing::debug!(rpc, request_id, model, version, leads, latency_us, code = "OK", "request");
+                tracing::debug!(
+                    rpc,
+                    request_id,
+                    model,
+                    version,
+                    leads,
+                    latency_us,
+                    code = "OK",
+                    "request"
+                );
                 (Ok(Response::new(body)), model, version, tonic::Code::Ok)
             }
             Err(err) => {
@@ -433,7 +459,7 @@ impl Call {
         }
         metrics::histogram!(m::REQUEST_DURATION_SECONDS, "rpc" => rpc, "model" => model.clone(), "version" => version.clone())
             .record(elapsed.as_secs_f64());
-        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => format!("{code:?}"))
+        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => code_label(code))
             .increment(1);
         if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
             match &mut outcome {
@@ -446,6 +472,14 @@ impl Call {
             }
         }
         outcome
+    }
+}
+
+/// gRPC code as a metric label: "OK", "InvalidArgument", ... (as grpc-go names them).
+pub fn code_label(code: tonic::Code) -> String {
+    match code {
+        tonic::Code::Ok => "OK".to_string(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -497,7 +531,11 @@ impl LeadScoring for LeadScoringService {
             .map_err(ServiceError::from)
             .map(|loaded| {
                 let labels = registry.labels_of(&loaded.name, loaded.version);
-                (model_info(&loaded, labels), loaded.name.clone(), loaded.version.to_string())
+                (
+                    model_info(&loaded, labels),
+                    loaded.name.clone(),
+                    loaded.version.to_string(),
+                )
             });
         call.finish(0, result)
     }

@@ -146,12 +146,17 @@ impl DeadlineLayer {
     /// The time a request gets, given its `grpc-timeout` header.
     ///
     /// tonic's transport also times a request out at the client's
-    /// `grpc-timeout`, answering CANCELLED; finishing 2 ms earlier lets the
-    /// answer be DEADLINE_EXCEEDED, which is what gRPC clients expect.
+    /// `grpc-timeout`, answering CANCELLED; finishing a little earlier (5% of
+    /// the budget, 1 to 20 ms) lets the answer be DEADLINE_EXCEEDED, which is
+    /// what gRPC clients expect, and leaves it time to reach the client.
     pub fn budget(&self, header: Option<&http::HeaderValue>) -> Duration {
-        match header.and_then(|h| h.to_str().ok()).and_then(parse_grpc_timeout) {
+        match header
+            .and_then(|h| h.to_str().ok())
+            .and_then(parse_grpc_timeout)
+        {
             Some(client) => {
-                let margin = Duration::from_millis(2);
+                let margin =
+                    (client / 20).clamp(Duration::from_millis(1), Duration::from_millis(20));
                 let client = if client > margin * 2 {
                     client - margin
                 } else {
@@ -211,7 +216,8 @@ where
             match tokio::time::timeout(budget, future).await {
                 Ok(response) => response,
                 Err(_) => {
-                    metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc.clone()).increment(1);
+                    metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc.clone())
+                        .increment(1);
                     metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => "DeadlineExceeded").increment(1);
                     Ok(Status::deadline_exceeded(format!(
                         "deadline of {} ms exceeded",
@@ -263,7 +269,8 @@ mod tests {
         assert_eq!(layer.budget(None), Duration::from_secs(30));
         let h = |s: &'static str| http::HeaderValue::from_static(s);
         assert_eq!(layer.budget(Some(&h("5M"))), Duration::from_secs(60));
-        assert_eq!(layer.budget(Some(&h("100m"))), Duration::from_millis(98));
+        assert_eq!(layer.budget(Some(&h("100m"))), Duration::from_millis(95));
+        assert_eq!(layer.budget(Some(&h("10S"))), Duration::from_millis(9980));
         assert_eq!(layer.budget(Some(&h("bogus"))), Duration::from_secs(30));
     }
 }

@@ -46,8 +46,8 @@ pub const PROCESS_THREADS: &str = "process_threads";
 
 /// Latency buckets, 25 µs to 5 s: scoring a lead takes microseconds.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 /// Probability buckets, 0.05 wide.
 const PROBABILITY_BUCKETS: &[f64] = &[
@@ -87,7 +87,10 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(REQUESTS_TOTAL, "Requests by rpc, model, version and gRPC code.");
+    describe_counter!(
+        REQUESTS_TOTAL,
+        "Requests by rpc, model, version and gRPC code."
+    );
     describe_histogram!(
         REQUEST_DURATION_SECONDS,
         Unit::Seconds,
@@ -102,7 +105,10 @@ fn describe() {
         DEADLINE_EXCEEDED_TOTAL,
         "Requests answered DEADLINE_EXCEEDED."
     );
-    describe_counter!(LEADS_SCORED_TOTAL, "Leads scored by rpc, model and version.");
+    describe_counter!(
+        LEADS_SCORED_TOTAL,
+        "Leads scored by rpc, model and version."
+    );
     describe_histogram!(
         SCORE_PROBABILITY,
         "Returned probabilities by model and version."

@@ -300,7 +300,12 @@ impl ModelRepository {
 
         let unloaded = current
             .all()
-            .filter(|m| models.get(&m.name).and_then(|v| v.get(&m.version)).is_none())
+            .filter(|m| {
+                models
+                    .get(&m.name)
+                    .and_then(|v| v.get(&m.version))
+                    .is_none()
+            })
             .map(|m| (m.name.clone(), m.version))
             .collect();
 
@@ -397,12 +402,7 @@ impl ModelRegistry {
             version
                 .parse::<u64>()
                 .ok()
-                .or_else(|| {
-                    self.labels
-                        .get(name)
-                        .and_then(|l| l.get(version))
-                        .copied()
-                })
+                .or_else(|| self.labels.get(name).and_then(|l| l.get(version)).copied())
                 .and_then(|v| versions.get(&v))
         };
         found.cloned().ok_or_else(|| LookupError::VersionNotFound {

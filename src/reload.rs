@@ -82,7 +82,9 @@ impl ModelReloader {
                 return Err(err);
             }
         };
-        let changed = !scan.loaded.is_empty() || !scan.unloaded.is_empty() || current.len() != scan.registry.len();
+        let changed = !scan.loaded.is_empty()
+            || !scan.unloaded.is_empty()
+            || current.len() != scan.registry.len();
         let serving = scan.registry.len();
         let report = ReloadReport {
             loaded: scan.loaded,
@@ -114,55 +116,61 @@ impl ModelReloader {
         Ok(report)
     }
 
-    /// Watches the repository (filesystem events, SIGHUP, and a poll every
-    /// `poll_interval` when given) and reloads until `shutdown` completes.
-    /// Events within `debounce` of each other cause one reload.
-    pub async fn run(
+    /// Sets up the triggers now — filesystem events when `watch` is true,
+    /// SIGHUP, and a poll every `poll_interval` when given — and returns the
+    /// future that reloads on them until `shutdown` completes. Events within
+    /// `debounce` of each other cause one reload. Setting up before the
+    /// future runs means a SIGHUP sent right after startup is not lost.
+    pub fn run(
         self: Arc<Self>,
+        watch: bool,
         poll_interval: Option<Duration>,
         debounce: Duration,
-        shutdown: impl Future<Output = ()> + Send,
-    ) {
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let (tx, mut events) = mpsc::channel::<&'static str>(16);
-        let _watcher = self.watch_files(tx.clone());
+        let watcher = if watch { self.watch_files(tx) } else { None };
         #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let mut poll = poll_interval
-            .filter(|p| !p.is_zero())
-            .map(tokio::time::interval);
-        if let Some(p) = poll.as_mut() {
-            p.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            p.tick().await; // the first tick is immediate
-        }
-        tokio::pin!(shutdown);
-        loop {
-            let trigger = tokio::select! {
-                () = &mut shutdown => break,
-                Some(trigger) = events.recv() => trigger,
-                Some(()) = async {
-                    #[cfg(unix)]
-                    if let Some(h) = hangup.as_mut() {
-                        return h.recv().await;
-                    }
-                    std::future::pending::<Option<()>>().await
-                } => "sighup",
-                _ = async {
-                    match poll.as_mut() {
-                        Some(p) => p.tick().await,
-                        None => std::future::pending().await,
-                    }
-                } => "poll",
-            };
-            // Let a burst of events (a directory and a file being written) settle.
-            if trigger == "watch" {
-                tokio::time::sleep(debounce).await;
-                while events.try_recv().is_ok() {}
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|err| tracing::warn!(%err, "cannot listen for SIGHUP"))
+            .ok();
+        async move {
+            let _watcher = watcher;
+            let mut poll = poll_interval
+                .filter(|p| !p.is_zero())
+                .map(|p| tokio::time::interval_at(tokio::time::Instant::now() + p, p));
+            if let Some(p) = poll.as_mut() {
+                p.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
-            let this = self.clone();
-            let result = tokio::task::spawn_blocking(move || this.reload(trigger)).await;
-            if let Err(err) = result {
-                tracing::error!(%err, "model reload task failed");
+            tokio::pin!(shutdown);
+            loop {
+                let trigger = tokio::select! {
+                    () = &mut shutdown => break,
+                    Some(trigger) = events.recv() => trigger,
+                    Some(()) = async {
+                        #[cfg(unix)]
+                        if let Some(h) = hangup.as_mut() {
+                            return h.recv().await;
+                        }
+                        std::future::pending::<Option<()>>().await
+                    } => "sighup",
+                    _ = async {
+                        match poll.as_mut() {
+                            Some(p) => p.tick().await,
+                            None => std::future::pending().await,
+                        }
+                    } => "poll",
+                };
+                // Let a burst of events (a directory and a file being written) settle.
+                if trigger == "watch" {
+                    tokio::time::sleep(debounce).await;
+                    while events.try_recv().is_ok() {}
+                }
+                let this = self.clone();
+                let result = tokio::task::spawn_blocking(move || this.reload(trigger)).await;
+                if let Err(err) = result {
+                    tracing::error!(%err, "model reload task failed");
+                }
             }
         }
     }

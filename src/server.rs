@@ -49,6 +49,8 @@ pub struct ServerSettings {
     pub default_model: Option<String>,
     /// Newest versions kept loaded per model.
     pub keep_versions: usize,
+    /// Watch the repository for changes (inotify and friends).
+    pub watch_models: bool,
     /// Rescan the repository this often besides watching it (`None` = never).
     pub reload_poll_interval: Option<Duration>,
     /// Most leads per Score / Explain request.
@@ -74,6 +76,7 @@ impl ServerSettings {
             models_dir: models_dir.into(),
             default_model: None,
             keep_versions: 3,
+            watch_models: true,
             reload_poll_interval: Some(Duration::from_secs(30)),
             max_leads_per_request: 10_000,
             max_message_bytes: 16 << 20,
@@ -133,7 +136,8 @@ fn tls_config(tls: &TlsSettings) -> Result<ServerTlsConfig, ServerError> {
             source,
         })
     };
-    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
     if let Some(ca) = &tls.client_ca {
         config = config.client_ca_root(Certificate::from_pem(read(ca)?));
     }
@@ -222,6 +226,7 @@ pub async fn serve(
 
     // Hot reload.
     let reload_task = tokio::spawn(reloader.clone().run(
+        settings.watch_models,
         settings.reload_poll_interval,
         Duration::from_millis(200),
         stopped(stop_rx.clone()),
@@ -233,7 +238,11 @@ pub async fn serve(
             tracing::info!(addr = %addr, "metrics listening on /metrics");
         }
         let done = stopped(stop_rx.clone());
-        tokio::spawn(crate::metrics::serve_metrics(listener, metrics_handle, done))
+        tokio::spawn(crate::metrics::serve_metrics(
+            listener,
+            metrics_handle,
+            done,
+        ))
     });
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()

@@ -138,11 +138,10 @@ pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> Test
     let handle = tokio::spawn(leadscore::server::serve(listeners, settings, async move {
         let _ = rx.await;
     }));
+    // Lazy: a TLS test server is reached with its own TLS channel instead.
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
-        .connect()
-        .await
-        .expect("connect to the test server");
+        .connect_lazy();
     TestApp {
         addr,
         metrics_addr,
@@ -197,4 +196,39 @@ pub fn flag(b: bool) -> FeatureValue {
     FeatureValue {
         kind: Some(feature_value::Kind::Flag(b)),
     }
+}
+
+/// Fetches `/metrics` with a plain HTTP/1.0 GET.
+pub async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect /metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("send");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.expect("read");
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "{body}"
+    );
+    body
+}
+
+/// Waits until `check` holds, polling every 50 ms, for at most `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {secs} s waiting for: {what}");
 }
