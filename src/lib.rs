@@ -16,7 +16,8 @@
 //!   reflection, TLS and graceful drain; [`limits`]: concurrency limit and
 //!   deadlines as tower layers; [`reload`]: hot reload of the repository.
 //! - [`metrics`]: every Prometheus metric and the `/metrics` endpoint.
-//! - [`config`], [`telemetry`]: settings from flags / env vars, and logging.
+//! - [`config`], [`telemetry`], [`otel`]: settings from flags / env vars,
+//!   logging, and optional OpenTelemetry trace export.
 //! - [`proto`]: generated wire types and the reflection descriptor set.
 //! - [`synthetic`]: lead data generated from a known model, for tests, demos
 //!   and benchmarks.
@@ -30,6 +31,7 @@ pub mod grpc;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod otel;
 pub mod proto;
 pub mod registry;
 pub mod reload;

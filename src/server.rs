@@ -292,6 +292,18 @@ pub async fn serve(
         builder = builder.tls_config(tls_config(tls)?)?;
     }
     let server = builder
+        // One span per request, continuing the caller's W3C trace when it
+        // sends `traceparent` (exported when OTLP is configured).
+        .trace_fn(|request| {
+            let span = tracing::info_span!(
+                "grpc.request",
+                otel.name = %request.uri().path(),
+                otel.kind = "server",
+                rpc.system = "grpc",
+            );
+            crate::otel::set_parent_from_headers(&span, request.headers());
+            span
+        })
         .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_requests))
         .layer(DeadlineLayer::new(
             settings.request_timeout,

@@ -6,8 +6,13 @@ use leadscore::config::ServerConfig;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
-    leadscore::telemetry::init(config.log_format, &config.log_level)
-        .map_err(|e| anyhow::anyhow!("logging setup: {e}"))?;
+    // Kept to the end of main: dropping it flushes the last trace spans.
+    let _otel = leadscore::telemetry::init(
+        config.log_format,
+        &config.log_level,
+        config.otlp_endpoint.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("logging setup: {e}"))?;
     let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", config.grpc_addr))?;

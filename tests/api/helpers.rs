@@ -24,7 +24,7 @@ fn init_test_log() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if let Ok(level) = std::env::var("TEST_LOG") {
-            let _ = leadscore::telemetry::init(leadscore::config::LogFormat::Text, &level);
+            let _ = leadscore::telemetry::init(leadscore::config::LogFormat::Text, &level, None);
         }
     });
 }
@@ -231,4 +231,100 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out after {secs} s waiting for: {what}");
+}
+
+/// The real `leadscore-server` binary, started as a process on 127.0.0.1:0.
+pub struct ServerProcess {
+    /// The child process.
+    pub child: std::process::Child,
+    /// Its gRPC address, read from its startup log line.
+    pub addr: std::net::SocketAddr,
+    /// Its log lines (JSON), as they come.
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts the binary over `models` with extra `args`; waits for the
+    /// "listening" line (30 s at most).
+    pub fn start(models: &Path, args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore-server"))
+            .args(["--grpc-addr", "127.0.0.1:0", "--metrics-addr", "off"])
+            .args(["--log-format", "json", "--log-level", "info"])
+            .arg("--models")
+            .arg(models)
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start leadscore-server");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                let json: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+                if json["message"] == "leadscore-server listening" {
+                    let addr = json["addr"]
+                        .as_str()
+                        .expect("addr")
+                        .parse()
+                        .expect("socket address");
+                    return Self {
+                        child,
+                        addr,
+                        logs: rx,
+                    };
+                }
+                seen.push(line);
+            }
+        }
+        let _ = child.kill();
+        panic!("no startup line; saw {seen:?}");
+    }
+
+    /// Sends a signal ("TERM", "HUP", ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (asynchronously, so client connections on this runtime can
+    /// close) for the process to exit, at most `secs` seconds.
+    pub async fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not exit within {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Log lines received so far.
+    pub fn drain_logs(&self) -> Vec<String> {
+        self.logs.try_iter().collect()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -15,4 +15,5 @@ mod reload;
 mod score;
 mod shutdown;
 mod tls;
+mod tracing_export;
 mod trainer;

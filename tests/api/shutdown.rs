@@ -1,12 +1,16 @@
 //! Graceful shutdown: in-flight requests finish, the binary exits 0 on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use leadscore::proto::lead_scoring_client::LeadScoringClient;
 use leadscore::proto::{ExplainRequest, Lead, ScoreRequest};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
-use crate::helpers::{lead, model_repo, settings, spawn_with};
+use crate::helpers::{
+    lead, model_repo, settings, spawn_with, synthetic_artifact, ServerProcess, MODEL,
+};
 
 #[tokio::test]
 async fn shutdown_completes_an_in_flight_request() {
@@ -68,79 +72,123 @@ async fn new_connections_are_refused_after_shutdown() {
     assert!(connect.is_err(), "the listener is closed after shutdown");
 }
 
-#[tokio::test]
-async fn the_binary_drains_and_exits_zero_on_sigterm() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reloads_on_sighup_and_drains_in_flight_requests_on_sigterm() {
+    // Arrange: the real binary, with filesystem watching and polling off so
+    // that SIGHUP is the only way it can learn of a new version.
     let repo = model_repo(1);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore-server"))
-        .args([
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-        ])
-        .arg("--models")
-        .arg(repo.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start leadscore-server");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    // The startup line carries the bound address (the port was 0).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut addr = None;
-    let mut seen = Vec::new();
-    while addr.is_none() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            let json: serde_json::Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-            if json["message"] == "leadscore-server listening" {
-                addr = json["addr"].as_str().map(str::to_string);
-            }
-            seen.push(line);
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no startup line; saw {seen:?}"));
-    assert!(seen.iter().any(|l| l.contains("model loaded")), "{seen:?}");
+    let mut server = ServerProcess::start(
+        repo.path(),
+        &[
+            "--watch-models=false",
+            "--reload-poll-interval",
+            "0s",
+            "--max-leads-per-request",
+            "100000",
+            "--max-message-bytes",
+            "67108864",
+            "--shutdown-grace",
+            "20s",
+        ],
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = LeadScoringClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+    let version = |r: tonic::Response<leadscore::proto::ScoreResponse>| r.into_inner().version;
+    let one = || ScoreRequest {
+        leads: vec![lead("sig", 2.0, true, "1-10")],
+        ..Default::default()
+    };
+    assert_eq!(version(client.score(one()).await.expect("Score")), "1");
 
-    let mut client =
-        leadscore::proto::lead_scoring_client::LeadScoringClient::connect(format!("http://{addr}"))
-            .await
-            .expect("connect");
-    let response = client
-        .score(ScoreRequest {
-            leads: vec![lead("sig", 2.0, true, "1-10")],
-            ..Default::default()
+    // SIGHUP picks up a newly published version.
+    leadscore::train::write_artifact(synthetic_artifact(), &repo.path().join(MODEL).join("2"))
+        .expect("publish");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        version(client.score(one()).await.expect("Score")),
+        "1",
+        "nothing reloads without a trigger"
+    );
+    server.signal("HUP");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if version(client.score(one()).await.expect("Score")) == "2" {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "SIGHUP reloads the repository");
+
+    // Health watch, then three heavy requests in flight.
+    let mut watch = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest {
+            service: "leadscore.v1.LeadScoring".into(),
         })
         .await
-        .expect("Score");
-    assert_eq!(response.into_inner().scores.len(), 1);
-    drop(client);
+        .expect("Watch")
+        .into_inner();
+    let first = watch.message().await.expect("watch").expect("status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+    let mut in_flight = Vec::new();
+    for _ in 0..3 {
+        let mut c = client.clone();
+        in_flight.push(tokio::spawn(async move {
+            c.explain(ExplainRequest {
+                leads: heavy_leads(40_000),
+                ..Default::default()
+            })
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not exit after SIGTERM"
-        );
-        // An async sleep, so the client's connection task can answer the
-        // server's GOAWAY and close.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Act
+    let signalled = Instant::now();
+    server.signal("TERM");
+
+    // Assert: NOT_SERVING is announced, every in-flight request completes,
+    // and the process exits 0 within the grace period.
+    let update = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("a health update within 5 s");
+    if let Ok(Some(update)) = update {
+        assert_eq!(update.status(), ServingStatus::NotServing);
+    }
+    for handle in in_flight {
+        let response = handle
+            .await
+            .expect("task")
+            .expect("in-flight request completes after SIGTERM");
+        assert_eq!(response.into_inner().explanations.len(), 40_000);
+    }
+    drop(watch);
+    drop(client);
+    drop(channel);
+    let status = server.wait_exit(20).await;
     assert!(status.success(), "exit status {status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "exited within the grace period"
+    );
+    let logs = server.drain_logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("sighup") && l.contains("model version loaded")),
+        "{logs:?}"
+    );
+}
+
+fn heavy_leads(n: usize) -> Vec<Lead> {
+    (0..n)
+        .map(|i| Lead {
+            lead_id: format!("b{i}"),
+            values: vec![(i % 12) as f64, 10.0, 3.0, (i % 2) as f64, 1.0, 2.0],
+            ..Default::default()
+        })
+        .collect()
 }
