@@ -288,6 +288,7 @@ impl ServerProcess {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("no startup line; saw {seen:?}");
     }
 
