@@ -115,3 +115,25 @@ async fn watch_reports_not_serving_when_shutdown_starts() {
         assert_eq!(update.status(), ServingStatus::NotServing);
     }
 }
+
+#[tokio::test]
+async fn health_turns_serving_when_a_first_model_is_published() {
+    let repo = tempfile::TempDir::new().expect("tempdir");
+    let root = repo.path().to_path_buf();
+    let mut s = settings(&root);
+    s.reload_poll_interval = Some(Duration::from_millis(300));
+    let app = spawn_with(s, Some(repo)).await;
+    assert_eq!(status_of(&app, SERVICE).await, ServingStatus::NotServing);
+
+    leadscore::train::write_artifact(
+        crate::helpers::synthetic_artifact(),
+        &root.join("leads").join("1"),
+    )
+    .expect("publish");
+    let app = &app;
+    crate::helpers::eventually(10, "SERVING after the first model appears", || async move {
+        status_of(app, SERVICE).await == ServingStatus::Serving
+            && status_of(app, "").await == ServingStatus::Serving
+    })
+    .await;
+}
