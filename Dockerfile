@@ -19,8 +19,9 @@
 #
 # or mount it anywhere and point LEADSCORE_MODELS at it
 # (`-v /srv/models:/models:ro -e LEADSCORE_MODELS=/models`). The server watches
-# the directory and reloads on SIGHUP (`docker kill --signal HUP <container>`),
-# so a new version directory published by rename is picked up without a restart.
+# the directory, rescans it every 30s (LEADSCORE_RELOAD_POLL_INTERVAL) and on
+# SIGHUP (`docker kill --signal HUP <container>`), so a new version directory
+# published by rename is picked up without a restart.
 # On Kubernetes, see deploy/kubernetes/README.md.
 #
 # Training inside the image (the trainer writes, so mount a writable directory):
@@ -32,11 +33,12 @@
 # ---------------------------------------------------------------------------
 # Build stage
 # ---------------------------------------------------------------------------
-# Rust 1.88 is the oldest toolchain the locked dependencies accept (tonic 0.14
-# declares rust-version 1.88; cargo refuses older compilers). Bump it when
-# Cargo.lock moves to crates that need a newer one. The bookworm build image
-# matches the glibc (2.36) of the distroless debian12 runtime image below.
-ARG RUST_VERSION=1.88
+# The oldest toolchain the locked dependencies accept: cargo refuses to build a
+# crate whose rust-version is newer than rustc (tonic 0.14 says 1.88,
+# notify-types 2.3 says 1.91). tests/api/deploy.rs fails when Cargo.lock needs
+# more than this, so bump it then. The bookworm build image matches the glibc
+# (2.36) of the distroless debian12 runtime image below.
+ARG RUST_VERSION=1.91
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 

@@ -6,7 +6,7 @@
 //! parsed with yaml-rust2 into `serde_json::Value` documents, the Dockerfile
 //! line by line.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,8 +75,8 @@ fn to_json(yaml: &Yaml, path: &Path) -> Value {
 
 /// Every non-empty document of a YAML file.
 fn load_yaml(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let docs = YamlLoader::load_from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
     docs.iter()
@@ -127,7 +127,11 @@ fn one_of(kind: &str) -> Value {
         .into_iter()
         .filter(|d| d["kind"] == kind)
         .collect();
-    assert_eq!(found.len(), 1, "expected exactly one {kind} in deploy/kubernetes");
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one {kind} in deploy/kubernetes"
+    );
     found.remove(0)
 }
 
@@ -177,7 +181,10 @@ fn assert_selects_pods(what: &str, selector: &Value, pod_labels: &Value) {
     let selector = selector
         .as_object()
         .unwrap_or_else(|| panic!("{what}: selector is not a mapping"));
-    assert!(!selector.is_empty(), "{what}: empty selector selects everything");
+    assert!(
+        !selector.is_empty(),
+        "{what}: empty selector selects everything"
+    );
     for (key, value) in selector {
         assert_eq!(
             &pod_labels[key], value,
@@ -218,8 +225,8 @@ struct Instruction {
 
 fn dockerfile() -> Vec<Instruction> {
     let path = repo_root().join("Dockerfile");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut out = Vec::new();
     let mut pending = String::new();
     for line in text.lines() {
@@ -235,7 +242,9 @@ fn dockerfile() -> Vec<Instruction> {
             }
             None => {
                 pending.push_str(trimmed);
-                let (keyword, args) = pending.split_once(char::is_whitespace).unwrap_or((&pending, ""));
+                let (keyword, args) = pending
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((&pending, ""));
                 out.push(Instruction {
                     keyword: keyword.to_ascii_uppercase(),
                     args: args.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -244,7 +253,10 @@ fn dockerfile() -> Vec<Instruction> {
             }
         }
     }
-    assert!(pending.is_empty(), "Dockerfile ends inside a continued line");
+    assert!(
+        pending.is_empty(),
+        "Dockerfile ends inside a continued line"
+    );
     out
 }
 
@@ -273,10 +285,14 @@ fn dockerfile_env(stage: &[Instruction]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// "1.91" / "1.91.0" as [1, 91, 0], comparable.
 fn parse_version(text: &str) -> Vec<u64> {
-    text.split('.')
+    let mut parts: Vec<u64> = text
+        .split('.')
         .map(|p| p.parse().unwrap_or_else(|_| panic!("bad version {text}")))
-        .collect()
+        .collect();
+    parts.resize(3, 0);
+    parts
 }
 
 // ---------------------------------------------------------------------------
@@ -286,7 +302,10 @@ fn parse_version(text: &str) -> Vec<u64> {
 #[test]
 fn every_yaml_file_parses_into_kubernetes_objects() {
     let files = yaml_files(&k8s_dir());
-    assert!(files.len() >= 5, "deploy/kubernetes has its manifests: {files:?}");
+    assert!(
+        files.len() >= 5,
+        "deploy/kubernetes has its manifests: {files:?}"
+    );
     for file in files {
         let docs = load_yaml(&file);
         assert!(!docs.is_empty(), "{}: no YAML document", file.display());
@@ -317,13 +336,24 @@ fn kustomization_lists_every_manifest_beside_it() {
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .filter(|name| name != "kustomization.yaml")
         .collect();
-    assert_eq!(listed, on_disk, "kustomization.yaml resources vs the manifests beside it");
+    assert_eq!(
+        listed, on_disk,
+        "kustomization.yaml resources vs the manifests beside it"
+    );
     // Every kustomization below (components, overlays) names files that exist.
-    for file in yaml_files(&dir).iter().filter(|p| p.ends_with("kustomization.yaml")) {
+    for file in yaml_files(&dir)
+        .iter()
+        .filter(|p| p.ends_with("kustomization.yaml"))
+    {
         let doc = &load_yaml(file)[0];
         for resource in doc["resources"].as_array().into_iter().flatten() {
             let target = file.parent().unwrap().join(str_of(resource, "resource"));
-            assert!(target.exists(), "{}: {} does not exist", file.display(), target.display());
+            assert!(
+                target.exists(),
+                "{}: {} does not exist",
+                file.display(),
+                target.display()
+            );
         }
     }
 }
@@ -360,13 +390,28 @@ fn grpc_probes_check_the_health_service_on_the_grpc_port() {
     assert_eq!(probe_service("readinessProbe"), SERVICE_NAME);
     assert_eq!(probe_service("livenessProbe"), "");
     let startup = probe_service("startupProbe");
-    assert!(startup.is_empty() || startup == SERVICE_NAME, "startupProbe service {startup}");
+    assert!(
+        startup.is_empty() || startup == SERVICE_NAME,
+        "startupProbe service {startup}"
+    );
 
     let ports = container["ports"].as_array().expect("container ports");
-    let grpc = ports.iter().find(|p| p["name"] == "grpc").expect("a port named grpc");
-    assert_eq!(int_of(&grpc["containerPort"], "grpc containerPort"), GRPC_PORT);
-    let metrics = ports.iter().find(|p| p["name"] == "metrics").expect("a port named metrics");
-    assert_eq!(int_of(&metrics["containerPort"], "metrics containerPort"), METRICS_PORT);
+    let grpc = ports
+        .iter()
+        .find(|p| p["name"] == "grpc")
+        .expect("a port named grpc");
+    assert_eq!(
+        int_of(&grpc["containerPort"], "grpc containerPort"),
+        GRPC_PORT
+    );
+    let metrics = ports
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .expect("a port named metrics");
+    assert_eq!(
+        int_of(&metrics["containerPort"], "metrics containerPort"),
+        METRICS_PORT
+    );
 }
 
 #[test]
@@ -377,17 +422,28 @@ fn pod_runs_as_non_root_with_a_read_only_root_filesystem() {
     let csc = &container["securityContext"];
     let psc = &pod["securityContext"];
 
-    let non_root = csc["runAsNonRoot"].as_bool().or(psc["runAsNonRoot"].as_bool());
+    let non_root = csc["runAsNonRoot"]
+        .as_bool()
+        .or(psc["runAsNonRoot"].as_bool());
     assert_eq!(non_root, Some(true), "runAsNonRoot");
     let uid = csc["runAsUser"].as_i64().or(psc["runAsUser"].as_i64());
     assert!(uid.is_none_or(|u| u != 0), "runAsUser must not be 0");
-    assert_eq!(csc["readOnlyRootFilesystem"], true, "readOnlyRootFilesystem");
-    assert_eq!(csc["allowPrivilegeEscalation"], false, "allowPrivilegeEscalation");
+    assert_eq!(
+        csc["readOnlyRootFilesystem"], true,
+        "readOnlyRootFilesystem"
+    );
+    assert_eq!(
+        csc["allowPrivilegeEscalation"], false,
+        "allowPrivilegeEscalation"
+    );
     let dropped: Vec<&str> = csc["capabilities"]["drop"]
         .as_array()
         .map(|caps| caps.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    assert!(dropped.contains(&"ALL"), "capabilities.drop has ALL: {dropped:?}");
+    assert!(
+        dropped.contains(&"ALL"),
+        "capabilities.drop has ALL: {dropped:?}"
+    );
 }
 
 #[test]
@@ -409,8 +465,14 @@ fn termination_grace_covers_pre_stop_and_the_server_drain() {
     let deployment = one_of("Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
     let container = server_container(&deployment);
-    let grace = int_of(&pod["terminationGracePeriodSeconds"], "terminationGracePeriodSeconds");
-    assert!(grace > 30, "terminationGracePeriodSeconds {grace} must exceed the 30s drain");
+    let grace = int_of(
+        &pod["terminationGracePeriodSeconds"],
+        "terminationGracePeriodSeconds",
+    );
+    assert!(
+        grace > 30,
+        "terminationGracePeriodSeconds {grace} must exceed the 30s drain"
+    );
 
     // The distroless image has no `sleep` binary: the kubelet's sleep action.
     let pre_stop = int_of(
@@ -433,7 +495,11 @@ fn deployment_env_is_what_the_server_reads() {
     let container = server_container(&one_of("Deployment"));
     let env = container_env(&container);
     let config = assert_server_accepts_env("deployment.yaml", &env);
-    assert_eq!(i64::from(config.grpc_addr.port()), GRPC_PORT, "LEADSCORE_GRPC_ADDR port");
+    assert_eq!(
+        i64::from(config.grpc_addr.port()),
+        GRPC_PORT,
+        "LEADSCORE_GRPC_ADDR port"
+    );
     let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     assert_eq!(get("LEADSCORE_LOG_FORMAT"), Some("json"));
     if let Some(addr) = get("LEADSCORE_METRICS_ADDR") {
@@ -458,7 +524,11 @@ fn selectors_match_the_pod_labels() {
         &deployment["spec"]["selector"]["matchLabels"],
         pod_labels,
     );
-    assert_selects_pods("Service", &one_of("Service")["spec"]["selector"], pod_labels);
+    assert_selects_pods(
+        "Service",
+        &one_of("Service")["spec"]["selector"],
+        pod_labels,
+    );
     assert_selects_pods(
         "PodDisruptionBudget",
         &one_of("PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
@@ -489,7 +559,10 @@ fn service_exposes_grpc_with_app_protocol_and_metrics() {
         }
     };
     let ports = spec["ports"].as_array().expect("Service ports");
-    let grpc = ports.iter().find(|p| p["name"] == "grpc").expect("a Service port named grpc");
+    let grpc = ports
+        .iter()
+        .find(|p| p["name"] == "grpc")
+        .expect("a Service port named grpc");
     assert_eq!(int_of(&grpc["port"], "grpc port"), GRPC_PORT);
     assert_eq!(grpc["appProtocol"], "grpc", "meshes need appProtocol grpc");
     assert_eq!(resolve(&grpc["targetPort"]), GRPC_PORT);
@@ -521,11 +594,17 @@ fn hpa_scales_the_deployment_on_cpu() {
     let target = &spec["scaleTargetRef"];
     assert_eq!(target["kind"], "Deployment");
     assert_eq!(target["apiVersion"], "apps/v1");
-    assert_eq!(target["name"], deployment["metadata"]["name"], "HPA target name");
+    assert_eq!(
+        target["name"], deployment["metadata"]["name"],
+        "HPA target name"
+    );
     assert_eq!(int_of(&spec["minReplicas"], "minReplicas"), 2);
     assert_eq!(int_of(&spec["maxReplicas"], "maxReplicas"), 10);
     let replicas = int_of(&deployment["spec"]["replicas"], "replicas");
-    assert!((2..=10).contains(&replicas), "Deployment replicas {replicas} within the HPA range");
+    assert!(
+        (2..=10).contains(&replicas),
+        "Deployment replicas {replicas} within the HPA range"
+    );
     let cpu = spec["metrics"]
         .as_array()
         .expect("HPA metrics")
@@ -533,7 +612,13 @@ fn hpa_scales_the_deployment_on_cpu() {
         .find(|m| m["type"] == "Resource" && m["resource"]["name"] == "cpu")
         .expect("a CPU metric");
     assert_eq!(cpu["resource"]["target"]["type"], "Utilization");
-    assert_eq!(int_of(&cpu["resource"]["target"]["averageUtilization"], "averageUtilization"), 70);
+    assert_eq!(
+        int_of(
+            &cpu["resource"]["target"]["averageUtilization"],
+            "averageUtilization"
+        ),
+        70
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -551,15 +636,25 @@ fn dockerfile_exposes_grpc_and_runs_as_non_root() {
         .flat_map(|i| i.args.split_whitespace())
         .map(|p| p.trim_end_matches("/tcp").parse().expect("EXPOSE port"))
         .collect();
-    assert!(exposed.contains(&GRPC_PORT), "EXPOSE lists {GRPC_PORT}: {exposed:?}");
-    assert!(exposed.contains(&METRICS_PORT), "EXPOSE lists {METRICS_PORT}: {exposed:?}");
+    assert!(
+        exposed.contains(&GRPC_PORT),
+        "EXPOSE lists {GRPC_PORT}: {exposed:?}"
+    );
+    assert!(
+        exposed.contains(&METRICS_PORT),
+        "EXPOSE lists {METRICS_PORT}: {exposed:?}"
+    );
 
     // The last USER of the runtime stage wins; without one, the base image's
     // default must be non-root (distroless `:nonroot`).
     match runtime.iter().rev().find(|i| i.keyword == "USER") {
         Some(user) => {
             let name = user.args.split(':').next().unwrap_or_default();
-            assert!(name != "root" && name != "0", "runtime USER {} is root", user.args);
+            assert!(
+                name != "root" && name != "0",
+                "runtime USER {} is root",
+                user.args
+            );
             // The Deployment's runAsUser is the same uid.
             let deployment = one_of("Deployment");
             let uid = deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
@@ -598,16 +693,30 @@ fn dockerfile_builds_both_binaries_and_configures_the_server() {
         .collect();
     assert!(!builds.is_empty(), "a RUN cargo build");
     let last = builds.last().unwrap();
-    for needed in ["--release", "--locked", "--bin leadscore-server", "--bin leadscore-train"] {
-        assert!(last.args.contains(needed), "cargo build {needed}: {}", last.args);
+    for needed in [
+        "--release",
+        "--locked",
+        "--bin leadscore-server",
+        "--bin leadscore-train",
+    ] {
+        assert!(
+            last.args.contains(needed),
+            "cargo build {needed}: {}",
+            last.args
+        );
     }
 
     let runtime = runtime_stage(&instructions);
     let env = dockerfile_env(runtime);
     let config = assert_server_accepts_env("Dockerfile ENV", &env);
-    assert_eq!(config.models, PathBuf::from("/app/models"), "LEADSCORE_MODELS");
+    assert_eq!(
+        config.models,
+        PathBuf::from("/app/models"),
+        "LEADSCORE_MODELS"
+    );
     assert!(
-        env.iter().any(|(k, v)| k == "LEADSCORE_LOG_FORMAT" && v == "json"),
+        env.iter()
+            .any(|(k, v)| k == "LEADSCORE_LOG_FORMAT" && v == "json"),
         "LEADSCORE_LOG_FORMAT=json"
     );
     assert!(
@@ -618,22 +727,101 @@ fn dockerfile_builds_both_binaries_and_configures_the_server() {
     );
 }
 
+/// The newest `rust-version` among the packages a Linux release build
+/// compiles (leadscore's normal and build dependencies, transitively; not its
+/// dev-dependencies), as (version, package), from `cargo metadata`.
+fn newest_locked_rust_version() -> Option<(Vec<u64>, String)> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", "x86_64-unknown-linux-gnu"])
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
+    let packages: HashMap<&str, &Value> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| (str_of(&p["id"], "package id"), p))
+        .collect();
+    let nodes: HashMap<&str, &Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .expect("resolve nodes")
+        .iter()
+        .map(|n| (str_of(&n["id"], "node id"), n))
+        .collect();
+    let root = str_of(&meta["resolve"]["root"], "resolve root");
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![root];
+    let mut newest: Option<(Vec<u64>, String)> = None;
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if id != root {
+            let package = packages[id];
+            if let Some(version) = package["rust_version"].as_str() {
+                let version = parse_version(version);
+                if newest.as_ref().is_none_or(|(v, _)| version > *v) {
+                    let name = format!(
+                        "{} {}",
+                        str_of(&package["name"], "name"),
+                        str_of(&package["version"], "version")
+                    );
+                    newest = Some((version, name));
+                }
+            }
+        }
+        for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
+            let not_dev_only = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"] != "dev");
+            if not_dev_only {
+                stack.push(str_of(&dep["pkg"], "dep pkg"));
+            }
+        }
+    }
+    newest
+}
+
 #[test]
-fn dockerfile_rust_is_at_least_the_crate_rust_version() {
+fn dockerfile_rust_is_new_enough_for_the_locked_dependencies() {
     let instructions = dockerfile();
     let arg = instructions
         .iter()
         .find(|i| i.keyword == "ARG" && i.args.starts_with("RUST_VERSION="))
         .expect("ARG RUST_VERSION=... before the build stage");
     let image = parse_version(arg.args.trim_start_matches("RUST_VERSION="));
+
     let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).expect("Cargo.toml");
     let crate_version = manifest
         .lines()
         .find_map(|l| l.trim().strip_prefix("rust-version"))
-        .map(|rest| rest.trim().trim_start_matches('=').trim().trim_matches('"').to_string())
+        .map(|rest| {
+            rest.trim()
+                .trim_start_matches('=')
+                .trim()
+                .trim_matches('"')
+                .to_string()
+        })
         .expect("Cargo.toml has rust-version");
     assert!(
         image >= parse_version(&crate_version),
         "Dockerfile RUST_VERSION {image:?} is older than Cargo.toml rust-version {crate_version}"
     );
+
+    // cargo refuses to compile a crate whose rust-version is newer than rustc.
+    if let Some((needed, package)) = newest_locked_rust_version() {
+        assert!(
+            image >= needed,
+            "Dockerfile RUST_VERSION {image:?} is older than {package} needs ({needed:?}): bump ARG RUST_VERSION"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bundled;
+mod deploy;
 mod explain;
 mod health;
 mod helpers;
