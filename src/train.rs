@@ -235,26 +235,31 @@ pub struct TrainOutcome {
     pub test_rows: usize,
 }
 
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+/// A CSV file as read: header, rows of cells, and where each row started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvTable {
+    /// Column names, trimmed (a UTF-8 byte-order mark is dropped).
+    pub header: Vec<String>,
+    /// Cells, one `Vec` per data row, as long as the header.
+    pub rows: Vec<Vec<String>>,
     /// CSV line of each row, for messages.
-    lines: Vec<u64>,
-    sha256: String,
+    pub lines: Vec<u64>,
+    /// sha256 of the bytes, hex.
+    pub sha256: String,
 }
 
-fn read_table(path: &Path) -> Result<Table, TrainError> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    let sha256 = hex(&Sha256::digest(&bytes));
+/// Parses CSV bytes (with a header row); `name` is used in messages.
+///
+/// # Errors
+/// [`TrainError::Csv`] for malformed input (e.g. a row of the wrong length,
+/// invalid UTF-8), [`TrainError::Empty`] without a header or data rows.
+pub fn read_csv(bytes: &[u8], name: &str) -> Result<CsvTable, TrainError> {
+    let sha256 = hex(&Sha256::digest(bytes));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let csv_err = |e: csv::Error| TrainError::Csv {
-        path: shown.clone(),
+        path: name.to_string(),
         message: e.to_string(),
     };
     let header: Vec<String> = reader
@@ -264,7 +269,9 @@ fn read_table(path: &Path) -> Result<Table, TrainError> {
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
     if header.is_empty() || header.iter().all(String::is_empty) {
-        return Err(TrainError::Empty { path: shown });
+        return Err(TrainError::Empty {
+            path: name.to_string(),
+        });
     }
     let mut rows = Vec::new();
     let mut lines = Vec::new();
@@ -274,9 +281,11 @@ fn read_table(path: &Path) -> Result<Table, TrainError> {
         rows.push(record.iter().map(str::to_string).collect());
     }
     if rows.is_empty() {
-        return Err(TrainError::Empty { path: shown });
+        return Err(TrainError::Empty {
+            path: name.to_string(),
+        });
     }
-    Ok(Table {
+    Ok(CsvTable {
         header,
         rows,
         lines,
@@ -306,8 +315,21 @@ fn matches_pattern(column: &str, pattern: &str) -> bool {
 /// [`TrainError`] for unusable input (no target, constant target, empty
 /// file, too few examples, unknown columns) and solver failures.
 pub fn train(request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
+    let shown = request.data.display().to_string();
+    let bytes = std::fs::read(&request.data).map_err(|source| TrainError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    train_bytes(&bytes, request)
+}
+
+/// Trains on CSV bytes as if they were the contents of `request.data`.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
     let params = request.params.get();
-    let table = read_table(&request.data)?;
+    let table = read_csv(bytes, &request.data.display().to_string())?;
     let mut notices = Vec::new();
 
     // Target.
@@ -733,15 +755,22 @@ pub fn write_artifact(artifact: &ModelArtifact, out_dir: &Path) -> Result<PathBu
     std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
     let target = out_dir.join(ARTIFACT_FILE);
     let tmp = out_dir.join(format!(".{ARTIFACT_FILE}.tmp-{}", std::process::id()));
-    {
+    let written = (|| {
         use std::io::Write;
-        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(artifact.to_json().as_bytes())
-            .and_then(|_| file.write_all(b"\n"))
-            .and_then(|_| file.sync_all())
-            .map_err(io(&tmp))?;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(artifact.to_json().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    })();
+    if let Err(source) = written {
+        // A full disk must not leave a partial file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(source));
     }
-    std::fs::rename(&tmp, &target).map_err(io(&target))?;
+    if let Err(source) = std::fs::rename(&tmp, &target) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&target)(source));
+    }
     Ok(target)
 }
 
