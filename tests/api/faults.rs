@@ -43,15 +43,24 @@ async fn the_model_directory_vanishing_keeps_the_loaded_models_serving() {
     score_ok(&app).await;
     let health = app
         .health()
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .expect("health")
         .into_inner();
     assert_eq!(health.status(), ServingStatus::Serving);
-    let info = app.client().get_model(GetModelRequest::default()).await.expect("GetModel");
+    let info = app
+        .client()
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("GetModel");
     assert_eq!(info.into_inner().version, "2");
     let metrics = scrape(app.metrics_addr).await;
-    assert!(metrics.contains("leadscore_model_load_failures_total"), "{metrics}");
+    assert!(
+        metrics.contains("leadscore_model_load_failures_total"),
+        "{metrics}"
+    );
     let _ = std::fs::remove_file(&root);
 }
 
@@ -75,11 +84,17 @@ fn a_full_disk_leaves_no_partial_artifact() {
         .expect("run the trainer under a file-size limit");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success(), "the write must fail: {stderr}");
-    assert!(stderr.contains(".model.json.tmp"), "the error names the file: {stderr}");
+    assert!(
+        stderr.contains(".model.json.tmp"),
+        "the error names the file: {stderr}"
+    );
     let left: Vec<_> = std::fs::read_dir(&out)
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert!(left.is_empty(), "nothing half-written is left behind: {left:?}");
+    assert!(
+        left.is_empty(),
+        "nothing half-written is left behind: {left:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +104,9 @@ async fn a_client_that_never_reads_does_not_block_others() {
 
     // A raw HTTP/2 client opens 2,000 Explain streams (each answer larger
     // than the initial flow-control window) and never reads a byte of them.
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
     let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
     tokio::spawn(async move {
         let _ = connection.await;
@@ -116,11 +133,14 @@ async fn a_client_that_never_reads_does_not_block_others() {
     let opener = async {
         let mut client = client.ready().await.expect("ready");
         for _ in 0..2000 {
-            let request = http::Request::post(format!("http://{}/leadscore.v1.LeadScoring/Explain", app.addr))
-                .header("content-type", "application/grpc")
-                .header("te", "trailers")
-                .body(())
-                .expect("request");
+            let request = http::Request::post(format!(
+                "http://{}/leadscore.v1.LeadScoring/Explain",
+                app.addr
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .expect("request");
             let Ok((response, mut stream)) = client.send_request(request, false) else {
                 break;
             };
@@ -149,7 +169,9 @@ async fn slowloris_connections_do_not_block_others() {
     let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let mut slow = Vec::new();
     for _ in 0..300 {
-        let mut tcp = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        let mut tcp = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
         tcp.write_all(&preface[..3]).await.expect("a few bytes");
         slow.push(tcp);
     }

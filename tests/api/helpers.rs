@@ -239,6 +239,8 @@ pub struct ServerProcess {
     pub child: std::process::Child,
     /// Its gRPC address, read from its startup log line.
     pub addr: std::net::SocketAddr,
+    /// Its `/metrics` address, read from its startup log.
+    pub metrics_addr: std::net::SocketAddr,
     /// Its log lines (JSON), as they come.
     pub logs: std::sync::mpsc::Receiver<String>,
 }
@@ -250,7 +252,12 @@ impl ServerProcess {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore-server"))
-            .args(["--grpc-addr", "127.0.0.1:0", "--metrics-addr", "off"])
+            .args([
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
             .args(["--log-format", "json", "--log-level", "info"])
             .arg("--models")
             .arg(models)
@@ -268,19 +275,29 @@ impl ServerProcess {
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut seen = Vec::new();
+        let mut metrics_addr = None;
         while std::time::Instant::now() < deadline {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
                 let json: serde_json::Value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-                if json["message"] == "leadscore-server listening" {
-                    let addr = json["addr"]
+                let addr_field = || -> std::net::SocketAddr {
+                    json["addr"]
                         .as_str()
                         .expect("addr")
                         .parse()
-                        .expect("socket address");
+                        .expect("socket address")
+                };
+                if json["message"] == "metrics listening on /metrics" {
+                    metrics_addr = Some(addr_field());
+                }
+                if json["message"] == "leadscore-server listening" {
+                    let addr = addr_field();
+                    let metrics_addr =
+                        metrics_addr.expect("the metrics address is logged before listening");
                     return Self {
                         child,
                         addr,
+                        metrics_addr,
                         logs: rx,
                     };
                 }

@@ -32,18 +32,33 @@ async fn beyond_the_concurrency_limit_requests_are_shed_and_it_recovers() {
 
     let mut busy = app.client().max_decoding_message_size(64 << 20);
     let in_flight = tokio::spawn(async move { busy.explain(heavy(60_000)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let small = |i: usize| ScoreRequest {
+        leads: vec![lead(&format!("s{i}"), 1.0, true, "1-10")],
+        ..Default::default()
+    };
+    // Wait until the heavy request holds the only slot: the first refusal.
+    let started = std::time::Instant::now();
+    loop {
+        match app.client().score(small(0)).await {
+            Err(status) if status.code() == Code::ResourceExhausted => break,
+            Err(status) => panic!("unexpected {status:?}"),
+            Ok(_) => {
+                assert!(
+                    !in_flight.is_finished(),
+                    "the heavy request finished before it was seen in flight"
+                );
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "never saw the limit reached"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 
     let mut shed = 0;
     for i in 0..5 {
-        let result = app
-            .client()
-            .score(ScoreRequest {
-                leads: vec![lead(&format!("s{i}"), 1.0, true, "1-10")],
-                ..Default::default()
-            })
-            .await;
-        if let Err(status) = result {
+        if let Err(status) = app.client().score(small(i)).await {
             assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
             assert!(status.message().contains("limit"), "{}", status.message());
             shed += 1;
@@ -73,28 +88,82 @@ async fn beyond_the_concurrency_limit_requests_are_shed_and_it_recovers() {
         .expect("recovered after the load");
 }
 
+/// Sends one unary call over raw HTTP/2 with a `grpc-timeout` header and
+/// returns the `grpc-status` the server answered. (tonic's own client also
+/// enforces the timeout locally, answering CANCELLED itself on a loaded
+/// machine; a raw client sees exactly what the server says.)
+async fn raw_call_status(
+    addr: std::net::SocketAddr,
+    path: &str,
+    message: &[u8],
+    timeout: &str,
+) -> String {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", timeout)
+        .body(())
+        .expect("request");
+    let (response, mut stream) = client.send_request(request, false).expect("send");
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(message);
+    stream
+        .send_data(bytes::Bytes::from(framed), true)
+        .expect("body");
+    let response = response.await.expect("response");
+    let (parts, mut body) = response.into_parts();
+    if let Some(status) = parts.headers.get("grpc-status") {
+        return status.to_str().expect("ascii").to_string();
+    }
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("data");
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    let trailers = body
+        .trailers()
+        .await
+        .expect("trailers")
+        .expect("grpc trailers");
+    trailers["grpc-status"].to_str().expect("ascii").to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_deadline_shorter_than_the_work_is_deadline_exceeded() {
+    use prost::Message;
     let repo = model_repo(1);
     let mut s = settings(repo.path());
     s.max_leads_per_request = 100_000;
     s.max_message_bytes = 64 << 20;
     let app = spawn_with(s, Some(repo)).await;
-    // The header as any gRPC client sends it. (tonic's own `set_timeout`
-    // also times out client-side, answering CANCELLED locally, which would
-    // hide what the server does.)
-    let mut request = Request::new(heavy(60_000));
-    request
-        .metadata_mut()
-        .insert("grpc-timeout", "400m".parse().expect("ascii"));
-    let status = app
-        .client()
-        .explain(request)
-        .await
-        .expect_err("too slow for its deadline");
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let heavy_request = heavy(60_000).encode_to_vec();
+    let status = raw_call_status(
+        app.addr,
+        "/leadscore.v1.LeadScoring/Explain",
+        &heavy_request,
+        "300m",
+    )
+    .await;
+    assert_eq!(
+        status,
+        (Code::DeadlineExceeded as i32).to_string(),
+        "grpc-status"
+    );
 
     // The server is fine afterwards, and a generous deadline succeeds.
+    let small = ScoreRequest {
+        leads: vec![lead("ok", 1.0, true, "1-10")],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let status = raw_call_status(app.addr, "/leadscore.v1.LeadScoring/Score", &small, "10S").await;
+    assert_eq!(status, "0");
     let mut request = Request::new(ScoreRequest {
         leads: vec![lead("ok", 1.0, true, "1-10")],
         ..Default::default()

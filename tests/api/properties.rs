@@ -44,7 +44,11 @@ fn named_lead() -> impl Strategy<Value = HashMap<String, RawValue>> {
         finite_f64(),
         finite_f64(),
         any::<bool>(),
-        prop_oneof![Just("1-10".to_string()), Just("201-1000".to_string()), ".{0,12}"],
+        prop_oneof![
+            Just("1-10".to_string()),
+            Just("201-1000".to_string()),
+            ".{0,12}"
+        ],
         prop_oneof![Just("referral".to_string()), ".{0,12}"],
         proptest::collection::vec(any::<bool>(), 6),
     )

@@ -1,4 +1,6 @@
-//! Graceful shutdown: in-flight requests finish, the binary exits 0 on SIGTERM.
+//! Graceful shutdown, on the real binary: SIGHUP reloads; on SIGTERM
+//! health turns NOT_SERVING, in-flight requests finish, the process exits 0;
+//! after shutdown the listener is closed.
 
 use std::time::{Duration, Instant};
 
@@ -9,54 +11,8 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::{
-    lead, model_repo, settings, spawn_with, synthetic_artifact, ServerProcess, MODEL,
+    lead, model_repo, scrape, settings, spawn_with, synthetic_artifact, ServerProcess, MODEL,
 };
-
-#[tokio::test]
-async fn shutdown_completes_an_in_flight_request() {
-    // Arrange: a request big enough to take a while (dense leads keep it under
-    // the 4 MiB message limit).
-    let repo = model_repo(1);
-    let mut s = settings(repo.path());
-    s.max_leads_per_request = 100_000;
-    s.max_message_bytes = 64 << 20;
-    let mut app = spawn_with(s, Some(repo)).await;
-    let leads: Vec<Lead> = (0..60_000)
-        .map(|i| Lead {
-            lead_id: format!("b{i}"),
-            values: vec![(i % 12) as f64, 10.0, 3.0, (i % 2) as f64, 1.0, 2.0],
-            ..Default::default()
-        })
-        .collect();
-    let mut client = app.client().max_decoding_message_size(64 << 20);
-    let sent_at = Instant::now();
-    let in_flight = tokio::spawn(async move {
-        let result = client
-            .explain(ExplainRequest {
-                leads,
-                ..Default::default()
-            })
-            .await;
-        (result, Instant::now())
-    });
-
-    // Act: shut down while the request is being served.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
-    app.trigger_shutdown();
-    let (response, finished_at) = in_flight.await.expect("task");
-    let response = response.expect("in-flight request completes");
-
-    // Assert
-    assert_eq!(response.into_inner().explanations.len(), 60_000);
-    assert!(
-        finished_at > started,
-        "the request finished {:?} after sending, before shutdown began: make it heavier",
-        finished_at - sent_at
-    );
-    app.shutdown().await.expect("clean shutdown");
-    assert!(started.elapsed() < Duration::from_secs(20));
-}
 
 #[tokio::test]
 async fn new_connections_are_refused_after_shutdown() {
@@ -115,7 +71,7 @@ async fn the_binary_reloads_on_sighup_and_drains_in_flight_requests_on_sigterm()
     );
     server.signal("HUP");
     let mut reloaded = false;
-    for _ in 0..100 {
+    for _ in 0..400 {
         if version(client.score(one()).await.expect("Score")) == "2" {
             reloaded = true;
             break;
@@ -145,7 +101,15 @@ async fn the_binary_reloads_on_sighup_and_drains_in_flight_requests_on_sigterm()
             .await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // In flight means decoded and in the handler: the process's own gauge says so.
+    let metrics_addr = server.metrics_addr;
+    crate::helpers::eventually(30, "3 requests in flight", || async move {
+        scrape(metrics_addr)
+            .await
+            .lines()
+            .any(|l| l == "leadscore_requests_in_flight 3")
+    })
+    .await;
 
     // Act
     let signalled = Instant::now();
