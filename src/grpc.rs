@@ -168,9 +168,82 @@ impl LeadScoringService {
                     score: s.score,
                     band: s.band,
                     warnings: s.warnings,
+                    error: None,
                 })
                 .collect(),
+            error: None,
         })
+    }
+
+    /// One ScoreStream message: per-lead errors instead of failing the whole
+    /// message, and message-level errors as `ScoreResponse.error`.
+    fn score_stream_message(&self, req: proto::ScoreRequest) -> proto::ScoreResponse {
+        let message_error = |err: ServiceError| {
+            let status = Status::from(err);
+            proto::ScoreResponse {
+                error: Some(proto::StreamError {
+                    code: status.code() as i32,
+                    message: status.message().to_string(),
+                }),
+                ..Default::default()
+            }
+        };
+        if let Err(err) = self.check_count(req.leads.len()) {
+            return message_error(err);
+        }
+        let loaded = match self.resolve(&req.model, &req.version) {
+            Ok(loaded) => loaded,
+            Err(err) => return message_error(err),
+        };
+        let mut scored = Vec::with_capacity(req.leads.len());
+        let scores = req
+            .leads
+            .into_iter()
+            .enumerate()
+            .map(|(index, lead)| {
+                let lead_id = lead.lead_id.clone();
+                let outcome = parse_lead(index, lead).and_then(|parsed| {
+                    loaded
+                        .model
+                        .score(&parsed.input)
+                        .map_err(|e| invalid_lead(index, &lead_id, e))
+                });
+                match outcome {
+                    Ok(s) => {
+                        let out = proto::LeadScore {
+                            lead_id,
+                            probability: s.probability,
+                            score: s.score,
+                            band: s.band.clone(),
+                            warnings: s.warnings.clone(),
+                            error: None,
+                        };
+                        scored.push(s);
+                        out
+                    }
+                    Err(ServiceError::InvalidLead { field, message, .. }) => proto::LeadScore {
+                        lead_id,
+                        error: Some(proto::LeadError { field, message }),
+                        ..Default::default()
+                    },
+                    Err(other) => proto::LeadScore {
+                        lead_id,
+                        error: Some(proto::LeadError {
+                            field: String::new(),
+                            message: other.to_string(),
+                        }),
+                        ..Default::default()
+                    },
+                }
+            })
+            .collect();
+        record_scores(&loaded, "ScoreStream", scored.iter());
+        proto::ScoreResponse {
+            model: loaded.name.clone(),
+            version: loaded.version.to_string(),
+            scores,
+            error: None,
+        }
     }
 
     async fn explain_inner(
@@ -274,55 +347,59 @@ pub fn parse_leads(leads: Vec<proto::Lead>) -> Result<Vec<ParsedLead>, ServiceEr
     leads
         .into_iter()
         .enumerate()
-        .map(|(index, lead)| {
-            let invalid = |field: String, message: &str| ServiceError::InvalidLead {
-                index,
-                lead_id: lead.lead_id.clone(),
-                field,
-                message: message.to_string(),
-            };
-            let input = match (lead.features.is_empty(), lead.values.is_empty()) {
-                (false, false) => {
-                    return Err(invalid(
-                        "features".into(),
-                        "give exactly one of features or values, not both",
-                    ))
-                }
-                (true, true) => {
-                    return Err(invalid(
-                        "features".into(),
-                        "give exactly one of features or values; both are empty",
-                    ))
-                }
-                (false, true) => {
-                    let mut map = HashMap::with_capacity(lead.features.len());
-                    for (name, value) in &lead.features {
-                        let raw = match &value.kind {
-                            Some(proto::feature_value::Kind::Number(x)) => RawValue::Number(*x),
-                            Some(proto::feature_value::Kind::Category(c)) => {
-                                RawValue::Category(c.clone())
-                            }
-                            Some(proto::feature_value::Kind::Flag(b)) => RawValue::Flag(*b),
-                            None => {
-                                return Err(invalid(
-                                    format!("features[\"{name}\"]"),
-                                    "no value set (number, category or flag)",
-                                ))
-                            }
-                        };
-                        map.insert(name.clone(), raw);
-                    }
-                    LeadInput::Named(map)
-                }
-                (true, false) => LeadInput::Dense(lead.values.clone()),
-            };
-            Ok(ParsedLead {
-                lead_id: lead.lead_id,
-                account_id: lead.account_id,
-                input,
-            })
-        })
+        .map(|(index, lead)| parse_lead(index, lead))
         .collect()
+}
+
+/// Parses one wire lead (at position `index` of its request).
+///
+/// # Errors
+/// As [`parse_leads`].
+pub fn parse_lead(index: usize, lead: proto::Lead) -> Result<ParsedLead, ServiceError> {
+    let invalid = |field: String, message: &str| ServiceError::InvalidLead {
+        index,
+        lead_id: lead.lead_id.clone(),
+        field,
+        message: message.to_string(),
+    };
+    let input = match (lead.features.is_empty(), lead.values.is_empty()) {
+        (false, false) => {
+            return Err(invalid(
+                "features".into(),
+                "give exactly one of features or values, not both",
+            ))
+        }
+        (true, true) => {
+            return Err(invalid(
+                "features".into(),
+                "give exactly one of features or values; both are empty",
+            ))
+        }
+        (false, true) => {
+            let mut map = HashMap::with_capacity(lead.features.len());
+            for (name, value) in &lead.features {
+                let raw = match &value.kind {
+                    Some(proto::feature_value::Kind::Number(x)) => RawValue::Number(*x),
+                    Some(proto::feature_value::Kind::Category(c)) => RawValue::Category(c.clone()),
+                    Some(proto::feature_value::Kind::Flag(b)) => RawValue::Flag(*b),
+                    None => {
+                        return Err(invalid(
+                            format!("features[\"{name}\"]"),
+                            "no value set (number, category or flag)",
+                        ))
+                    }
+                };
+                map.insert(name.clone(), raw);
+            }
+            LeadInput::Named(map)
+        }
+        (true, false) => LeadInput::Dense(lead.values),
+    };
+    Ok(ParsedLead {
+        lead_id: lead.lead_id,
+        account_id: lead.account_id,
+        input,
+    })
 }
 
 fn invalid_lead(index: usize, lead_id: &str, err: crate::features::FeatureError) -> ServiceError {
@@ -399,6 +476,7 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
 /// Per-request context: id, deadline, timer, in-flight guard.
 struct Call {
     rpc: &'static str,
+    /// The caller's `x-request-id`, or a fresh one.
     request_id: String,
     deadline: Option<Deadline>,
     started: Instant,
@@ -487,8 +565,65 @@ fn new_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// Answers of one ScoreStream call, produced as requests arrive.
+pub type ScoreStreamResponses =
+    tokio_stream::wrappers::ReceiverStream<Result<proto::ScoreResponse, Status>>;
+
 #[tonic::async_trait]
 impl LeadScoring for LeadScoringService {
+    type ScoreStreamStream = ScoreStreamResponses;
+
+    async fn score_stream(
+        &self,
+        request: Request<tonic::Streaming<proto::ScoreRequest>>,
+    ) -> Result<Response<Self::ScoreStreamStream>, Status> {
+        let call = Call::start("ScoreStream", &request);
+        let request_id = call.request_id.clone();
+        let mut inbound = request.into_inner();
+        // Capacity 1: the next request is read only when the previous answer
+        // has been taken by the transport, so HTTP/2 flow control reaches the
+        // writer and memory stays bounded whatever the client sends.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let (mut messages, mut leads) = (0u64, 0u64);
+            loop {
+                let next = match inbound.message().await {
+                    Ok(Some(req)) => req,
+                    Ok(None) => break,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        break;
+                    }
+                };
+                messages += 1;
+                leads += next.leads.len() as u64;
+                let service = service.clone();
+                let answer = if next.leads.len() >= BLOCKING_BATCH {
+                    tokio::task::spawn_blocking(move || service.score_stream_message(next))
+                        .await
+                        .map_err(|e| Status::internal(e.to_string()))
+                } else {
+                    Ok(service.score_stream_message(next))
+                };
+                if tx.send(answer).await.is_err() {
+                    break; // the client went away
+                }
+            }
+            tracing::debug!(
+                rpc = "ScoreStream",
+                request_id,
+                messages,
+                leads,
+                "stream ended"
+            );
+        });
+        call.finish(
+            0,
+            Ok((ScoreStreamResponses::new(rx), String::new(), String::new())),
+        )
+    }
+
     async fn score(
         &self,
         request: Request<proto::ScoreRequest>,

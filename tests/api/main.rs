@@ -17,6 +17,7 @@ mod reflection;
 mod reload;
 mod score;
 mod shutdown;
+mod stream;
 mod tls;
 mod tracing_export;
 mod trainer;
