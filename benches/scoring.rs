@@ -1,0 +1,143 @@
+//! Criterion benchmarks for the scoring hot paths, on the bundled
+//! `x_education` model (22 features) and on the synthetic model:
+//! feature encoding (named and dense), scoring and explaining per lead and
+//! per 10,000-lead batch, and wire parsing of a Score request.
+//!
+//! `cargo bench --bench scoring`; numbers are recorded in docs/benchmarks.md.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use leadscore::features::{FeatureKind, LeadInput, RawValue};
+use leadscore::model::{ModelArtifact, ScoringModel};
+use prost::Message;
+
+fn bundled() -> ScoringModel {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/x_education/1/model.json");
+    ModelArtifact::read(&path).expect("bundled model")
+}
+
+/// A realistic lead: every feature given, numbers near the median.
+fn leads(model: &ScoringModel, n: usize) -> (Vec<LeadInput>, Vec<LeadInput>) {
+    let specs = model.pipeline().specs();
+    let mut named = Vec::with_capacity(n);
+    let mut dense = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut map = HashMap::new();
+        let mut values = Vec::new();
+        for spec in specs {
+            match spec.kind() {
+                FeatureKind::Numeric => {
+                    let x = spec.imputed_value().parse::<f64>().unwrap_or(0.0)
+                        * (0.5 + (k % 7) as f64 / 5.0);
+                    map.insert(spec.name.clone(), RawValue::Number(x));
+                    values.push(x);
+                }
+                FeatureKind::Boolean => {
+                    map.insert(spec.name.clone(), RawValue::Flag(k % 2 == 0));
+                    values.push((k % 2) as f64);
+                }
+                FeatureKind::Categorical => {
+                    let cats = spec.categories();
+                    let i = k % cats.len();
+                    map.insert(spec.name.clone(), RawValue::Category(cats[i].clone()));
+                    values.push(i as f64);
+                }
+            }
+        }
+        named.push(LeadInput::Named(map));
+        dense.push(LeadInput::Dense(values));
+    }
+    (named, dense)
+}
+
+fn encoding(c: &mut Criterion) {
+    let model = bundled();
+    let (named, dense) = leads(&model, 1);
+    let mut group = c.benchmark_group("encode_per_lead");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("named", |b| {
+        b.iter(|| model.pipeline().encode(black_box(&named[0])))
+    });
+    group.bench_function("dense", |b| {
+        b.iter(|| model.pipeline().encode(black_box(&dense[0])))
+    });
+    group.finish();
+}
+
+fn scoring(c: &mut Criterion) {
+    let model = bundled();
+    let (named, dense) = leads(&model, 10_000);
+    let mut group = c.benchmark_group("score_per_lead");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("named", |b| b.iter(|| model.score(black_box(&named[0]))));
+    group.bench_function("dense", |b| b.iter(|| model.score(black_box(&dense[0]))));
+    group.bench_function("explain_dense", |b| {
+        b.iter(|| model.explain(black_box(&dense[0])))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("score_batch_10000");
+    group.throughput(Throughput::Elements(10_000));
+    group.sample_size(20);
+    group.bench_function("named", |b| {
+        b.iter(|| {
+            named
+                .iter()
+                .map(|l| model.score(l).map(|s| s.probability).unwrap_or(0.0))
+                .sum::<f64>()
+        })
+    });
+    group.bench_function("dense", |b| {
+        b.iter(|| {
+            dense
+                .iter()
+                .map(|l| model.score(l).map(|s| s.probability).unwrap_or(0.0))
+                .sum::<f64>()
+        })
+    });
+    group.bench_function("explain_dense", |b| {
+        b.iter(|| {
+            dense
+                .iter()
+                .map(|l| model.explain(l).map(|e| e.base_log_odds).unwrap_or(0.0))
+                .sum::<f64>()
+        })
+    });
+    group.finish();
+}
+
+fn wire(c: &mut Criterion) {
+    // Decoding a Score request of 100 dense leads and parsing it into domain leads.
+    let request = leadscore::proto::ScoreRequest {
+        leads: (0..100)
+            .map(|i| leadscore::proto::Lead {
+                lead_id: format!("L{i}"),
+                values: (0..22).map(|j| ((i * j) % 7) as f64).collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let bytes = request.encode_to_vec();
+    let mut group = c.benchmark_group("wire_100_dense_leads");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("decode_and_parse", |b| {
+        b.iter_batched(
+            || bytes.clone(),
+            |bytes| {
+                let req = leadscore::proto::ScoreRequest::decode(bytes.as_slice()).expect("decode");
+                leadscore::grpc::parse_leads(req.leads)
+                    .expect("parse")
+                    .len()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encoding, scoring, wire);
+criterion_main!(benches);
