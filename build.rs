@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/leadscore/v1/leadscore.proto"];
+    let protos = [
+        "proto/leadscore/v1/leadscore.proto",
+        "proto/inference/grpc_service.proto",
+    ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");
     }

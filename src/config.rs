@@ -74,6 +74,14 @@ pub struct ServerConfig {
     #[arg(long, env = "LEADSCORE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: usize,
 
+    /// HTTP/2 streams one connection may have open at once (keeps one client from taking every slot).
+    #[arg(
+        long,
+        env = "LEADSCORE_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_streams_per_connection: u32,
+
     /// Deadline for requests that send no grpc-timeout, e.g. "30s", "500ms".
     #[arg(long, env = "LEADSCORE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -115,6 +123,7 @@ impl ServerConfig {
             max_leads_per_request: self.max_leads_per_request,
             max_message_bytes: self.max_message_bytes,
             max_concurrent_requests: self.max_concurrent_requests,
+            max_streams_per_connection: self.max_streams_per_connection,
             request_timeout: self.request_timeout,
             max_request_timeout: self.max_request_timeout,
             shutdown_grace: self.shutdown_grace,

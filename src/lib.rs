@@ -16,6 +16,8 @@
 //!   reflection, TLS and graceful drain; [`limits`]: concurrency limit and
 //!   deadlines as tower layers; [`reload`]: hot reload of the repository.
 //! - [`metrics`]: every Prometheus metric and the `/metrics` endpoint.
+//! - [`oip`]: the Open Inference Protocol (KServe V2) `inference.GRPCInferenceService`
+//!   with Triton's ModelConfig / ModelStatistics, over the same registry.
 //! - [`config`], [`telemetry`], [`otel`]: settings from flags / env vars,
 //!   logging, and optional OpenTelemetry trace export.
 //! - [`proto`]: generated wire types and the reflection descriptor set.
@@ -31,6 +33,7 @@ pub mod grpc;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod oip;
 pub mod otel;
 pub mod proto;
 pub mod registry;

@@ -37,6 +37,8 @@ fn is_exempt(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.v1.ServerReflection/")
         || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
+        || path == "/inference.GRPCInferenceService/ServerLive"
+        || path == "/inference.GRPCInferenceService/ServerReady"
 }
 
 fn rpc_of(path: &str) -> String {

@@ -5,6 +5,11 @@
 
 tonic::include_proto!("leadscore.v1");
 
-/// Encoded `FileDescriptorSet` of `proto/leadscore/v1/leadscore.proto`, written by build.rs.
+/// Generated code for `inference` (the Open Inference Protocol, see `crate::oip`).
+pub mod inference {
+    tonic::include_proto!("inference");
+}
+
+/// Encoded `FileDescriptorSet` of every file in `proto/` (leadscore.v1 and inference), written by build.rs.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/leadscore_descriptor.bin"));

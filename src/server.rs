@@ -59,6 +59,9 @@ pub struct ServerSettings {
     pub max_message_bytes: usize,
     /// Requests handled at once; beyond it, RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
+    /// HTTP/2 streams one connection may have open at once, so that a single
+    /// greedy client cannot take every concurrency slot.
+    pub max_streams_per_connection: u32,
     /// Deadline for requests that send no `grpc-timeout`.
     pub request_timeout: Duration,
     /// Longest deadline granted, whatever the client asks.
@@ -81,6 +84,7 @@ impl ServerSettings {
             max_leads_per_request: 10_000,
             max_message_bytes: 16 << 20,
             max_concurrent_requests: 256,
+            max_streams_per_connection: 100,
             request_timeout: Duration::from_secs(30),
             max_request_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
@@ -271,7 +275,7 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let service = LeadScoringServer::new(LeadScoringService::new(
-        registry,
+        registry.clone(),
         settings.max_leads_per_request,
     ))
     .max_decoding_message_size(settings.max_message_bytes)
@@ -303,7 +307,8 @@ pub async fn serve(
         drain_signal.notify_one();
     };
 
-    let mut builder = Server::builder();
+    let mut builder =
+        Server::builder().max_concurrent_streams(Some(settings.max_streams_per_connection.max(1)));
     if let Some(tls) = &settings.tls {
         builder = builder.tls_config(tls_config(tls)?)?;
     }
@@ -329,6 +334,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
+        .add_service(crate::oip::server(registry, &settings))
         .serve_with_incoming_shutdown(incoming(listeners.grpc), signal);
     tokio::pin!(server);
 

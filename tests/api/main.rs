@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod limits;
 mod models;
+mod oip;
 mod prometheus;
 mod properties;
 mod reference;
