@@ -63,6 +63,12 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
+                // Series not updated for 10 minutes (e.g. of an unloaded model
+                // version) are dropped, so labels cannot pile up forever.
+                .idle_timeout(
+                    metrics_util::MetricKindMask::ALL,
+                    Some(std::time::Duration::from_secs(600)),
+                )
                 .set_buckets_for_metric(
                     Matcher::Full(REQUEST_DURATION_SECONDS.to_string()),
                     LATENCY_BUCKETS,
@@ -136,6 +142,25 @@ fn describe() {
     );
     describe_gauge!(PROCESS_OPEN_FDS, "Open file descriptors.");
     describe_gauge!(PROCESS_THREADS, "Threads.");
+}
+
+/// Folds recorded histogram samples into their buckets every `every`, until
+/// `stop` completes. Without it the recorder keeps every sample until the
+/// next scrape, and memory grows with traffic when nobody scrapes.
+pub async fn run_upkeep(
+    handle: PrometheusHandle,
+    every: std::time::Duration,
+    stop: impl Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => handle.run_upkeep(),
+        }
+    }
 }
 
 /// Refreshes the process gauges from `/proc/self` (no-op elsewhere).

@@ -191,7 +191,7 @@ impl ModelRepository {
                 refused.push(format!("{}: unreadable", name_entry.path().display()));
                 continue;
             };
-            let mut versions = BTreeMap::new();
+            let mut candidates = Vec::new();
             for version_entry in entries.filter_map(Result::ok) {
                 let path = version_entry.path();
                 let file_name = version_entry.file_name();
@@ -208,6 +208,23 @@ impl ModelRepository {
                     ));
                     continue;
                 };
+                candidates.push((version, path));
+            }
+            // Newest first; stop reading once `keep` versions are loaded, so a
+            // scan costs the same however many old versions stay on disk.
+            // Labelled versions are loaded whatever their age.
+            candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+            let pinned: BTreeSet<u64> = config
+                .labels
+                .get(&name)
+                .map(|l| l.values().copied().collect())
+                .unwrap_or_default();
+            let mut versions = BTreeMap::new();
+            for (version, path) in candidates {
+                let unpinned_loaded = versions.keys().filter(|v| !pinned.contains(v)).count();
+                if unpinned_loaded >= keep && !pinned.contains(&version) {
+                    continue;
+                }
                 let artifact_path = path.join(ARTIFACT_FILE);
                 let previous = current.models.get(&name).and_then(|v| v.get(&version));
                 let bytes = match std::fs::read(&artifact_path) {

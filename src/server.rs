@@ -176,7 +176,12 @@ pub async fn serve(
     settings: ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let metrics_handle = crate::metrics::install();
+    // Metrics are recorded only when they are exported: with the recorder
+    // not installed the `metrics` macros do nothing.
+    let metrics_handle = listeners
+        .metrics
+        .as_ref()
+        .map(|_| crate::metrics::install());
     let repository = ModelRepository {
         root: settings.models_dir.clone(),
         default_model: settings.default_model.clone(),
@@ -253,17 +258,21 @@ pub async fn serve(
     ));
 
     // Prometheus /metrics.
-    let metrics_task = listeners.metrics.map(|listener| {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!(addr = %addr, "metrics listening on /metrics");
-        }
-        let done = stopped(stop_rx.clone());
-        tokio::spawn(crate::metrics::serve_metrics(
-            listener,
-            metrics_handle,
-            done,
-        ))
-    });
+    let metrics_task = listeners
+        .metrics
+        .zip(metrics_handle)
+        .map(|(listener, handle)| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(addr = %addr, "metrics listening on /metrics");
+            }
+            tokio::spawn(crate::metrics::run_upkeep(
+                handle.clone(),
+                Duration::from_secs(5),
+                stopped(stop_rx.clone()),
+            ));
+            let done = stopped(stop_rx.clone());
+            tokio::spawn(crate::metrics::serve_metrics(listener, handle, done))
+        });
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)

@@ -236,3 +236,20 @@ async fn labels_pin_versions_and_a_rollback_is_one_edit() {
     })
     .await;
 }
+
+#[test]
+fn a_scan_reads_only_the_versions_it_keeps() {
+    // 40 versions on disk, the newest one broken: the scan loads the newest
+    // three valid ones and does not even read the other 36.
+    let repo = model_repo(40);
+    std::fs::write(
+        repo.path().join(MODEL).join("40").join("model.json"),
+        b"broken",
+    )
+    .expect("break");
+    let scan = leadscore::registry::ModelRegistry::load_dir(repo.path(), None).expect("scan");
+    let mut loaded: Vec<u64> = scan.loaded.iter().map(|(_, v)| *v).collect();
+    loaded.sort_unstable();
+    assert_eq!(loaded, [37, 38, 39]);
+    assert_eq!(scan.refused.len(), 1, "{:?}", scan.refused);
+}
