@@ -289,6 +289,32 @@ impl ScoringModel {
             ));
         }
         validate_bands(&artifact.bands)?;
+        // Inputs are clipped to the training range, so every design value is
+        // bounded; make sure no lead can push the log-odds (or a
+        // contribution) past f64's range, e.g. through a tiny `std`.
+        let mut bound = intercept.abs();
+        for (i, spec) in pipeline.specs().iter().enumerate() {
+            let linear_max = match &spec.encoding {
+                crate::features::FeatureEncoding::Numeric {
+                    mean,
+                    std,
+                    min,
+                    max,
+                    ..
+                } => (min - mean).abs().max((max - mean).abs()) / std,
+                _ => 1.0,
+            };
+            for (k, c) in pipeline.columns_of(i).enumerate() {
+                let x_max = if k == 0 { linear_max } else { 1.0 };
+                bound += coefficients[c].abs() * (x_max + means[c].abs());
+            }
+        }
+        if !bound.is_finite() || bound > 1e300 {
+            return Err(
+                "coefficients and feature ranges allow non-finite log-odds (is a std near zero?)"
+                    .to_string(),
+            );
+        }
         let base_log_odds = intercept
             + coefficients
                 .iter()

@@ -199,3 +199,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_near_zero_std_that_could_overflow_the_log_odds_is_refused() {
+    // Found by the artifact_mutated fuzz target (fuzz/regressions/): a std of
+    // 1e-300 lets clipped inputs reach 1e300 standard deviations.
+    let mut artifact = synthetic_artifact().clone();
+    if let FeatureEncoding::Numeric { std, .. } = &mut artifact.features[0].encoding {
+        *std = 1e-300;
+    }
+    let err = ScoringModel::from_artifact(artifact)
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(err.contains("non-finite log-odds"), "{err}");
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/artifact_loader/tiny_std_infinite_log_odds.json"),
+    )
+    .expect("regression input");
+    assert!(ModelArtifact::from_json(&bytes, "regression").is_err());
+}
