@@ -46,6 +46,10 @@ pub struct ServerConfig {
     #[arg(long, env = "LEADSCORE_METRICS_ADDR", default_value = "0.0.0.0:9090", value_parser = parse_optional_addr)]
     pub metrics_addr: OptionalAddr,
 
+    /// Drop metric series not updated for this long (e.g. those of unloaded model versions).
+    #[arg(long, env = "LEADSCORE_METRICS_IDLE_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub metrics_idle_timeout: Duration,
+
     /// Newest versions kept loaded per model (labelled versions are kept too).
     #[arg(long, env = "LEADSCORE_KEEP_VERSIONS", default_value_t = 3)]
     pub keep_versions: usize,
@@ -118,6 +122,7 @@ impl ServerConfig {
             models_dir: self.models.clone(),
             default_model: self.default_model.clone(),
             keep_versions: self.keep_versions,
+            metrics_idle_timeout: self.metrics_idle_timeout,
             watch_models: self.watch_models,
             reload_poll_interval: Some(self.reload_poll_interval).filter(|d| !d.is_zero()),
             max_leads_per_request: self.max_leads_per_request,

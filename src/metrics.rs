@@ -58,17 +58,15 @@ const PROBABILITY_BUCKETS: &[f64] = &[
 /// Installs the global recorder once and returns its handle; later calls
 /// return the same handle. If another recorder was installed first, the
 /// handle still renders (an empty page) rather than failing the server.
-pub fn install() -> PrometheusHandle {
+///
+/// Series not updated for `idle_timeout` (e.g. those of an unloaded model
+/// version) are dropped, so labels cannot pile up as versions roll.
+pub fn install(idle_timeout: std::time::Duration) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                // Series not updated for 10 minutes (e.g. of an unloaded model
-                // version) are dropped, so labels cannot pile up forever.
-                .idle_timeout(
-                    metrics_util::MetricKindMask::ALL,
-                    Some(std::time::Duration::from_secs(600)),
-                )
+                .idle_timeout(metrics_util::MetricKindMask::ALL, Some(idle_timeout))
                 .set_buckets_for_metric(
                     Matcher::Full(REQUEST_DURATION_SECONDS.to_string()),
                     LATENCY_BUCKETS,

@@ -53,6 +53,8 @@ pub struct ServerSettings {
     pub watch_models: bool,
     /// Rescan the repository this often besides watching it (`None` = never).
     pub reload_poll_interval: Option<Duration>,
+    /// Metric series idle this long (e.g. of unloaded versions) are dropped.
+    pub metrics_idle_timeout: Duration,
     /// Most leads per Score / Explain request.
     pub max_leads_per_request: usize,
     /// Largest request or response message, bytes.
@@ -81,6 +83,7 @@ impl ServerSettings {
             keep_versions: 3,
             watch_models: true,
             reload_poll_interval: Some(Duration::from_secs(30)),
+            metrics_idle_timeout: Duration::from_secs(600),
             max_leads_per_request: 10_000,
             max_message_bytes: 16 << 20,
             max_concurrent_requests: 256,
@@ -181,7 +184,7 @@ pub async fn serve(
     let metrics_handle = listeners
         .metrics
         .as_ref()
-        .map(|_| crate::metrics::install());
+        .map(|_| crate::metrics::install(settings.metrics_idle_timeout));
     let repository = ModelRepository {
         root: settings.models_dir.clone(),
         default_model: settings.default_model.clone(),
