@@ -6,6 +6,7 @@ mod bundled;
 mod deploy;
 mod explain;
 mod faults;
+mod fuzz_regressions;
 mod health;
 mod helpers;
 mod limits;
