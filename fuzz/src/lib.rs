@@ -20,6 +20,10 @@
 //!   gives the same score as `score`;
 //! - any lead decoded from the wire is either refused with an error or
 //!   scored as above;
+//! - any bytes decoded as an Open Inference Protocol `ModelInferRequest` and
+//!   sent through the real `inference.GRPCInferenceService` give either a
+//!   status that is not INTERNAL, or a response whose `probability` output
+//!   holds one value in (0, 1) per row;
 //! - `read_csv` gives `Ok` (rows as long as the header) or `Err`, and
 //!   `train_bytes` on a small table gives `Err` or an artifact that
 //!   round-trips exactly through `to_json` / `from_json` and scores as above.
@@ -57,6 +61,70 @@ pub fn base_model() -> &'static ScoringModel {
 }
 
 // ---------------------------------------------------------------- targets
+
+/// `oip_infer`: arbitrary bytes as a KServe V2 `ModelInferRequest`, answered
+/// by the real `InferenceService` over a registry holding the base model
+/// (named `m`, version 1).
+pub fn oip_infer(data: &[u8]) {
+    use leadscore::proto::inference::grpc_inference_service_server::GrpcInferenceService;
+    use leadscore::proto::inference::ModelInferRequest;
+    struct Fixture {
+        runtime: tokio::runtime::Runtime,
+        service: leadscore::oip::InferenceService,
+    }
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    let Ok(request) = ModelInferRequest::decode(data) else {
+        return;
+    };
+    let fixture = FIXTURE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("leadscore-fuzz-oip-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("m/1")).expect("temp model dir");
+        std::fs::write(dir.join("m/1/model.json"), BASE_MODEL_JSON).expect("write model");
+        let scan = leadscore::registry::ModelRegistry::load_dir(&dir, None).expect("scan");
+        let registry = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(scan.registry));
+        Fixture {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime"),
+            service: leadscore::oip::InferenceService::new(registry, 10_000),
+        }
+    });
+    let rows_hint = request
+        .inputs
+        .first()
+        .and_then(|i| i.shape.first().copied());
+    match fixture
+        .runtime
+        .block_on(fixture.service.model_infer(tonic::Request::new(request)))
+    {
+        Err(status) => assert_ne!(status.code(), tonic::Code::Internal, "{status:?}"),
+        Ok(response) => {
+            let response = response.into_inner();
+            if let Some(out) = response
+                .outputs
+                .iter()
+                .position(|o| o.name == "probability")
+            {
+                let values: Vec<f64> = match &response.outputs[out].contents {
+                    Some(c) => c.fp64_contents.clone(),
+                    None => response
+                        .raw_output_contents
+                        .get(out)
+                        .map(|raw| {
+                            raw.chunks_exact(8)
+                                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
+                if let Some(rows) = rows_hint {
+                    assert_eq!(values.len() as i64, rows, "one probability per row");
+                }
+                assert!(values.iter().all(|p| *p > 0.0 && *p < 1.0), "{values:?}");
+            }
+        }
+    }
+}
 
 /// `artifact_loader`: arbitrary bytes as `model.json`.
 pub fn artifact_loader(data: &[u8]) {

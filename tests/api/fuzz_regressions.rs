@@ -15,10 +15,11 @@
 #[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use leadscore::features::LeadInput;
+use leadscore::features::{LeadInput, RawValue};
 use leadscore::model::ModelArtifact;
 
 /// Every file of `fuzz/corpus/<target>/`, sorted.
@@ -72,6 +73,11 @@ fn lead_parsing_corpus() {
 }
 
 #[test]
+fn oip_infer_corpus() {
+    replay("oip_infer", harness::oip_infer);
+}
+
+#[test]
 fn csv_reader_corpus() {
     replay("csv_reader", harness::csv_reader);
 }
@@ -85,41 +91,74 @@ fn seed_model_loads_and_scores() {
     assert!(ModelArtifact::from_json(untouched.as_bytes(), "seed").is_ok());
 }
 
-/// Found by `artifact_mutated` in its first minute (minimised edit script:
-/// `fuzz/regressions/artifact_mutated/tiny_std_infinite_log_odds`, 6 bytes,
-/// which produces this document): the synthetic seed model with
-/// `demo_actions` dropped (with its design columns) and `visits_30d`'s `std`
-/// set to 7.95e-322. The artifact passes validation (std > 0, all finite),
-/// but standardising a visit count divides by ~1e-321 and overflows, so the
-/// model serves log-odds of -inf and infinite contributions; with a zero
-/// weight on that column it would serve a NaN probability. Documented outcome
-/// (src/model.rs: "a loaded model can never panic or produce a non-finite
-/// score"): the artifact is refused, or every lead scores finite.
-#[test]
-fn tiny_std_artifact_is_refused_or_scores_finite() {
-    let bytes =
-        include_bytes!("../../fuzz/regressions/artifact_loader/tiny_std_infinite_log_odds.json");
-    let Ok(model) = ModelArtifact::from_json(bytes, "tiny_std_infinite_log_odds.json") else {
+/// The documented outcome for a suspicious artifact (src/model.rs: "a loaded
+/// model can never panic or produce a non-finite score"): `from_json` refuses
+/// it, or every given lead scores with a probability in (0, 1), finite
+/// log-odds and finite contributions.
+fn refused_or_scores_finite(bytes: &[u8], leads: &[LeadInput]) {
+    let Ok(model) = ModelArtifact::from_json(bytes, "regression") else {
         return;
     };
-    for values in [
-        [8.0, 4.0, 0.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 1.0, 2.0],
-        [29.0, 9.0, 1.0, 5.0, 4.0],
-    ] {
-        let lead = LeadInput::Dense(values.to_vec());
-        let e = model.explain(&lead).expect("a schema-valid lead is scored");
+    for lead in leads {
+        let e = model.explain(lead).expect("a schema-valid lead is scored");
         let p = e.score.probability;
-        assert!(p > 0.0 && p < 1.0, "probability {p} for {values:?}");
+        assert!(p > 0.0 && p < 1.0, "probability {p} for {lead:?}");
         assert!(
             e.score.log_odds.is_finite() && e.base_log_odds.is_finite(),
-            "log-odds {} (base {}) for {values:?}",
+            "log-odds {} (base {}) for {lead:?}",
             e.score.log_odds,
             e.base_log_odds
         );
         assert!(
             e.contributions.iter().all(|c| c.contribution.is_finite()),
-            "non-finite contribution for {values:?}"
+            "non-finite contribution for {lead:?}"
         );
     }
+}
+
+/// Found by `artifact_mutated` in its first minute (minimised edit script:
+/// `fuzz/regressions/artifact_mutated/tiny_std_infinite_log_odds`, 6 bytes,
+/// which produces this document): the synthetic seed model with
+/// `demo_actions` dropped (with its design columns) and `visits_30d`'s `std`
+/// set to 7.95e-322. It passed validation (std > 0, all finite), but
+/// standardising a visit count divided by ~1e-321 and overflowed: the model
+/// served log-odds of -inf and infinite contributions (with a zero weight on
+/// that column it would serve a NaN probability).
+#[test]
+fn tiny_std_artifact_is_refused_or_scores_finite() {
+    refused_or_scores_finite(
+        include_bytes!("../../fuzz/regressions/artifact_loader/tiny_std_infinite_log_odds.json"),
+        &[
+            LeadInput::Dense(vec![8.0, 4.0, 0.0, 0.0, 0.0]),
+            LeadInput::Dense(vec![0.0, 0.0, 1.0, 1.0, 2.0]),
+            LeadInput::Dense(vec![29.0, 9.0, 1.0, 5.0, 4.0]),
+            LeadInput::Named(HashMap::new()),
+        ],
+    );
+}
+
+/// Same class as above, through the one value the range check in
+/// `ScoringModel::from_artifact` does not bound: a missing number is imputed
+/// with the training `median`, which is not clipped to `[min, max]`. Here
+/// `visits` has min = max = mean = 3, std = 1e-300 and median = 1e10 (the
+/// minimal seed model otherwise), so every sent value standardises to 0 but
+/// a lead without `visits` gets (1e10 - 3) / 1e-300 = inf and log-odds +inf.
+/// Written by hand from the fuzz target's failure class (the fuzzer had not
+/// reached this combination in 5 minutes).
+#[test]
+#[ignore = "fails until the log-odds bound in ScoringModel::from_artifact covers the imputed median"]
+fn median_outside_range_artifact_is_refused_or_scores_finite() {
+    refused_or_scores_finite(
+        include_bytes!(
+            "../../fuzz/regressions/artifact_loader/median_outside_range_infinite_log_odds.json"
+        ),
+        &[
+            LeadInput::Named(HashMap::new()),
+            LeadInput::Named(HashMap::from([(
+                "source".to_string(),
+                RawValue::Category("web".into()),
+            )])),
+            LeadInput::Dense(vec![5.0, 1.0, 1.0]),
+        ],
+    );
 }
