@@ -313,6 +313,12 @@ impl FeaturePipeline {
                     if min > max {
                         return Err(format!("feature \"{}\" has min > max", spec.name));
                     }
+                    if median < min || median > max {
+                        return Err(format!(
+                            "feature \"{}\" has its median outside [min, max]",
+                            spec.name
+                        ));
+                    }
                     if !bin_edges.iter().all(|e| e.is_finite())
                         || bin_edges.windows(2).any(|w| w[0] >= w[1])
                     {

@@ -146,7 +146,6 @@ fn tiny_std_artifact_is_refused_or_scores_finite() {
 /// Written by hand from the fuzz target's failure class (the fuzzer had not
 /// reached this combination in 5 minutes).
 #[test]
-#[ignore = "fails until the log-odds bound in ScoringModel::from_artifact covers the imputed median"]
 fn median_outside_range_artifact_is_refused_or_scores_finite() {
     refused_or_scores_finite(
         include_bytes!(
