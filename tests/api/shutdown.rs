@@ -95,7 +95,7 @@ async fn the_binary_reloads_on_sighup_and_drains_in_flight_requests_on_sigterm()
         let mut c = client.clone();
         in_flight.push(tokio::spawn(async move {
             c.explain(ExplainRequest {
-                leads: heavy_leads(40_000),
+                leads: heavy_leads(80_000),
                 ..Default::default()
             })
             .await
@@ -128,7 +128,7 @@ async fn the_binary_reloads_on_sighup_and_drains_in_flight_requests_on_sigterm()
             .await
             .expect("task")
             .expect("in-flight request completes after SIGTERM");
-        assert_eq!(response.into_inner().explanations.len(), 40_000);
+        assert_eq!(response.into_inner().explanations.len(), 80_000);
     }
     drop(watch);
     drop(client);
