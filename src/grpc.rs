@@ -300,7 +300,7 @@ impl LeadScoringService {
 }
 
 /// Per-lead metrics: leads scored, the probability distribution, fallbacks.
-fn record_scores<'a>(
+pub(crate) fn record_scores<'a>(
     loaded: &LoadedModel,
     rpc: &'static str,
     scores: impl Iterator<Item = &'a LeadScore>,
@@ -474,17 +474,17 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
 }
 
 /// Per-request context: id, deadline, timer, in-flight guard.
-struct Call {
+pub(crate) struct Call {
     rpc: &'static str,
     /// The caller's `x-request-id`, or a fresh one.
-    request_id: String,
-    deadline: Option<Deadline>,
-    started: Instant,
+    pub(crate) request_id: String,
+    pub(crate) deadline: Option<Deadline>,
+    pub(crate) started: Instant,
     _in_flight: InFlight,
 }
 
 impl Call {
-    fn start<T>(rpc: &'static str, request: &Request<T>) -> Self {
+    pub(crate) fn start<T>(rpc: &'static str, request: &Request<T>) -> Self {
         let request_id = request
             .metadata()
             .get("x-request-id")
@@ -507,6 +507,16 @@ impl Call {
         leads: usize,
         result: Result<(T, String, String), ServiceError>,
     ) -> Result<Response<T>, Status> {
+        self.finish_status(leads, result.map_err(Status::from))
+    }
+
+    /// [`Call::finish`] for handlers that already hold a `Status` (the Open
+    /// Inference Protocol service): `Ok` carries the body, model and version.
+    pub(crate) fn finish_status<T>(
+        self,
+        leads: usize,
+        result: Result<(T, String, String), Status>,
+    ) -> Result<Response<T>, Status> {
         let elapsed = self.started.elapsed();
         let latency_us = elapsed.as_micros() as u64;
         let rpc = self.rpc;
@@ -525,8 +535,7 @@ impl Call {
                 );
                 (Ok(Response::new(body)), model, version, tonic::Code::Ok)
             }
-            Err(err) => {
-                let status = Status::from(err);
+            Err(status) => {
                 tracing::debug!(rpc, request_id, leads, latency_us, code = ?status.code(), error = status.message(), "request");
                 let code = status.code();
                 (Err(status), String::new(), String::new(), code)

@@ -38,15 +38,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::error::ServiceError;
 use crate::features::{FeatureSpec, LeadInput};
-use crate::grpc::{code_label, SharedRegistry, BLOCKING_BATCH};
+use crate::grpc::{record_scores, Call, SharedRegistry, BLOCKING_BATCH};
 use crate::limits::Deadline;
-use crate::metrics as m;
 use crate::model::LeadScore;
 use crate::proto::inference as pb;
 use crate::proto::inference::grpc_inference_service_server::{
@@ -214,106 +212,18 @@ struct Timings {
 // ---------------------------------------------------------------------------
 // Request bookkeeping: request id, in-flight gauge, log line, metrics.
 
-/// Decrements the in-flight gauge when a handler ends, however it ends.
-struct InFlight;
-
-impl InFlight {
-    fn start() -> Self {
-        metrics::gauge!(m::REQUESTS_IN_FLIGHT).increment(1.0);
-        InFlight
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::gauge!(m::REQUESTS_IN_FLIGHT).decrement(1.0);
-    }
-}
-
-struct Call {
-    rpc: &'static str,
-    request_id: String,
-    deadline: Option<Deadline>,
-    started: Instant,
-    _in_flight: InFlight,
-}
-
-impl Call {
-    fn start<T>(rpc: &'static str, request: &Request<T>) -> Self {
-        let request_id = request
-            .metadata()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
-        Self {
-            rpc,
-            request_id,
-            deadline: request.extensions().get::<Deadline>().copied(),
-            started: Instant::now(),
-            _in_flight: InFlight::start(),
-        }
-    }
-
-    /// Logs one debug line, records metrics, echoes the request id.
-    fn finish<T>(
-        self,
-        leads: usize,
-        model: Option<&LoadedModel>,
-        result: Result<T, Status>,
-    ) -> Result<Response<T>, Status> {
-        let elapsed = self.started.elapsed();
-        let latency_us = elapsed.as_micros() as u64;
-        let rpc = self.rpc;
-        let request_id = self.request_id.as_str();
-        let (model, version) = match (model, &result) {
-            (Some(l), Ok(_)) => (l.name.clone(), l.version.to_string()),
-            _ => (String::new(), String::new()),
-        };
-        let code = match &result {
-            Ok(_) => {
-                tracing::debug!(
-                    rpc,
-                    request_id,
-                    model,
-                    version,
-                    leads,
-                    latency_us,
-                    code = "OK",
-                    "request"
-                );
-                Code::Ok
-            }
-            Err(status) => {
-                tracing::debug!(rpc, request_id, leads, latency_us, code = ?status.code(), error = status.message(), "request");
-                status.code()
-            }
-        };
-        if code == Code::DeadlineExceeded {
-            metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc).increment(1);
-        }
-        metrics::histogram!(m::REQUEST_DURATION_SECONDS, "rpc" => rpc, "model" => model.clone(), "version" => version.clone())
-            .record(elapsed.as_secs_f64());
-        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => code_label(code))
-            .increment(1);
-        let id = MetadataValue::try_from(self.request_id.as_str()).ok();
-        match result {
-            Ok(body) => {
-                let mut response = Response::new(body);
-                if let Some(id) = id {
-                    response.metadata_mut().insert("x-request-id", id);
-                }
-                Ok(response)
-            }
-            Err(mut status) => {
-                if let Some(id) = id {
-                    status.metadata_mut().insert("x-request-id", id);
-                }
-                Err(status)
-            }
-        }
-    }
+/// Ends a call through the shared bookkeeping of [`crate::grpc`] (log line,
+/// metrics, request id), labelled with `model` when the call succeeded.
+fn finish<T>(
+    call: Call,
+    leads: usize,
+    model: Option<&LoadedModel>,
+    result: Result<T, Status>,
+) -> Result<Response<T>, Status> {
+    let (name, version) = model
+        .map(|l| (l.name.clone(), l.version.to_string()))
+        .unwrap_or_default();
+    call.finish_status(leads, result.map(|body| (body, name, version)))
 }
 
 /// INVALID_ARGUMENT with a `BadRequest` field violation.
@@ -692,28 +602,6 @@ fn score_rows(
     })
 }
 
-/// Per-lead metrics, as LeadScoring records them.
-fn record_scores(loaded: &LoadedModel, scores: &[LeadScore]) {
-    let model = loaded.name.clone();
-    let version = loaded.version.to_string();
-    let histogram = metrics::histogram!(m::SCORE_PROBABILITY, "model" => model.clone(), "version" => version.clone());
-    let specs = loaded.model.pipeline().specs();
-    for s in scores {
-        histogram.record(s.probability);
-        for (feature, kind) in &s.fallbacks {
-            metrics::counter!(
-                m::FEATURE_FALLBACKS_TOTAL,
-                "model" => model.clone(),
-                "feature" => specs[*feature].name.clone(),
-                "kind" => kind.as_str()
-            )
-            .increment(1);
-        }
-    }
-    metrics::counter!(m::LEADS_SCORED_TOTAL, "rpc" => "ModelInfer", "model" => model, "version" => version)
-        .increment(scores.len() as u64);
-}
-
 /// One output tensor: its typed contents and its raw little-endian bytes.
 fn output_tensor(
     output: Output,
@@ -822,7 +710,7 @@ impl InferenceService {
         let infer = t.elapsed();
 
         let t = Instant::now();
-        record_scores(loaded, &scored.scores);
+        record_scores(loaded, "ModelInfer", scored.scores.iter());
         let mut response = pb::ModelInferResponse {
             model_name: loaded.name.clone(),
             model_version: loaded.version.to_string(),
@@ -959,7 +847,7 @@ impl GrpcInferenceService for InferenceService {
         request: Request<pb::ServerLiveRequest>,
     ) -> Result<Response<pb::ServerLiveResponse>, Status> {
         let call = Call::start("ServerLive", &request);
-        call.finish(0, None, Ok(pb::ServerLiveResponse { live: true }))
+        finish(call, 0, None, Ok(pb::ServerLiveResponse { live: true }))
     }
 
     async fn server_ready(
@@ -968,7 +856,7 @@ impl GrpcInferenceService for InferenceService {
     ) -> Result<Response<pb::ServerReadyResponse>, Status> {
         let call = Call::start("ServerReady", &request);
         let ready = !self.registry.load().is_empty();
-        call.finish(0, None, Ok(pb::ServerReadyResponse { ready }))
+        finish(call, 0, None, Ok(pb::ServerReadyResponse { ready }))
     }
 
     async fn model_ready(
@@ -979,7 +867,12 @@ impl GrpcInferenceService for InferenceService {
         let req = request.into_inner();
         let loaded = self.registry.load().get(&req.name, &req.version).ok();
         let ready = loaded.is_some();
-        call.finish(0, loaded.as_deref(), Ok(pb::ModelReadyResponse { ready }))
+        finish(
+            call,
+            0,
+            loaded.as_deref(),
+            Ok(pb::ModelReadyResponse { ready }),
+        )
     }
 
     async fn server_metadata(
@@ -992,7 +885,7 @@ impl GrpcInferenceService for InferenceService {
             version: env!("CARGO_PKG_VERSION").to_string(),
             extensions: EXTENSIONS.iter().map(|e| (*e).to_string()).collect(),
         };
-        call.finish(0, None, Ok(body))
+        finish(call, 0, None, Ok(body))
     }
 
     async fn model_metadata(
@@ -1009,7 +902,7 @@ impl GrpcInferenceService for InferenceService {
             .as_ref()
             .map(|l| model_metadata(&registry, l))
             .map_err(Clone::clone);
-        call.finish(0, loaded.ok().as_deref(), result)
+        finish(call, 0, loaded.ok().as_deref(), result)
     }
 
     async fn model_infer(
@@ -1039,7 +932,7 @@ impl GrpcInferenceService for InferenceService {
             }
         }
         let rows = result.as_ref().map_or(0, |d| d.rows);
-        call.finish(rows, loaded.as_deref(), result.map(|d| d.response))
+        finish(call, rows, loaded.as_deref(), result.map(|d| d.response))
     }
 
     async fn model_config(
@@ -1055,7 +948,7 @@ impl GrpcInferenceService for InferenceService {
             .map(|l| pb::ModelConfigResponse {
                 config: Some(model_config(l, self.max_batch_size())),
             });
-        call.finish(0, loaded.ok().as_deref(), result)
+        finish(call, 0, loaded.ok().as_deref(), result)
     }
 
     async fn model_statistics(
@@ -1082,7 +975,7 @@ impl GrpcInferenceService for InferenceService {
                 }
             })
         };
-        call.finish(0, None, result)
+        finish(call, 0, None, result)
     }
 }
 
