@@ -255,7 +255,8 @@ impl Fallback {
 pub struct EncodedLead {
     /// Design row, `FeaturePipeline::design_width()` long.
     pub design: Vec<f64>,
-    /// The value used for each source feature (after imputation), as text.
+    /// The value used for each source feature (after imputation), as text;
+    /// empty from the scoring paths, which show no values.
     pub shown_values: Vec<String>,
     /// Imputations, unseen categories and clipping, one line each.
     pub warnings: Vec<String>,
@@ -379,6 +380,20 @@ impl FeaturePipeline {
     /// [`FeatureError`] naming the field for unknown features, wrong kinds,
     /// non-finite numbers and wrong dense lengths.
     pub fn encode(&self, input: &LeadInput) -> Result<EncodedLead, FeatureError> {
+        self.encode_input(input, true)
+    }
+
+    /// As [`FeaturePipeline::encode`], without the display strings
+    /// (`shown_values` stays empty): scoring does not show values, and
+    /// formatting them is most of the per-lead cost.
+    ///
+    /// # Errors
+    /// As [`FeaturePipeline::encode`].
+    pub fn encode_for_scoring(&self, input: &LeadInput) -> Result<EncodedLead, FeatureError> {
+        self.encode_input(input, false)
+    }
+
+    fn encode_input(&self, input: &LeadInput, shown: bool) -> Result<EncodedLead, FeatureError> {
         match input {
             LeadInput::Named(map) => {
                 let mut values: Vec<Option<&RawValue>> = vec![None; self.specs.len()];
@@ -389,7 +404,7 @@ impl FeaturePipeline {
                         .ok_or_else(|| FeatureError::UnknownFeature { name: name.clone() })?;
                     values[i] = Some(value);
                 }
-                self.encode_values(&values)
+                self.encode_row(&values, shown)
             }
             LeadInput::Dense(dense) => {
                 if dense.len() != self.specs.len() {
@@ -429,7 +444,7 @@ impl FeaturePipeline {
                     });
                 }
                 let refs: Vec<Option<&RawValue>> = owned.iter().map(Some).collect();
-                self.encode_values(&refs)
+                self.encode_row(&refs, shown)
             }
         }
     }
@@ -441,8 +456,25 @@ impl FeaturePipeline {
     /// # Errors
     /// [`FeatureError`] for wrong kinds and non-finite numbers.
     pub fn encode_values(&self, values: &[Option<&RawValue>]) -> Result<EncodedLead, FeatureError> {
+        self.encode_row(values, true)
+    }
+
+    /// As [`FeaturePipeline::encode_values`], without the display strings
+    /// (the trainer's bulk path).
+    ///
+    /// # Errors
+    /// As [`FeaturePipeline::encode_values`].
+    pub fn encode_design(&self, values: &[Option<&RawValue>]) -> Result<EncodedLead, FeatureError> {
+        self.encode_row(values, false)
+    }
+
+    fn encode_row(
+        &self,
+        values: &[Option<&RawValue>],
+        shown: bool,
+    ) -> Result<EncodedLead, FeatureError> {
         let mut design = vec![0.0; self.width];
-        let mut shown_values = Vec::with_capacity(self.specs.len());
+        let mut shown_values = Vec::with_capacity(if shown { self.specs.len() } else { 0 });
         let mut warnings = Vec::new();
         let mut fallbacks = Vec::new();
         for (i, spec) in self.specs.iter().enumerate() {
@@ -503,7 +535,9 @@ impl FeaturePipeline {
                         let bin = bin_edges.partition_point(|e| *e <= x);
                         design[at + 1 + bin] = 1.0;
                     }
-                    shown_values.push(format_number(x));
+                    if shown {
+                        shown_values.push(format_number(x));
+                    }
                 }
                 FeatureEncoding::Categorical { categories } => {
                     let level = match value {
@@ -543,7 +577,9 @@ impl FeaturePipeline {
                         categories.len() - 1,
                     );
                     design[at + k] = 1.0;
-                    shown_values.push(level.to_string());
+                    if shown {
+                        shown_values.push(level.to_string());
+                    }
                 }
                 FeatureEncoding::Boolean { imputed } => {
                     let b = match value {
@@ -577,7 +613,9 @@ impl FeaturePipeline {
                         }
                     };
                     design[at] = if b { 1.0 } else { 0.0 };
-                    shown_values.push(b.to_string());
+                    if shown {
+                        shown_values.push(b.to_string());
+                    }
                 }
             }
         }

@@ -422,7 +422,8 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
         features: a
             .features
             .iter()
-            .map(|f| proto::FeatureSchema {
+            .enumerate()
+            .map(|(i, f)| proto::FeatureSchema {
                 name: f.name.clone(),
                 kind: match f.kind() {
                     FeatureKind::Numeric => proto::FeatureKind::Numeric,
@@ -433,6 +434,12 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
                 categories: f.categories().to_vec(),
                 source_column: f.source_column.clone(),
                 imputed_value: f.imputed_value(),
+                mean_abs_contribution: a
+                    .explanation
+                    .mean_abs_contributions
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0.0),
             })
             .collect(),
         bands: a
@@ -463,6 +470,10 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
             base_rate_log_loss: a.metrics.base_rate_log_loss,
             rows: a.metrics.rows,
             positives: a.metrics.positives,
+            pr_auc: a.metrics.pr_auc,
+            ece: a.metrics.ece,
+            precision_top10: a.metrics.precision_top10,
+            lift_top10: a.metrics.lift_top10,
         }),
         base_log_odds: loaded.model.base_log_odds(),
         loaded_at_unix: loaded
@@ -470,6 +481,7 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
         labels,
+        calibration: a.calibration.method().to_string(),
     }
 }
 

@@ -8,8 +8,14 @@
 //!   explanations.
 //! - [`registry`]: the model repository on disk (`<name>/<version>/model.json`)
 //!   and lookups by name and version.
-//! - [`train`]: fitting and held-out evaluation (used by `leadscore-train`).
-//! - [`evaluation`]: ROC AUC, log loss, Brier.
+//! - [`train`]: the trainer (used by `leadscore-train`): reading the table
+//!   ([`table`]: CSV or Parquet), the leakage guard ([`leakage`]), splits and
+//!   cross-validation folds ([`splits`]), logistic regression ([`linear`]) and
+//!   gradient-boosted trees ([`gbdt`]: training, our own tree format, the
+//!   evaluator and TreeSHAP), calibration ([`calibration`]), and the training
+//!   report with its plots ([`report`]).
+//! - [`evaluation`]: ROC AUC, PR AUC, log loss, Brier, calibration error,
+//!   lift, and the curves behind the report's plots.
 //! - [`grpc`]: the `leadscore.v1.LeadScoring` service; [`error`] is the one
 //!   place where gRPC status codes are chosen.
 //! - [`server`]: `serve(listeners, settings, shutdown)` with health,
@@ -25,12 +31,16 @@
 //!   and benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod calibration;
 pub mod config;
 pub mod error;
 pub mod evaluation;
 pub mod features;
+pub mod gbdt;
 pub mod grpc;
+pub mod leakage;
 pub mod limits;
+pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod oip;
@@ -38,7 +48,10 @@ pub mod otel;
 pub mod proto;
 pub mod registry;
 pub mod reload;
+pub mod report;
 pub mod server;
+pub mod splits;
 pub mod synthetic;
+pub mod table;
 pub mod telemetry;
 pub mod train;

@@ -2,7 +2,8 @@
 //!
 //! [`ModelArtifact`] is the self-describing, versioned JSON the trainer writes:
 //! feature specs, estimator, explanation baseline, score bands, provenance and
-//! held-out metrics. [`ScoringModel::from_artifact`] validates every invariant
+//! held-out metrics, and (format 2) the calibration map from the estimator's
+//! log-odds to a probability. [`ScoringModel::from_artifact`] validates every invariant
 //! the scoring path relies on, so a loaded model can never panic or produce a
 //! non-finite score; a broken artifact is refused with an [`ArtifactError`].
 
@@ -10,10 +11,16 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Calibration;
 use crate::features::{EncodedLead, FeatureError, FeaturePipeline, FeatureSpec, LeadInput};
+use crate::gbdt::GbdtModel;
 
-/// The artifact format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The artifact format this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest artifact format this build still reads. Format 1 artifacts
+/// (logistic, uncalibrated) load unchanged: their scores keep their meaning.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The trained estimator, in our own format (no training library at serving time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +34,9 @@ pub enum Estimator {
         /// One coefficient per design column.
         coefficients: Vec<f64>,
     },
+    /// Gradient-boosted decision trees over the design columns, in our own
+    /// tree format (see [`crate::gbdt`]): `log_odds = base_score + Σ leaves`.
+    Gbdt(GbdtModel),
 }
 
 impl Estimator {
@@ -34,6 +44,7 @@ impl Estimator {
     pub fn kind(&self) -> &'static str {
         match self {
             Estimator::Logistic { .. } => "logistic",
+            Estimator::Gbdt(_) => "gbdt",
         }
     }
 }
@@ -43,6 +54,10 @@ impl Estimator {
 pub struct ExplanationBaseline {
     /// Mean of each design column over the training rows (E[x]).
     pub design_means: Vec<f64>,
+    /// Mean |contribution| of each source feature over the training rows, in
+    /// log-odds (the global explanation). Empty in format 1 artifacts.
+    #[serde(default)]
+    pub mean_abs_contributions: Vec<f64>,
 }
 
 /// A named score band: a lead is in the first band whose `min_probability` it reaches.
@@ -96,6 +111,18 @@ pub struct HeldOutMetrics {
     pub rows: u64,
     /// Positive test rows.
     pub positives: u64,
+    /// Area under the precision–recall curve (average precision).
+    #[serde(default)]
+    pub pr_auc: f64,
+    /// Expected calibration error (10 equal-width bins).
+    #[serde(default)]
+    pub ece: f64,
+    /// Share of positives among the top 10% of test leads by score.
+    #[serde(default)]
+    pub precision_top10: f64,
+    /// `precision_top10` divided by the test positive rate.
+    #[serde(default)]
+    pub lift_top10: f64,
 }
 
 /// The `model.json` file.
@@ -107,6 +134,10 @@ pub struct ModelArtifact {
     pub features: Vec<FeatureSpec>,
     /// The estimator.
     pub estimator: Estimator,
+    /// Map from the estimator's log-odds to the probability served
+    /// (`none` = the logistic function; format 1 artifacts have none).
+    #[serde(default)]
+    pub calibration: Calibration,
     /// Explanation baseline.
     pub explanation: ExplanationBaseline,
     /// Bands, highest first; the last has `min_probability` 0.
@@ -178,9 +209,9 @@ impl ModelArtifact {
         match serde_json::from_slice::<VersionOnly>(bytes) {
             Ok(VersionOnly {
                 format_version: Some(v),
-            }) if v != FORMAT_VERSION => {
+            }) if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&v) => {
                 return Err(invalid(format!(
-                    "format_version {v} is not supported (this build reads {FORMAT_VERSION})"
+                    "format_version {v} is not supported (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
                 )))
             }
             Ok(VersionOnly {
@@ -206,13 +237,13 @@ impl ModelArtifact {
 /// Score of one lead.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadScore {
-    /// Probability in (0, 1).
+    /// Calibrated probability in (0, 1).
     pub probability: f64,
     /// Display score 1..=99.
     pub score: u32,
     /// Band name.
     pub band: String,
-    /// Log-odds of the lead.
+    /// The estimator's log-odds for the lead, before calibration.
     pub log_odds: f64,
     /// Imputation and clipping notes.
     pub warnings: Vec<String>,
@@ -257,9 +288,9 @@ impl ScoringModel {
     /// # Errors
     /// A message naming the broken invariant.
     pub fn from_artifact(artifact: ModelArtifact) -> Result<Self, String> {
-        if artifact.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&artifact.format_version) {
             return Err(format!(
-                "format_version {} is not supported (this build reads {FORMAT_VERSION})",
+                "format_version {} is not supported (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})",
                 artifact.format_version
             ));
         }
@@ -268,19 +299,6 @@ impl ScoringModel {
         }
         let pipeline = FeaturePipeline::new(artifact.features.clone())?;
         let width = pipeline.design_width();
-        let Estimator::Logistic {
-            intercept,
-            coefficients,
-        } = &artifact.estimator;
-        if coefficients.len() != width {
-            return Err(format!(
-                "estimator has {} coefficients but the features encode to {width} columns",
-                coefficients.len()
-            ));
-        }
-        if !intercept.is_finite() || !coefficients.iter().all(|c| c.is_finite()) {
-            return Err("estimator has a non-finite coefficient".to_string());
-        }
         let means = &artifact.explanation.design_means;
         if means.len() != width || !means.iter().all(|m| m.is_finite()) {
             return Err(format!(
@@ -288,39 +306,49 @@ impl ScoringModel {
                 means.len()
             ));
         }
+        let global = &artifact.explanation.mean_abs_contributions;
+        if !global.is_empty()
+            && (global.len() != pipeline.specs().len()
+                || !global.iter().all(|m| m.is_finite() && *m >= 0.0))
+        {
+            return Err(format!(
+                "mean_abs_contributions must hold {} finite values >= 0, has {}",
+                pipeline.specs().len(),
+                global.len()
+            ));
+        }
         validate_bands(&artifact.bands)?;
-        // Inputs are clipped to the training range, so every design value is
-        // bounded; make sure no lead can push the log-odds (or a
-        // contribution) past f64's range, e.g. through a tiny `std`.
-        let mut bound = intercept.abs();
-        for (i, spec) in pipeline.specs().iter().enumerate() {
-            let linear_max = match &spec.encoding {
-                crate::features::FeatureEncoding::Numeric {
-                    mean,
-                    std,
-                    min,
-                    max,
-                    ..
-                } => (min - mean).abs().max((max - mean).abs()) / std,
-                _ => 1.0,
-            };
-            for (k, c) in pipeline.columns_of(i).enumerate() {
-                let x_max = if k == 0 { linear_max } else { 1.0 };
-                bound += coefficients[c].abs() * (x_max + means[c].abs());
+        artifact
+            .calibration
+            .validate()
+            .map_err(|e| format!("calibration: {e}"))?;
+        if artifact.format_version < 2 && artifact.calibration != Calibration::None {
+            return Err("format_version 1 artifacts cannot carry a calibration".to_string());
+        }
+        let base_log_odds = match &artifact.estimator {
+            Estimator::Logistic {
+                intercept,
+                coefficients,
+            } => {
+                validate_logistic(&pipeline, *intercept, coefficients, means)?;
+                intercept
+                    + coefficients
+                        .iter()
+                        .zip(means)
+                        .map(|(w, m)| w * m)
+                        .sum::<f64>()
             }
+            Estimator::Gbdt(model) => {
+                if artifact.format_version < 2 {
+                    return Err("gbdt estimators need format_version 2".to_string());
+                }
+                model.validate(width)?;
+                model.expected_value()
+            }
+        };
+        if !base_log_odds.is_finite() {
+            return Err("the baseline log-odds are not finite".to_string());
         }
-        if !bound.is_finite() || bound > 1e300 {
-            return Err(
-                "coefficients and feature ranges allow non-finite log-odds (is a std near zero?)"
-                    .to_string(),
-            );
-        }
-        let base_log_odds = intercept
-            + coefficients
-                .iter()
-                .zip(means)
-                .map(|(w, m)| w * m)
-                .sum::<f64>();
         Ok(Self {
             artifact,
             pipeline,
@@ -338,23 +366,33 @@ impl ScoringModel {
         &self.pipeline
     }
 
-    /// Log-odds of the average training lead.
+    /// Log-odds of the average training lead: `E[x]`'s log-odds for a
+    /// logistic model, the cover-weighted expected margin for trees.
     pub fn base_log_odds(&self) -> f64 {
         self.base_log_odds
     }
 
-    /// Log-odds of an encoded design row.
+    /// The estimator's log-odds (before calibration) of an encoded design row.
     pub fn log_odds(&self, design: &[f64]) -> f64 {
-        let Estimator::Logistic {
-            intercept,
-            coefficients,
-        } = &self.artifact.estimator;
-        intercept
-            + coefficients
-                .iter()
-                .zip(design)
-                .map(|(w, x)| w * x)
-                .sum::<f64>()
+        match &self.artifact.estimator {
+            Estimator::Logistic {
+                intercept,
+                coefficients,
+            } => {
+                intercept
+                    + coefficients
+                        .iter()
+                        .zip(design)
+                        .map(|(w, x)| w * x)
+                        .sum::<f64>()
+            }
+            Estimator::Gbdt(model) => model.margin(design),
+        }
+    }
+
+    /// The served (calibrated) probability for the estimator's log-odds.
+    pub fn probability(&self, log_odds: f64) -> f64 {
+        self.artifact.calibration.apply(log_odds)
     }
 
     /// Scores one lead.
@@ -362,13 +400,14 @@ impl ScoringModel {
     /// # Errors
     /// [`FeatureError`] when the input does not fit the schema.
     pub fn score(&self, input: &LeadInput) -> Result<LeadScore, FeatureError> {
-        let encoded = self.pipeline.encode(input)?;
+        // Scoring needs no display strings; only explanations show values.
+        let encoded = self.pipeline.encode_for_scoring(input)?;
         Ok(self.score_encoded(encoded))
     }
 
     fn score_encoded(&self, encoded: EncodedLead) -> LeadScore {
         let log_odds = self.log_odds(&encoded.design);
-        let probability = probability_from_log_odds(log_odds);
+        let probability = self.probability(log_odds);
         LeadScore {
             probability,
             score: display_score(probability),
@@ -379,27 +418,47 @@ impl ScoringModel {
         }
     }
 
-    /// Scores and explains one lead: exact contributions `w · (x − E[x])`
-    /// summed over each source feature's design columns.
+    /// Each source feature's exact contribution to an encoded row's log-odds,
+    /// in schema order: `w · (x − E[x])` summed over the feature's design
+    /// columns for a logistic model, path-dependent TreeSHAP values summed the
+    /// same way for trees. They add up with [`Self::base_log_odds`] to
+    /// [`Self::log_odds`].
+    pub fn contributions(&self, design: &[f64]) -> Vec<f64> {
+        let per_column: Vec<f64> = match &self.artifact.estimator {
+            Estimator::Logistic { coefficients, .. } => coefficients
+                .iter()
+                .zip(design)
+                .zip(&self.artifact.explanation.design_means)
+                .map(|((w, x), m)| w * (x - m))
+                .collect(),
+            Estimator::Gbdt(model) => {
+                let mut phi = vec![0.0; design.len()];
+                model.tree_shap(design, &mut phi);
+                phi
+            }
+        };
+        (0..self.pipeline.specs().len())
+            .map(|i| self.pipeline.columns_of(i).map(|c| per_column[c]).sum())
+            .collect()
+    }
+
+    /// Scores and explains one lead: exact contributions (see
+    /// [`Self::contributions`]), sorted by |contribution|, largest first.
     ///
     /// # Errors
     /// [`FeatureError`] when the input does not fit the schema.
     pub fn explain(&self, input: &LeadInput) -> Result<LeadExplanation, FeatureError> {
-        let encoded = self.pipeline.encode(input)?;
-        let Estimator::Logistic { coefficients, .. } = &self.artifact.estimator;
-        let means = &self.artifact.explanation.design_means;
-        let mut contributions: Vec<Contribution> = (0..self.pipeline.specs().len())
-            .map(|i| {
-                let contribution = self
-                    .pipeline
-                    .columns_of(i)
-                    .map(|c| coefficients[c] * (encoded.design[c] - means[c]))
-                    .sum();
-                Contribution {
-                    feature_index: i,
-                    contribution,
-                    value: encoded.shown_values[i].clone(),
-                }
+        let mut encoded = self.pipeline.encode(input)?;
+        let shown = std::mem::take(&mut encoded.shown_values);
+        let mut contributions: Vec<Contribution> = self
+            .contributions(&encoded.design)
+            .into_iter()
+            .zip(shown)
+            .enumerate()
+            .map(|(feature_index, (contribution, value))| Contribution {
+                feature_index,
+                contribution,
+                value,
             })
             .collect();
         contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
@@ -421,6 +480,52 @@ impl ScoringModel {
             .map(|b| b.name.as_str())
             .unwrap_or("")
     }
+}
+
+/// Checks a logistic estimator against the pipeline: one finite coefficient
+/// per design column, and no input able to push the log-odds (or a
+/// contribution) past f64's range. Inputs are clipped to the training range,
+/// so every design value is bounded; a tiny `std` could still blow it up.
+fn validate_logistic(
+    pipeline: &FeaturePipeline,
+    intercept: f64,
+    coefficients: &[f64],
+    means: &[f64],
+) -> Result<(), String> {
+    let width = pipeline.design_width();
+    if coefficients.len() != width {
+        return Err(format!(
+            "estimator has {} coefficients but the features encode to {width} columns",
+            coefficients.len()
+        ));
+    }
+    if !intercept.is_finite() || !coefficients.iter().all(|c| c.is_finite()) {
+        return Err("estimator has a non-finite coefficient".to_string());
+    }
+    let mut bound = intercept.abs();
+    for (i, spec) in pipeline.specs().iter().enumerate() {
+        let linear_max = match &spec.encoding {
+            crate::features::FeatureEncoding::Numeric {
+                mean,
+                std,
+                min,
+                max,
+                ..
+            } => (min - mean).abs().max((max - mean).abs()) / std,
+            _ => 1.0,
+        };
+        for (k, c) in pipeline.columns_of(i).enumerate() {
+            let x_max = if k == 0 { linear_max } else { 1.0 };
+            bound += coefficients[c].abs() * (x_max + means[c].abs());
+        }
+    }
+    if !bound.is_finite() || bound > 1e300 {
+        return Err(
+            "coefficients and feature ranges allow non-finite log-odds (is a std near zero?)"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 fn validate_bands(bands: &[ScoreBand]) -> Result<(), String> {
@@ -451,13 +556,8 @@ fn validate_bands(bands: &[ScoreBand]) -> Result<(), String> {
 
 /// Logistic function, kept strictly inside (0, 1).
 pub fn probability_from_log_odds(z: f64) -> f64 {
-    let p = if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    };
-    p.clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON)
+    // One definition for the uncalibrated and the calibrated paths.
+    crate::calibration::sigmoid(z)
 }
 
 /// Display score 1..=99: `round(100 · p)`, clamped.

@@ -5,6 +5,12 @@
 //! and benchmarks. The behaviours are the product brief's: demo actions,
 //! 30-day visits, report created in the demo (the "magic behaviour"), email
 //! opens, plus company size and lead source.
+//!
+//! [`behavioural`] draws leads whose outcome has thresholds and an
+//! interaction (pricing-page views *and* demo actions) that a linear model
+//! cannot express, with account ids and sign-up dates for grouped and
+//! out-of-time evaluation; [`wide`] draws many numeric columns for the
+//! trainer's scaling runs.
 
 use rand::{Rng, SeedableRng};
 
@@ -160,6 +166,118 @@ pub fn generate(n: usize, seed: u64) -> SyntheticLeads {
     SyntheticLeads { leads, truth }
 }
 
+/// Leads with non-linear effects, as CSV (target `converted`), plus each
+/// lead's probability under the generating model.
+///
+/// Columns: `lead_id`, `account_id` (about 5 leads per account), `signup_date`
+/// (ISO dates, increasing with the row), `sessions_30d`, `pricing_page_views`,
+/// `demo_actions`, `report_created` (Yes/No), `industry`, `converted`. Log-odds:
+/// −2.2, +1.8 when pricing views ≥ 3 *and* demo actions ≥ 2, +1.0 when
+/// sessions ≥ 15, −0.6 when sessions < 2, +0.9 for a report, and an industry
+/// effect.
+pub fn behavioural(n: usize, seed: u64) -> (String, Vec<f64>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let industries = [
+        ("software", 0.3),
+        ("finance", 0.0),
+        ("retail", -0.4),
+        ("health", 0.1),
+        ("education", -0.2),
+    ];
+    let mut csv = String::with_capacity(n * 80);
+    csv.push_str("lead_id,account_id,signup_date,sessions_30d,pricing_page_views,demo_actions,report_created,industry,converted\n");
+    let mut truth = Vec::with_capacity(n);
+    for i in 0..n {
+        let engaged: f64 = rng.gen();
+        let sessions = (rng.gen::<f64>() * 30.0 * (0.2 + engaged)).floor();
+        let pricing = (rng.gen::<f64>().powi(2) * 8.0 * (0.3 + engaged)).floor();
+        let demo = (rng.gen::<f64>() * 5.0 * (0.2 + engaged)).floor();
+        let report = rng.gen::<f64>() < 0.1 + 0.3 * engaged;
+        let (industry, industry_w) = industries[rng.gen_range(0..industries.len())];
+        let z: f64 = -2.2
+            + if pricing >= 3.0 && demo >= 2.0 { 1.8 } else { 0.0 }
+            + if sessions >= 15.0 { 1.0 } else { 0.0 }
+            + if sessions < 2.0 { -0.6 } else { 0.0 }
+            + if report { 0.9 } else { 0.0 }
+            + industry_w;
+        let p = 1.0 / (1.0 + (-z).exp());
+        let converted = rng.gen::<f64>() < p;
+        let day = i * 365 / n.max(1);
+        let (month, dom) = month_day(day);
+        csv.push_str(&format!(
+            "B{:06},acct_{:05},2024-{month:02}-{dom:02},{sessions},{pricing},{demo},{},{industry},{}\n",
+            i + 1,
+            rng.gen_range(0..(n / 5).max(1)),
+            if report { "Yes" } else { "No" },
+            u8::from(converted)
+        ));
+        truth.push(p);
+    }
+    (csv, truth)
+}
+
+/// Month (1–12) and day of month of day `d` (0-based) of a 365-day year.
+fn month_day(d: usize) -> (usize, usize) {
+    const LENGTHS: [usize; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let mut d = d.min(364);
+    for (m, len) in LENGTHS.iter().enumerate() {
+        if d < *len {
+            return (m + 1, d + 1);
+        }
+        d -= len;
+    }
+    (12, 31)
+}
+
+/// `n` rows of `features` numeric columns `x01…` (uniform on [0, 10), two
+/// decimals) and a target `converted` from log-odds `−1 + Σ wⱼ·(xⱼ − 5)/3`
+/// plus a threshold effect on `x01` and an interaction of `x02` and `x03`:
+/// the data of the trainer's scaling runs. Written to `out` as CSV.
+///
+/// # Errors
+/// I/O errors of `out`.
+pub fn write_wide(
+    out: &mut dyn std::io::Write,
+    n: usize,
+    features: usize,
+    seed: u64,
+) -> std::io::Result<()> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let weights: Vec<f64> = (0..features)
+        .map(|j| if j % 3 == 0 { 0.0 } else { rng.gen_range(-0.8..0.8) })
+        .collect();
+    let mut line = String::new();
+    for j in 0..features {
+        line.push_str(&format!("x{:02},", j + 1));
+    }
+    line.push_str("converted\n");
+    out.write_all(line.as_bytes())?;
+    let mut x = vec![0.0; features];
+    for _ in 0..n {
+        line.clear();
+        for v in x.iter_mut() {
+            *v = (rng.gen::<f64>() * 1000.0).floor() / 100.0;
+        }
+        let mut z = -1.0;
+        for (w, v) in weights.iter().zip(&x) {
+            z += w * (v - 5.0) / 3.0;
+        }
+        if x[0] > 7.0 {
+            z += 1.0;
+        }
+        if features > 2 && x[1] > 5.0 && x[2] > 5.0 {
+            z += 1.2;
+        }
+        let y = rng.gen::<f64>() < 1.0 / (1.0 + (-z).exp());
+        for v in &x {
+            line.push_str(&format!("{v},"));
+        }
+        line.push_str(if y { "1\n" } else { "0\n" });
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +290,18 @@ mod tests {
         let rate = a.leads.iter().filter(|l| l.converted).count() as f64 / 2000.0;
         assert!((0.1..0.6).contains(&rate), "positive rate {rate}");
         assert_eq!(a.to_csv().lines().count(), 2001);
+    }
+
+    #[test]
+    fn behavioural_and_wide_data_have_the_stated_shape() {
+        let (csv, truth) = behavioural(1000, 2);
+        assert_eq!(csv.lines().count(), 1001);
+        assert_eq!(truth.len(), 1000);
+        assert!(csv.lines().nth(1000).is_some_and(|l| l.contains(",2024-12-")));
+        let mut out = Vec::new();
+        write_wide(&mut out, 50, 30, 1).expect("write");
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(text.lines().count(), 51);
+        assert_eq!(text.lines().next().map(|h| h.split(',').count()), Some(31));
     }
 }

@@ -1,34 +1,47 @@
-//! Training: CSV in, validated [`ModelArtifact`] out.
+//! Training: a CRM export in, a validated [`ModelArtifact`] and a
+//! [`TrainingReport`] out.
 //!
-//! Steps: read the CSV (hashing it for provenance), parse the binary target,
-//! infer each column's kind, drop excluded / constant / identifier-like
-//! columns, split rows into a stratified train and test set with a fixed seed,
-//! fit the [`FeaturePipeline`] on the training rows only, fit L2 logistic
-//! regression with linfa-logistic, and evaluate on the held-out rows.
+//! Steps: read the table ([`crate::table`]: CSV with delimiter detection, or
+//! Parquet), parse the binary target, infer each column's kind, drop
+//! excluded / constant / identifier-like columns, run the leakage guard
+//! ([`crate::leakage`]) and refuse flagged columns unless allowed, split off
+//! the held-out test rows (stratified, out-of-time or grouped:
+//! [`crate::splits`]), cross-validate each candidate family (logistic
+//! regression, gradient-boosted trees) on the training rows, pick the family
+//! by validation log loss when asked to, choose and fit the calibration on the
+//! out-of-fold predictions, fit the final model on all training rows, and
+//! evaluate it once on the test rows.
 //!
 //! Hyperparameters go through [`TrainParams::check`] once, up front (linfa
-//! style): a [`ValidTrainParams`] can only hold usable values.
+//! style): a [`ValidTrainParams`] can only hold usable values. They can come
+//! from a `train.toml` file ([`TrainConfig`]) with flags overriding it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use sha2::{Digest, Sha256};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
 
+use crate::calibration::{self, Calibration};
 use crate::evaluation;
 use crate::features::{
     parse_bool, snake_case, FeatureEncoding, FeatureKind, FeaturePipeline, FeatureSpec, RawValue,
     MISSING, OTHER,
 };
+use crate::gbdt::{self, GbdtParams};
+use crate::leakage::{self, LeakFinding, LeakageThresholds};
+use crate::linear;
 use crate::model::{
-    probability_from_log_odds, Estimator, ExplanationBaseline, HeldOutMetrics, ModelArtifact,
-    Provenance, ScoreBand, ScoringModel, FORMAT_VERSION,
+    Estimator, ExplanationBaseline, HeldOutMetrics, ModelArtifact, Provenance, ScoreBand,
+    ScoringModel, FORMAT_VERSION,
 };
 use crate::registry::ARTIFACT_FILE;
+use crate::report::{self, TrainingReport};
+use crate::splits;
+use crate::table::{self, Table};
+
+pub use crate::splits::stratified_split;
 
 /// Cells treated as missing besides the empty string (compared case-insensitively).
 pub const DEFAULT_NA_VALUES: &[&str] = &["NA", "N/A", "NaN", "null", "None"];
@@ -44,14 +57,9 @@ pub enum TrainError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The CSV is malformed.
-    #[error("{path}: {message}")]
-    Csv {
-        /// The file.
-        path: String,
-        /// What the CSV reader said, with the line.
-        message: String,
-    },
+    /// The table is malformed (CSV or Parquet).
+    #[error("{0}")]
+    Table(#[from] table::TableError),
     /// The file has a header but no rows, or nothing at all.
     #[error("{path} has no data rows")]
     Empty {
@@ -66,7 +74,7 @@ pub enum TrainError {
         /// Header, comma separated.
         available: String,
     },
-    /// A column named in `--id` or `--exclude` does not exist.
+    /// A column named in a flag does not exist.
     #[error("{flag} names column \"{column}\", which is not in the file")]
     UnknownColumn {
         /// The flag.
@@ -77,7 +85,7 @@ pub enum TrainError {
     /// A target cell is not 0/1, true/false or yes/no.
     #[error("line {line}: target \"{column}\" must be 0/1, true/false or yes/no, got \"{value}\"")]
     BadTarget {
-        /// CSV line number (1 = header).
+        /// Line number (1 = header).
         line: u64,
         /// Target column.
         column: String,
@@ -92,8 +100,8 @@ pub enum TrainError {
         /// The one value present.
         value: bool,
     },
-    /// Too few rows of a class to split and fit.
-    #[error("too few examples: {positives} positive and {negatives} negative rows (need at least {min} of each)")]
+    /// Too few rows of a class to learn from.
+    #[error("too few examples to learn from: {positives} positive and {negatives} negative rows (need at least {min} of each; see --min-positives)")]
     TooFewExamples {
         /// Positive rows.
         positives: usize,
@@ -102,6 +110,33 @@ pub enum TrainError {
         /// Minimum per class.
         min: usize,
     },
+    /// A column that is numeric almost everywhere holds a non-number.
+    #[error("line {line}, column \"{column}\": \"{value}\" is not a number, but {numeric} of {present} values in this column are; fix the cell, add it to --na-values, or --exclude the column")]
+    NotNumeric {
+        /// Line number (1 = header).
+        line: u64,
+        /// The column.
+        column: String,
+        /// The cell.
+        value: String,
+        /// Numeric cells in the column.
+        numeric: usize,
+        /// Non-missing cells in the column.
+        present: usize,
+    },
+    /// A time cell that is neither a number nor an ISO 8601 date.
+    #[error("line {line}, column \"{column}\" (--time-column): \"{value}\" is not a number or an ISO 8601 date")]
+    BadTime {
+        /// Line number (1 = header).
+        line: u64,
+        /// The column.
+        column: String,
+        /// The cell.
+        value: String,
+    },
+    /// Features that give the label away, not named in `--allow-leaky`.
+    #[error("{}", leak_message(.0))]
+    Leaky(Vec<LeakFinding>),
     /// No usable feature column is left.
     #[error("no usable feature columns are left after exclusions")]
     NoFeatures,
@@ -113,35 +148,113 @@ pub enum TrainError {
         /// What is wrong.
         problem: String,
     },
+    /// `train.toml` could not be read.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong, with line and column.
+        message: String,
+    },
     /// The solver failed or produced an unusable model.
     #[error("fitting failed: {0}")]
     Fit(String),
 }
 
+fn leak_message(findings: &[LeakFinding]) -> String {
+    let mut columns: Vec<&str> = findings.iter().map(|f| f.column.as_str()).collect();
+    columns.dedup();
+    let mut text = format!(
+        "refusing to train: {} column(s) separate the label suspiciously well on their own and may leak it:",
+        columns.len()
+    );
+    for f in findings {
+        text.push_str(&format!("\n  - {}", f.evidence));
+    }
+    text.push_str(&format!(
+        "\nexclude them (--exclude \"{}\") or, if they are known before the outcome, allow them with --allow-leaky \"{}\"",
+        columns.join(","),
+        columns.join(",")
+    ));
+    text
+}
+
+/// Which model family to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFamily {
+    /// L2-regularised logistic regression (the simple, explainable default).
+    Logistic,
+    /// Gradient-boosted decision trees.
+    Gbdt,
+    /// Cross-validate both and keep the one with the lower validation log loss.
+    Auto,
+}
+
+/// How probabilities are calibrated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CalibrationChoice {
+    /// Choose none / Platt / isotonic by cross-validated log loss on the out-of-fold predictions.
+    Auto,
+    /// The model's own probabilities.
+    None,
+    /// Platt scaling (a logistic map of the log-odds).
+    Platt,
+    /// Isotonic regression on the log-odds.
+    Isotonic,
+}
+
+/// Weights of the two classes in the fitting loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every row counts once.
+    None,
+    /// Each class weighs half of the total (scikit-learn's "balanced"); the
+    /// calibration, fitted unweighted, maps scores back to true probabilities.
+    Balanced,
+}
+
 /// Trainer hyperparameters, unchecked. Call [`TrainParams::check`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainParams {
+    /// Model family.
+    pub model: ModelFamily,
     /// L2 penalty `alpha` in `Σ logloss + alpha/2 · ‖w‖²` (scikit-learn's `1/C`).
     pub l2: f64,
     /// Solver iteration limit.
     pub max_iterations: u64,
-    /// Share of rows held out for testing, stratified by label.
+    /// Share of rows held out for testing.
     pub test_fraction: f64,
-    /// Seed of the split.
+    /// Seed of the splits and folds.
     pub seed: u64,
     /// Category levels with fewer training rows than this go to "(other)".
     pub min_category_count: usize,
-    /// Quantile bins per numeric feature (one-hot, beside the linear term); 0 or 1 = none.
+    /// Quantile bins per numeric feature for the logistic model (one-hot,
+    /// beside the linear term); 0 or 1 = none. Trees bin on their own.
     pub numeric_bins: usize,
     /// Share of training leads in the top ("hot") band.
     pub hot_share: f64,
     /// Share of training leads in the middle ("warm") band.
     pub warm_share: f64,
+    /// Cross-validation folds on the training rows.
+    pub folds: usize,
+    /// Calibration method.
+    pub calibration: CalibrationChoice,
+    /// Class weights.
+    pub class_weight: ClassWeight,
+    /// Fewest rows of each class to train at all.
+    pub min_positives: usize,
+    /// Gradient-boosting hyperparameters.
+    pub gbdt: GbdtParams,
 }
 
 impl Default for TrainParams {
     fn default() -> Self {
         Self {
+            model: ModelFamily::Logistic,
             l2: 1.0,
             max_iterations: 500,
             test_fraction: 0.2,
@@ -150,6 +263,11 @@ impl Default for TrainParams {
             numeric_bins: 10,
             hot_share: 0.2,
             warm_share: 0.3,
+            folds: 5,
+            calibration: CalibrationChoice::Auto,
+            class_weight: ClassWeight::None,
+            min_positives: 30,
+            gbdt: GbdtParams::default(),
         }
     }
 }
@@ -157,6 +275,12 @@ impl Default for TrainParams {
 /// Checked trainer hyperparameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidTrainParams(TrainParams);
+
+impl Default for ValidTrainParams {
+    fn default() -> Self {
+        Self(TrainParams::default())
+    }
+}
 
 impl TrainParams {
     /// Validates every parameter once.
@@ -192,6 +316,16 @@ impl TrainParams {
                 "must be > 0 with hot_share + warm_share < 1",
             ));
         }
+        if !(2..=20).contains(&self.folds) {
+            return Err(bad("folds", "must be from 2 to 20"));
+        }
+        if self.min_positives < 2 {
+            return Err(bad("min_positives", "must be >= 2"));
+        }
+        self.gbdt.check().map_err(|problem| TrainError::InvalidParam {
+            name: "gbdt",
+            problem,
+        })?;
         Ok(ValidTrainParams(self))
     }
 }
@@ -204,9 +338,9 @@ impl ValidTrainParams {
 }
 
 /// What to train on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TrainRequest {
-    /// CSV file with a header row.
+    /// CSV or Parquet file with a header row.
     pub data: PathBuf,
     /// Binary target column.
     pub target: String,
@@ -216,6 +350,16 @@ pub struct TrainRequest {
     pub exclude: Vec<String>,
     /// Extra cell values meaning "missing" (e.g. a "Select" placeholder).
     pub na_values: Vec<String>,
+    /// Columns the leakage guard may flag without refusing (known before the outcome).
+    pub allow_leaky: Vec<String>,
+    /// Out-of-time evaluation: test on the most recent rows by this column.
+    pub time_column: Option<String>,
+    /// Grouped evaluation: no value of this column (e.g. account_id) in both train and test.
+    pub group_column: Option<String>,
+    /// A separate held-out file (same columns): every row of `data` trains,
+    /// every row of this file tests, so a comparison can use exactly the rows
+    /// another tool used.
+    pub test_data: Option<PathBuf>,
     /// Checked hyperparameters.
     pub params: ValidTrainParams,
     /// The command line, recorded in provenance.
@@ -227,70 +371,82 @@ pub struct TrainRequest {
 pub struct TrainOutcome {
     /// The validated artifact.
     pub artifact: ModelArtifact,
-    /// Columns dropped automatically and other notes.
+    /// Columns dropped automatically, allowed leaks and other notes.
     pub notices: Vec<String>,
     /// Rows used for fitting.
     pub train_rows: usize,
     /// Rows held out.
     pub test_rows: usize,
+    /// Everything measured, for `report.json` / `report.html`.
+    pub report: TrainingReport,
 }
 
-/// A CSV file as read: header, rows of cells, and where each row started.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CsvTable {
-    /// Column names, trimmed (a UTF-8 byte-order mark is dropped).
-    pub header: Vec<String>,
-    /// Cells, one `Vec` per data row, as long as the header.
-    pub rows: Vec<Vec<String>>,
-    /// CSV line of each row, for messages.
-    pub lines: Vec<u64>,
-    /// sha256 of the bytes, hex.
-    pub sha256: String,
+/// Where long-running work reports progress (a progress bar on a terminal,
+/// plain lines otherwise; nothing in tests).
+pub trait Progress: Sync {
+    /// A stage of `total` steps begins.
+    fn start(&self, stage: &str, total: u64);
+    /// `n` steps of the current stage are done.
+    fn advance(&self, n: u64);
+    /// The current stage ended; `summary` says how it went.
+    fn finish(&self, summary: &str);
 }
 
-/// Parses CSV bytes (with a header row); `name` is used in messages.
-///
-/// # Errors
-/// [`TrainError::Csv`] for malformed input (e.g. a row of the wrong length,
-/// invalid UTF-8), [`TrainError::Empty`] without a header or data rows.
-pub fn read_csv(bytes: &[u8], name: &str) -> Result<CsvTable, TrainError> {
-    let sha256 = hex(&Sha256::digest(bytes));
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let csv_err = |e: csv::Error| TrainError::Csv {
-        path: name.to_string(),
-        message: e.to_string(),
-    };
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-        .collect();
-    if header.is_empty() || header.iter().all(String::is_empty) {
-        return Err(TrainError::Empty {
-            path: name.to_string(),
-        });
+/// Reports nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self, _: &str) {}
+}
+
+/// `train.toml`: the same settings as the trainer's flags (flags override
+/// the file). Unknown keys are refused, so a typo cannot go unnoticed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Training file.
+    pub data: Option<PathBuf>,
+    /// Target column.
+    pub target: Option<String>,
+    /// Identifier column.
+    pub id: Option<String>,
+    /// Columns to leave out.
+    pub exclude: Vec<String>,
+    /// Extra missing-value tokens.
+    pub na_values: Vec<String>,
+    /// Columns allowed past the leakage guard.
+    pub allow_leaky: Vec<String>,
+    /// Out-of-time split column.
+    pub time_column: Option<String>,
+    /// Grouped split column.
+    pub group_column: Option<String>,
+    /// Separate held-out file.
+    pub test_data: Option<PathBuf>,
+    /// Output directory.
+    pub out: Option<PathBuf>,
+    /// Hyperparameters (`[params]`, with `[params.gbdt]`).
+    pub params: TrainParams,
+}
+
+impl TrainConfig {
+    /// Reads a `train.toml`.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] with the TOML parser's line and column.
+    pub fn read(path: &Path) -> Result<Self, TrainError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| TrainError::Config {
+            path: shown,
+            message: e.to_string(),
+        })
     }
-    let mut rows = Vec::new();
-    let mut lines = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_err)?;
-        lines.push(record.position().map_or(0, |p| p.line()));
-        rows.push(record.iter().map(str::to_string).collect());
-    }
-    if rows.is_empty() {
-        return Err(TrainError::Empty {
-            path: name.to_string(),
-        });
-    }
-    Ok(CsvTable {
-        header,
-        rows,
-        lines,
-        sha256,
-    })
 }
 
 fn parse_target(cell: &str) -> Option<bool> {
@@ -313,23 +469,91 @@ fn matches_pattern(column: &str, pattern: &str) -> bool {
 ///
 /// # Errors
 /// [`TrainError`] for unusable input (no target, constant target, empty
-/// file, too few examples, unknown columns) and solver failures.
+/// file, too few examples, unknown columns, leaky columns) and solver failures.
 pub fn train(request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
-    let shown = request.data.display().to_string();
-    let bytes = std::fs::read(&request.data).map_err(|source| TrainError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    train_bytes(&bytes, request)
+    train_with_progress(request, &Quiet)
 }
 
-/// Trains on CSV bytes as if they were the contents of `request.data`.
+/// As [`train`], reporting progress.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_with_progress(
+    request: &TrainRequest,
+    progress: &dyn Progress,
+) -> Result<TrainOutcome, TrainError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| TrainError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let bytes = read(&request.data)?;
+    let test_bytes = match &request.test_data {
+        Some(path) => Some(read(path)?),
+        None => None,
+    };
+    train_bytes_with_progress(&bytes, test_bytes.as_deref(), request, progress)
+}
+
+/// Trains on file bytes as if they were the contents of `request.data`.
 ///
 /// # Errors
 /// As [`train`].
 pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
+    train_bytes_with_progress(bytes, None, request, &Quiet)
+}
+
+/// One feature column chosen for training.
+struct Column {
+    /// Position in the table.
+    index: usize,
+    kind: FeatureKind,
+}
+
+/// The rows and columns everything below works on.
+struct Prepared<'a> {
+    table: &'a Table,
+    columns: Vec<Column>,
+    /// Raw values, one row per lead, in feature order (`None` = missing).
+    raw: Vec<Vec<Option<RawValue>>>,
+    labels: Vec<bool>,
+    weights: Option<Vec<f64>>,
+    params: &'a TrainParams,
+}
+
+fn train_bytes_with_progress(
+    bytes: &[u8],
+    test_bytes: Option<&[u8]>,
+    request: &TrainRequest,
+    progress: &dyn Progress,
+) -> Result<TrainOutcome, TrainError> {
     let params = request.params.get();
-    let table = read_csv(bytes, &request.data.display().to_string())?;
+    let name = request.data.display().to_string();
+    let mut table = table::read_table(bytes, &name)?;
+    if table.rows.is_empty() {
+        return Err(TrainError::Empty { path: name });
+    }
+    // With a separate test file, its rows are appended and held out as they are.
+    let given_test = match (test_bytes, &request.test_data) {
+        (Some(test_bytes), Some(test_path)) => {
+            let test_name = test_path.display().to_string();
+            let test = table::read_table(test_bytes, &test_name)?;
+            if test.header != table.header {
+                return Err(TrainError::Fit(format!(
+                    "{test_name} must have the same columns as {name}, in the same order"
+                )));
+            }
+            if test.rows.is_empty() {
+                return Err(TrainError::Empty { path: test_name });
+            }
+            let first = table.rows.len();
+            table.rows.extend(test.rows);
+            table.lines.extend(test.lines);
+            Some(first)
+        }
+        _ => None,
+    };
     let mut notices = Vec::new();
 
     // Target.
@@ -361,25 +585,46 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
             value: positives > 0,
         });
     }
-    const MIN_PER_CLASS: usize = 10;
-    if positives < MIN_PER_CLASS || negatives < MIN_PER_CLASS {
+    if positives < params.min_positives || negatives < params.min_positives {
         return Err(TrainError::TooFewExamples {
             positives,
             negatives,
-            min: MIN_PER_CLASS,
+            min: params.min_positives,
         });
     }
 
     // Which columns become features.
+    let find = |flag: &'static str, column: &String| -> Result<usize, TrainError> {
+        table
+            .header
+            .iter()
+            .position(|h| h == column)
+            .ok_or_else(|| TrainError::UnknownColumn {
+                flag,
+                column: column.clone(),
+            })
+    };
     let mut excluded: Vec<String> = Vec::new();
     if let Some(id) = &request.id {
-        if !table.header.contains(id) {
-            return Err(TrainError::UnknownColumn {
-                flag: "--id",
-                column: id.clone(),
-            });
-        }
+        find("--id", id)?;
         excluded.push(id.clone());
+    }
+    let time_idx = match &request.time_column {
+        Some(c) => Some(find("--time-column", c)?),
+        None => None,
+    };
+    let group_idx = match &request.group_column {
+        Some(c) => Some(find("--group-column", c)?),
+        None => None,
+    };
+    if time_idx.is_some() && group_idx.is_some() {
+        return Err(TrainError::InvalidParam {
+            name: "time_column/group_column",
+            problem: "choose one: an out-of-time or a grouped split".into(),
+        });
+    }
+    for c in time_idx.iter().chain(group_idx.iter()) {
+        excluded.push(table.header[*c].clone());
     }
     for pattern in &request.exclude {
         let hits: Vec<&String> = table
@@ -395,6 +640,9 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
         }
         excluded.extend(hits.into_iter().cloned());
     }
+    for column in &request.allow_leaky {
+        find("--allow-leaky", column)?;
+    }
     let na: HashSet<String> = DEFAULT_NA_VALUES
         .iter()
         .map(|s| s.to_ascii_lowercase())
@@ -405,18 +653,19 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
         t.is_empty() || na.contains(&t.to_ascii_lowercase())
     };
 
-    let mut columns: Vec<(usize, FeatureKind)> = Vec::new();
+    let mut columns: Vec<Column> = Vec::new();
     for (c, column) in table.header.iter().enumerate() {
         if c == target_idx || excluded.contains(column) {
             continue;
         }
-        let present: Vec<&str> = table
+        let present: Vec<(usize, &str)> = table
             .rows
             .iter()
-            .map(|r| r[c].trim())
-            .filter(|v| !is_missing(v))
+            .enumerate()
+            .map(|(r, row)| (r, row[c].trim()))
+            .filter(|(_, v)| !is_missing(v))
             .collect();
-        let distinct: HashSet<&str> = present.iter().copied().collect();
+        let distinct: HashSet<&str> = present.iter().map(|(_, v)| *v).collect();
         if distinct.len() <= 1 {
             notices.push(format!(
                 "column \"{column}\" excluded: constant ({} distinct value)",
@@ -425,14 +674,26 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
             excluded.push(column.clone());
             continue;
         }
-        let kind = if present
-            .iter()
-            .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite))
-        {
+        let is_number = |v: &str| v.parse::<f64>().is_ok_and(f64::is_finite);
+        let numeric = present.iter().filter(|(_, v)| is_number(v)).count();
+        let kind = if numeric == present.len() {
             FeatureKind::Numeric
-        } else if present.iter().all(|v| parse_bool(v).is_some()) {
+        } else if present.iter().all(|(_, v)| parse_bool(v).is_some()) {
             FeatureKind::Boolean
         } else {
+            // A column of numbers with a stray word in it is a data error, not
+            // a categorical feature with thousands of levels.
+            if numeric >= 20 && numeric * 100 >= present.len() * 95 {
+                if let Some(&(r, v)) = present.iter().find(|(_, v)| !is_number(v)) {
+                    return Err(TrainError::NotNumeric {
+                        line: table.lines[r],
+                        column: column.clone(),
+                        value: v.to_string(),
+                        numeric,
+                        present: present.len(),
+                    });
+                }
+            }
             FeatureKind::Categorical
         };
         if kind == FeatureKind::Categorical
@@ -447,7 +708,7 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
             excluded.push(column.clone());
             continue;
         }
-        columns.push((c, kind));
+        columns.push(Column { index: c, kind });
     }
     if columns.is_empty() {
         return Err(TrainError::NoFeatures);
@@ -460,12 +721,12 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
         .map(|row| {
             columns
                 .iter()
-                .map(|&(c, kind)| {
-                    let cell = row[c].trim();
+                .map(|col| {
+                    let cell = row[col.index].trim();
                     if is_missing(cell) {
                         return None;
                     }
-                    Some(match kind {
+                    Some(match col.kind {
                         // Kinds were inferred from these very cells, so the parses succeed.
                         FeatureKind::Numeric => RawValue::Number(cell.parse().unwrap_or(f64::NAN)),
                         FeatureKind::Boolean => RawValue::Flag(parse_bool(cell).unwrap_or(false)),
@@ -476,72 +737,176 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
         })
         .collect();
 
-    let (train_idx, test_idx) = stratified_split(&labels, params.test_fraction, params.seed);
-
-    // Fit the pipeline on training rows only.
-    let mut used_names = HashSet::new();
-    let specs: Vec<FeatureSpec> = columns
+    // Leakage guard, on every labelled row.
+    progress.start("leakage guard", columns.len() as u64);
+    let leak_columns: Vec<leakage::ColumnValues> = columns
         .iter()
         .enumerate()
-        .map(|(f, &(c, kind))| {
-            let mut name = snake_case(&table.header[c]);
-            while !used_names.insert(name.clone()) {
-                name.push('_');
-            }
-            FeatureSpec {
-                name,
-                source_column: table.header[c].clone(),
-                label: table.header[c].clone(),
-                encoding: fit_encoding(kind, train_idx.iter().map(|&i| raw[i][f].as_ref()), params),
-            }
+        .map(|(f, col)| leakage::ColumnValues {
+            name: &table.header[col.index],
+            kind: col.kind,
+            values: raw.iter().map(|r| r[f].as_ref()).collect(),
         })
         .collect();
-    let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
+    let findings = leakage::find_leaks(&leak_columns, &labels, &LeakageThresholds::default());
+    drop(leak_columns);
+    progress.finish(&format!("{} finding(s)", findings.len()));
+    let refused: Vec<LeakFinding> = findings
+        .iter()
+        .filter(|f| !request.allow_leaky.contains(&f.column))
+        .cloned()
+        .collect();
+    if !refused.is_empty() {
+        return Err(TrainError::Leaky(refused));
+    }
+    for f in &findings {
+        notices.push(format!("allowed by --allow-leaky: {}", f.evidence));
+    }
 
-    let encode_rows = |idx: &[usize]| -> Result<Array2<f64>, TrainError> {
-        let mut x = Array2::zeros((idx.len(), pipeline.design_width()));
-        for (r, &i) in idx.iter().enumerate() {
-            let refs: Vec<Option<&RawValue>> = raw[i].iter().map(Option::as_ref).collect();
-            let encoded = pipeline
-                .encode_values(&refs)
-                .map_err(|e| TrainError::Fit(format!("line {}: {e}", table.lines[i])))?;
-            x.row_mut(r).assign(&Array1::from(encoded.design));
-        }
-        Ok(x)
+    // Held-out split.
+    let (train_idx, test_idx, split_method) = if let Some(first) = given_test {
+        (
+            (0..first).collect(),
+            (first..table.rows.len()).collect(),
+            format!(
+                "given test file {}",
+                request
+                    .test_data
+                    .as_ref()
+                    .and_then(|p| p.file_name())
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+        )
+    } else if let Some(c) = time_idx {
+        let times: Vec<splits::TimeKey> = table
+            .rows
+            .iter()
+            .zip(&table.lines)
+            .map(|(row, &line)| {
+                splits::parse_time(&row[c]).ok_or_else(|| TrainError::BadTime {
+                    line,
+                    column: table.header[c].clone(),
+                    value: row[c].clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let (a, b) = splits::time_split(&times, params.test_fraction);
+        (a, b, format!("out-of-time on \"{}\"", table.header[c]))
+    } else if let Some(c) = group_idx {
+        let groups: Vec<String> = table.rows.iter().map(|r| r[c].trim().to_string()).collect();
+        let (a, b) = splits::group_split(&groups, params.test_fraction, params.seed);
+        (a, b, format!("grouped by \"{}\"", table.header[c]))
+    } else {
+        let (a, b) = stratified_split(&labels, params.test_fraction, params.seed);
+        (a, b, "stratified".to_string())
     };
-    let x_train = encode_rows(&train_idx)?;
-    let x_test = encode_rows(&test_idx)?;
-    let y_train: Array1<bool> = train_idx.iter().map(|&i| labels[i]).collect();
+    let y_train: Vec<bool> = train_idx.iter().map(|&i| labels[i]).collect();
     let y_test: Vec<bool> = test_idx.iter().map(|&i| labels[i]).collect();
+    for (part, y) in [("training", &y_train), ("test", &y_test)] {
+        if !y.contains(&true) || !y.contains(&false) {
+            return Err(TrainError::Fit(format!(
+                "the {split_method} split leaves the {part} rows with a single class; use more data or another split"
+            )));
+        }
+    }
 
-    let dataset = Dataset::new(x_train.clone(), y_train.clone());
-    let fitted = LogisticRegression::default()
-        .alpha(params.l2)
-        .max_iterations(params.max_iterations)
-        .gradient_tolerance(1e-6)
-        .fit(&dataset)
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
-    // linfa-logistic models P(labels().pos.class), which is the more frequent
-    // class and may be `false`; we always store log-odds of `true`.
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let intercept = sign * fitted.intercept();
-    let coefficients: Vec<f64> = fitted.params().iter().map(|w| sign * w).collect();
+    let weights = match params.class_weight {
+        ClassWeight::None => None,
+        ClassWeight::Balanced => {
+            let n = labels.len() as f64;
+            let (wp, wn) = (
+                n / (2.0 * positives as f64),
+                n / (2.0 * negatives as f64),
+            );
+            Some(labels.iter().map(|&y| if y { wp } else { wn }).collect())
+        }
+    };
+    let prepared = Prepared {
+        table: &table,
+        columns,
+        raw,
+        labels: labels.clone(),
+        weights,
+        params,
+    };
 
+    // Cross-validation folds on the training rows (positions in train_idx).
+    let folds: Vec<Vec<usize>> = match group_idx {
+        Some(c) => {
+            let groups: Vec<String> = train_idx
+                .iter()
+                .map(|&i| table.rows[i][c].trim().to_string())
+                .collect();
+            splits::group_folds(&groups, params.folds, params.seed)
+        }
+        None => splits::stratified_folds(&y_train, params.folds, params.seed),
+    };
+    let candidates: Vec<ModelFamily> = match params.model {
+        ModelFamily::Auto => vec![ModelFamily::Logistic, ModelFamily::Gbdt],
+        one => vec![one],
+    };
+    let mut cv_results = Vec::new();
+    for &family in &candidates {
+        cv_results.push(cross_validate(
+            &prepared, family, &train_idx, &folds, progress,
+        )?);
+    }
+    let best = cv_results
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.log_loss.0.total_cmp(&b.1.log_loss.0))
+        .map_or(0, |(i, _)| i);
+    let chosen = &cv_results[best];
+    let choice_reason = if candidates.len() > 1 {
+        let other = &cv_results[1 - best];
+        format!(
+            "auto: {} has the lower {}-fold validation log loss ({:.4} ± {:.4} vs {} {:.4} ± {:.4}; ROC AUC {:.4} vs {:.4})",
+            family_name(chosen.family),
+            folds.len(),
+            chosen.log_loss.0,
+            chosen.log_loss.1,
+            family_name(other.family),
+            other.log_loss.0,
+            other.log_loss.1,
+            chosen.roc_auc.0,
+            other.roc_auc.0
+        )
+    } else {
+        format!("{} as requested", family_name(chosen.family))
+    };
+
+    // Calibration, chosen and fitted on the out-of-fold predictions.
+    let (calibration, calibration_summary) =
+        choose_calibration(params.calibration, &chosen.oof, &y_train, &folds);
+
+    // The final model, on all training rows.
+    progress.start(
+        &format!("final {} fit", family_name(chosen.family)),
+        fit_steps(chosen.family, params),
+    );
+    let fit_started = Instant::now();
+    let (specs, estimator, x_train) = fit_on(&prepared, chosen.family, &train_idx, progress)?;
+    let final_fit_seconds = fit_started.elapsed().as_secs_f64();
+    progress.finish(&format!("{final_fit_seconds:.1} s"));
+    let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
     let design_means: Vec<f64> = x_train
         .mean_axis(ndarray::Axis(0))
         .map(|m| m.to_vec())
         .unwrap_or_default();
+    let x_test = encode_rows(&prepared, &pipeline, &test_idx)?;
 
     let positive_rate = positives as f64 / labels.len() as f64;
     let train_positive_rate = y_train.iter().filter(|&&y| y).count() as f64 / y_train.len() as f64;
     let mut artifact = ModelArtifact {
         format_version: FORMAT_VERSION,
         features: specs,
-        estimator: Estimator::Logistic {
-            intercept,
-            coefficients,
+        estimator,
+        calibration,
+        explanation: ExplanationBaseline {
+            design_means,
+            mean_abs_contributions: Vec::new(),
         },
-        explanation: ExplanationBaseline { design_means },
         bands: vec![ScoreBand {
             name: "cold".into(),
             min_probability: 0.0,
@@ -566,14 +931,16 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
         metrics: HeldOutMetrics::default(),
     };
     let model = ScoringModel::from_artifact(artifact.clone()).map_err(TrainError::Fit)?;
-    let probs = |x: &Array2<f64>| -> Vec<f64> {
+    let log_odds = |x: &Array2<f64>| -> Vec<f64> {
         x.rows()
             .into_iter()
-            .map(|row| probability_from_log_odds(model.log_odds(row.as_slice().unwrap_or(&[]))))
+            .map(|row| model.log_odds(row.as_slice().unwrap_or(&[])))
             .collect()
     };
-    let train_probs = probs(&x_train);
-    let test_probs = probs(&x_test);
+    let train_z = log_odds(&x_train);
+    let test_z = log_odds(&x_test);
+    let train_probs: Vec<f64> = train_z.iter().map(|&z| model.probability(z)).collect();
+    let test_probs: Vec<f64> = test_z.iter().map(|&z| model.probability(z)).collect();
     if !test_probs.iter().all(|p| p.is_finite()) {
         return Err(TrainError::Fit(
             "the fitted model gives non-finite scores".into(),
@@ -581,29 +948,471 @@ pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome,
     }
 
     artifact.bands = derive_bands(&train_probs, params.hot_share, params.warm_share);
-    let base = vec![train_positive_rate; y_test.len()];
+    // Global explanation: mean |contribution| over (up to 5,000 evenly spaced) training rows.
+    let stride = (x_train.nrows() / 5000).max(1);
+    let mut sums = vec![0.0; artifact.features.len()];
+    let mut counted = 0usize;
+    for row in x_train.rows().into_iter().step_by(stride) {
+        for (s, c) in sums
+            .iter_mut()
+            .zip(model.contributions(row.as_slice().unwrap_or(&[])))
+        {
+            *s += c.abs();
+        }
+        counted += 1;
+    }
+    artifact.explanation.mean_abs_contributions =
+        sums.iter().map(|s| s / counted.max(1) as f64).collect();
+
+    let metric_set = report::MetricSet::from_predictions(&y_test, &test_probs, train_positive_rate);
     artifact.metrics = HeldOutMetrics {
-        roc_auc: evaluation::roc_auc(&y_test, &test_probs).unwrap_or(f64::NAN),
-        log_loss: evaluation::log_loss(&y_test, &test_probs),
-        brier: evaluation::brier(&y_test, &test_probs),
-        base_rate_log_loss: evaluation::log_loss(&y_test, &base),
+        roc_auc: metric_set.roc_auc,
+        log_loss: metric_set.log_loss,
+        brier: metric_set.brier,
+        base_rate_log_loss: metric_set.base_rate_log_loss,
         rows: y_test.len() as u64,
         positives: y_test.iter().filter(|&&y| y).count() as u64,
+        pr_auc: metric_set.pr_auc,
+        ece: metric_set.ece,
+        precision_top10: metric_set.precision_top10,
+        lift_top10: metric_set.lift_top10,
     };
     // Re-validate what will be written.
     ScoringModel::from_artifact(artifact.clone()).map_err(TrainError::Fit)?;
+
+    let report = build_report(ReportInputs {
+        artifact: &artifact,
+        request,
+        table: &table,
+        positives,
+        negatives,
+        split_method,
+        train_rows: train_idx.len(),
+        y_test: &y_test,
+        test_probs: &test_probs,
+        metric_set,
+        cv_results: &cv_results,
+        chosen: chosen.family,
+        choice_reason,
+        calibration: calibration_summary,
+        findings: &findings,
+        notices: &notices,
+    });
+
     Ok(TrainOutcome {
         artifact,
         notices,
         train_rows: train_idx.len(),
         test_rows: test_idx.len(),
+        report,
     })
+}
+
+fn family_name(family: ModelFamily) -> &'static str {
+    match family {
+        ModelFamily::Logistic => "logistic",
+        ModelFamily::Gbdt => "gbdt",
+        ModelFamily::Auto => "auto",
+    }
+}
+
+fn fit_steps(family: ModelFamily, params: &TrainParams) -> u64 {
+    match family {
+        ModelFamily::Gbdt => params.gbdt.n_trees as u64,
+        _ => 1,
+    }
+}
+
+/// Cross-validation of one family on the training rows.
+struct CvResult {
+    family: ModelFamily,
+    /// Out-of-fold log-odds, one per training row (position in train_idx).
+    oof: Vec<f64>,
+    /// (mean, sd) over folds.
+    log_loss: (f64, f64),
+    roc_auc: (f64, f64),
+    pr_auc: (f64, f64),
+    brier: (f64, f64),
+    /// Mean fit time per fold.
+    fit_seconds: f64,
+}
+
+fn cross_validate(
+    prepared: &Prepared,
+    family: ModelFamily,
+    train_idx: &[usize],
+    folds: &[Vec<usize>],
+    progress: &dyn Progress,
+) -> Result<CvResult, TrainError> {
+    let mut oof = vec![0.0; train_idx.len()];
+    let (mut ll, mut auc, mut ap, mut br) = (vec![], vec![], vec![], vec![]);
+    let mut fit_seconds = 0.0;
+    let steps = fit_steps(family, prepared.params);
+    progress.start(
+        &format!("{}-fold cross-validation, {}", folds.len(), family_name(family)),
+        steps * folds.len() as u64,
+    );
+    for fold in folds {
+        let held: HashSet<usize> = fold.iter().copied().collect();
+        let fit_rows: Vec<usize> = (0..train_idx.len())
+            .filter(|p| !held.contains(p))
+            .map(|p| train_idx[p])
+            .collect();
+        let valid_rows: Vec<usize> = fold.iter().map(|&p| train_idx[p]).collect();
+        let started = Instant::now();
+        let (specs, estimator, _) = fit_on(prepared, family, &fit_rows, progress)?;
+        fit_seconds += started.elapsed().as_secs_f64();
+        let pipeline = FeaturePipeline::new(specs).map_err(TrainError::Fit)?;
+        let x_valid = encode_rows(prepared, &pipeline, &valid_rows)?;
+        let z: Vec<f64> = x_valid
+            .rows()
+            .into_iter()
+            .map(|r| estimator_log_odds(&estimator, r.as_slice().unwrap_or(&[])))
+            .collect();
+        let y: Vec<bool> = valid_rows.iter().map(|&i| prepared.labels[i]).collect();
+        let p: Vec<f64> = z
+            .iter()
+            .map(|&z| crate::model::probability_from_log_odds(z))
+            .collect();
+        for (&pos, &zi) in fold.iter().zip(&z) {
+            oof[pos] = zi;
+        }
+        ll.push(evaluation::log_loss(&y, &p));
+        br.push(evaluation::brier(&y, &p));
+        if let Some(a) = evaluation::roc_auc(&y, &p) {
+            auc.push(a);
+        }
+        if let Some(a) = evaluation::average_precision(&y, &p) {
+            ap.push(a);
+        }
+    }
+    let result = CvResult {
+        family,
+        oof,
+        log_loss: mean_sd(&ll),
+        roc_auc: mean_sd(&auc),
+        pr_auc: mean_sd(&ap),
+        brier: mean_sd(&br),
+        fit_seconds: fit_seconds / folds.len().max(1) as f64,
+    };
+    progress.finish(&format!(
+        "log loss {:.4} ± {:.4}, ROC AUC {:.4} ± {:.4}",
+        result.log_loss.0, result.log_loss.1, result.roc_auc.0, result.roc_auc.1
+    ));
+    Ok(result)
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Fits the feature pipeline and the estimator of `family` on `rows`.
+fn fit_on(
+    prepared: &Prepared,
+    family: ModelFamily,
+    rows: &[usize],
+    progress: &dyn Progress,
+) -> Result<(Vec<FeatureSpec>, Estimator, Array2<f64>), TrainError> {
+    let params = prepared.params;
+    // Trees split on raw thresholds, so quantile-bin columns would only repeat them.
+    let bins = match family {
+        ModelFamily::Gbdt => 0,
+        _ => params.numeric_bins,
+    };
+    let mut used_names = HashSet::new();
+    let specs: Vec<FeatureSpec> = prepared
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(f, col)| {
+            let header = &prepared.table.header[col.index];
+            let mut name = snake_case(header);
+            while !used_names.insert(name.clone()) {
+                name.push('_');
+            }
+            FeatureSpec {
+                name,
+                source_column: header.clone(),
+                label: header.clone(),
+                encoding: fit_encoding(
+                    col.kind,
+                    rows.iter().map(|&i| prepared.raw[i][f].as_ref()),
+                    params,
+                    bins,
+                ),
+            }
+        })
+        .collect();
+    let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
+    let x = encode_rows(prepared, &pipeline, rows)?;
+    let y: Vec<bool> = rows.iter().map(|&i| prepared.labels[i]).collect();
+    let w: Option<Vec<f64>> = prepared
+        .weights
+        .as_ref()
+        .map(|w| rows.iter().map(|&i| w[i]).collect());
+    let estimator = match family {
+        ModelFamily::Gbdt => {
+            let model = gbdt::fit(x.view(), &y, w.as_deref(), &params.gbdt, &mut |_| {
+                progress.advance(1)
+            })
+            .map_err(TrainError::Fit)?;
+            Estimator::Gbdt(model)
+        }
+        _ => {
+            let fit = linear::fit_logistic(&x, &y, w.as_deref(), params.l2, params.max_iterations)
+                .map_err(TrainError::Fit)?;
+            progress.advance(1);
+            Estimator::Logistic {
+                intercept: fit.intercept,
+                coefficients: fit.coefficients,
+            }
+        }
+    };
+    Ok((specs, estimator, x))
+}
+
+fn estimator_log_odds(estimator: &Estimator, row: &[f64]) -> f64 {
+    match estimator {
+        Estimator::Logistic {
+            intercept,
+            coefficients,
+        } => {
+            intercept
+                + coefficients
+                    .iter()
+                    .zip(row)
+                    .map(|(w, x)| w * x)
+                    .sum::<f64>()
+        }
+        Estimator::Gbdt(model) => model.margin(row),
+    }
+}
+
+fn encode_rows(
+    prepared: &Prepared,
+    pipeline: &FeaturePipeline,
+    rows: &[usize],
+) -> Result<Array2<f64>, TrainError> {
+    let width = pipeline.design_width();
+    let mut x = Array2::zeros((rows.len(), width));
+    let mut refs: Vec<Option<&RawValue>> = Vec::with_capacity(prepared.columns.len());
+    for (r, &i) in rows.iter().enumerate() {
+        refs.clear();
+        refs.extend(prepared.raw[i].iter().map(Option::as_ref));
+        let encoded = pipeline.encode_design(&refs).map_err(|e| {
+            TrainError::Fit(format!("line {}: {e}", prepared.table.lines[i]))
+        })?;
+        for (dst, src) in x.row_mut(r).iter_mut().zip(&encoded.design) {
+            *dst = *src;
+        }
+    }
+    Ok(x)
+}
+
+/// Picks the calibration on out-of-fold log-odds: each method is fitted on
+/// the other folds' predictions and scored on the fold's own, and the one
+/// with the lowest log loss wins (a more flexible method must win by more
+/// than 0.1%); the winner is then fitted on all out-of-fold predictions.
+fn choose_calibration(
+    choice: CalibrationChoice,
+    oof: &[f64],
+    labels: &[bool],
+    folds: &[Vec<usize>],
+) -> (Calibration, report::CalibrationSummary) {
+    let fit = |method: CalibrationChoice, z: &[f64], y: &[bool]| -> Calibration {
+        match method {
+            CalibrationChoice::Platt => calibration::fit_platt(z, y, None),
+            CalibrationChoice::Isotonic => calibration::fit_isotonic(z, y, None),
+            _ => Calibration::None,
+        }
+    };
+    let cross_fitted = |method: CalibrationChoice| -> Vec<f64> {
+        let mut p = vec![0.0; oof.len()];
+        for fold in folds {
+            let held: HashSet<usize> = fold.iter().copied().collect();
+            let (z, y): (Vec<f64>, Vec<bool>) = (0..oof.len())
+                .filter(|i| !held.contains(i))
+                .map(|i| (oof[i], labels[i]))
+                .unzip();
+            let c = fit(method, &z, &y);
+            for &i in fold {
+                p[i] = c.apply(oof[i]);
+            }
+        }
+        p
+    };
+    let methods = [
+        CalibrationChoice::None,
+        CalibrationChoice::Platt,
+        CalibrationChoice::Isotonic,
+    ];
+    let scored: Vec<(CalibrationChoice, f64, f64)> = methods
+        .iter()
+        .map(|&m| {
+            let p = cross_fitted(m);
+            (
+                m,
+                evaluation::log_loss(labels, &p),
+                evaluation::expected_calibration_error(labels, &p, 10),
+            )
+        })
+        .collect();
+    let (picked, reason) = match choice {
+        CalibrationChoice::Auto => {
+            let mut best = scored[0];
+            for s in &scored[1..] {
+                if s.1 < best.1 * (1.0 - 1e-3) {
+                    best = *s;
+                }
+            }
+            (
+                best.0,
+                format!(
+                    "auto: cross-validated log loss on out-of-fold predictions — none {:.4}, platt {:.4}, isotonic {:.4}",
+                    scored[0].1, scored[1].1, scored[2].1
+                ),
+            )
+        }
+        other => (other, "as requested".to_string()),
+    };
+    let calibration = fit(picked, oof, labels);
+    let after = scored
+        .iter()
+        .find(|s| s.0 == picked)
+        .map_or(f64::NAN, |s| s.2);
+    let name = match picked {
+        CalibrationChoice::Platt => "platt",
+        CalibrationChoice::Isotonic => "isotonic",
+        _ => "none",
+    };
+    (
+        calibration,
+        report::CalibrationSummary {
+            method: name.to_string(),
+            reason,
+            validation_ece_before: scored[0].2,
+            validation_ece_after: after,
+        },
+    )
+}
+
+struct ReportInputs<'a> {
+    artifact: &'a ModelArtifact,
+    request: &'a TrainRequest,
+    table: &'a Table,
+    positives: usize,
+    negatives: usize,
+    split_method: String,
+    train_rows: usize,
+    y_test: &'a [bool],
+    test_probs: &'a [f64],
+    metric_set: report::MetricSet,
+    cv_results: &'a [CvResult],
+    chosen: ModelFamily,
+    choice_reason: String,
+    calibration: report::CalibrationSummary,
+    findings: &'a [LeakFinding],
+    notices: &'a [String],
+}
+
+fn build_report(r: ReportInputs) -> TrainingReport {
+    let a = r.artifact;
+    let mut importance: Vec<report::FeatureImportance> = a
+        .features
+        .iter()
+        .zip(&a.explanation.mean_abs_contributions)
+        .map(|(f, &importance)| report::FeatureImportance {
+            feature: f.name.clone(),
+            label: f.label.clone(),
+            importance,
+        })
+        .collect();
+    importance.sort_by(|x, y| y.importance.total_cmp(&x.importance));
+    let chosen_cv = r.cv_results.iter().find(|c| c.family == r.chosen);
+    let cv_metrics = chosen_cv
+        .map(|c| {
+            [
+                ("log_loss", c.log_loss),
+                ("roc_auc", c.roc_auc),
+                ("pr_auc", c.pr_auc),
+                ("brier", c.brier),
+            ]
+            .into_iter()
+            .map(|(name, (mean, sd))| report::MetricSummary {
+                name: name.to_string(),
+                mean,
+                sd,
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    TrainingReport {
+        title: format!("{} ({})", a.provenance.data_file, a.estimator.kind()),
+        generated_at: a.provenance.trained_at.clone(),
+        command: r.request.command.clone(),
+        data: report::DataSummary {
+            file: a.provenance.data_file.clone(),
+            rows: r.table.rows.len() as u64,
+            columns: r.table.header.len() as u64,
+            positives: r.positives as u64,
+            negatives: r.negatives as u64,
+            positive_rate: a.provenance.positive_rate,
+            class_weight: format!("{:?}", r.request.params.get().class_weight).to_lowercase(),
+        },
+        split: report::SplitSummary {
+            method: r.split_method,
+            train_rows: r.train_rows as u64,
+            test_rows: r.y_test.len() as u64,
+            test_positives: r.y_test.iter().filter(|&&y| y).count() as u64,
+        },
+        model_family: a.estimator.kind().to_string(),
+        model_choice_reason: r.choice_reason,
+        candidates: r
+            .cv_results
+            .iter()
+            .map(|c| report::CandidateSummary {
+                family: family_name(c.family).to_string(),
+                cv_log_loss_mean: c.log_loss.0,
+                cv_log_loss_sd: c.log_loss.1,
+                cv_roc_auc_mean: c.roc_auc.0,
+                cv_roc_auc_sd: c.roc_auc.1,
+                fit_seconds: c.fit_seconds,
+            })
+            .collect(),
+        calibration: r.calibration,
+        test_metrics: r.metric_set,
+        cv_metrics,
+        curves: report::Curves::from_predictions(r.y_test, r.test_probs),
+        feature_importance: importance,
+        leakage: r
+            .findings
+            .iter()
+            .map(|f| report::LeakFinding {
+                column: f.column.clone(),
+                evidence: f.evidence.clone(),
+                allowed: true,
+            })
+            .collect(),
+        notices: r.notices.to_vec(),
+    }
 }
 
 fn fit_encoding<'a>(
     kind: FeatureKind,
     values: impl Iterator<Item = Option<&'a RawValue>>,
     params: &TrainParams,
+    numeric_bins: usize,
 ) -> FeatureEncoding {
     let values: Vec<Option<&RawValue>> = values.collect();
     match kind {
@@ -638,9 +1447,9 @@ fn fit_encoding<'a>(
             } else {
                 (min, max)
             };
-            let bin_edges = if params.numeric_bins >= 2 {
-                let mut edges: Vec<f64> = (1..params.numeric_bins)
-                    .map(|k| evaluation::quantile(&imputed, k as f64 / params.numeric_bins as f64))
+            let bin_edges = if numeric_bins >= 2 {
+                let mut edges: Vec<f64> = (1..numeric_bins)
+                    .map(|k| evaluation::quantile(&imputed, k as f64 / numeric_bins as f64))
                     .filter(|e| *e > min && *e <= max)
                     .collect();
                 edges.dedup();
@@ -691,29 +1500,6 @@ fn fit_encoding<'a>(
     }
 }
 
-/// Stratified split: the same share of positives and of negatives goes to the
-/// test set, chosen by a seeded ChaCha8 shuffle. Returns sorted (train, test) indices.
-pub fn stratified_split(
-    labels: &[bool],
-    test_fraction: f64,
-    seed: u64,
-) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut train = Vec::new();
-    let mut test = Vec::new();
-    for class in [true, false] {
-        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        idx.shuffle(&mut rng);
-        let n_test = ((idx.len() as f64) * test_fraction).round() as usize;
-        let n_test = n_test.clamp(1, idx.len().saturating_sub(1).max(1));
-        test.extend_from_slice(&idx[..n_test]);
-        train.extend_from_slice(&idx[n_test..]);
-    }
-    train.sort_unstable();
-    test.sort_unstable();
-    (train, test)
-}
-
 /// Bands from training-score quantiles: the top `hot_share` of training leads
 /// are "hot", the next `warm_share` "warm", the rest "cold".
 pub fn derive_bands(train_probs: &[f64], hot_share: f64, warm_share: f64) -> Vec<ScoreBand> {
@@ -748,19 +1534,43 @@ pub fn derive_bands(train_probs: &[f64], hot_share: f64, warm_share: f64) -> Vec
 /// # Errors
 /// [`TrainError::Io`] naming the path.
 pub fn write_artifact(artifact: &ModelArtifact, out_dir: &Path) -> Result<PathBuf, TrainError> {
+    let mut text = artifact.to_json();
+    text.push('\n');
+    write_atomically(out_dir, ARTIFACT_FILE, text.as_bytes())
+}
+
+/// Writes `report.json`, `report.html` and `report.md` into `out_dir`
+/// (atomically, each). Call before [`write_artifact`] so that a watching
+/// server never sees a model without its report.
+///
+/// # Errors
+/// [`TrainError::Io`] naming the path.
+pub fn write_report(report: &TrainingReport, out_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+    Ok(vec![
+        write_atomically(out_dir, "report.json", json.as_bytes())?,
+        write_atomically(out_dir, "report.html", report::render_html(report).as_bytes())?,
+        write_atomically(
+            out_dir,
+            "report.md",
+            report::render_markdown(report).as_bytes(),
+        )?,
+    ])
+}
+
+fn write_atomically(out_dir: &Path, file: &str, bytes: &[u8]) -> Result<PathBuf, TrainError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| TrainError::Io { path, source }
     };
     std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
-    let target = out_dir.join(ARTIFACT_FILE);
-    let tmp = out_dir.join(format!(".{ARTIFACT_FILE}.tmp-{}", std::process::id()));
+    let target = out_dir.join(file);
+    let tmp = out_dir.join(format!(".{file}.tmp-{}", std::process::id()));
     let written = (|| {
         use std::io::Write;
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(artifact.to_json().as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
     })();
     if let Err(source) = written {
         // A full disk must not leave a partial file behind.
@@ -772,10 +1582,6 @@ pub fn write_artifact(artifact: &ModelArtifact, out_dir: &Path) -> Result<PathBu
         return Err(io(&target)(source));
     }
     Ok(target)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Current UTC time as RFC 3339 (seconds precision).
@@ -808,17 +1614,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_is_stratified_and_reproducible() {
-        let labels: Vec<bool> = (0..1000).map(|i| i % 4 == 0).collect();
-        let (train, test) = stratified_split(&labels, 0.2, 7);
-        assert_eq!(test.len(), 200);
-        assert_eq!(test.iter().filter(|&&i| labels[i]).count(), 50);
-        assert_eq!(train.len() + test.len(), 1000);
-        assert_eq!(stratified_split(&labels, 0.2, 7), (train, test.clone()));
-        assert_ne!(stratified_split(&labels, 0.2, 8).1, test);
-    }
-
-    #[test]
     fn bands_follow_training_quantiles() {
         let probs: Vec<f64> = (1..=100).map(|i| i as f64 / 101.0).collect();
         let bands = derive_bands(&probs, 0.2, 0.3);
@@ -844,6 +1639,29 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn train_toml_round_trips_and_refuses_typos() {
+        let text = r#"
+            target = "converted"
+            exclude = ["Tags", "Lead Quality"]
+            [params]
+            model = "gbdt"
+            calibration = "isotonic"
+            class_weight = "balanced"
+            [params.gbdt]
+            n_trees = 300
+            learning_rate = 0.05
+        "#;
+        let config: TrainConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.params.model, ModelFamily::Gbdt);
+        assert_eq!(config.params.gbdt.n_trees, 300);
+        assert_eq!(config.params.gbdt.num_leaves, GbdtParams::default().num_leaves);
+        assert_eq!(config.params.l2, TrainParams::default().l2);
+        let typo = "[params]\nl2_penalty = 3.0\n";
+        let err = toml::from_str::<TrainConfig>(typo).expect_err("unknown key");
+        assert!(err.to_string().contains("l2_penalty"), "{err}");
     }
 
     #[test]

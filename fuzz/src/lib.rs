@@ -24,7 +24,7 @@
 //!   sent through the real `inference.GRPCInferenceService` give either a
 //!   status that is not INTERNAL, or a response whose `probability` output
 //!   holds one value in (0, 1) per row;
-//! - `read_csv` gives `Ok` (rows as long as the header) or `Err`, and
+//! - `read_table` gives `Ok` (rows as long as the header) or `Err`, and
 //!   `train_bytes` on a small table gives `Err` or an artifact that
 //!   round-trips exactly through `to_json` / `from_json` and scores as above.
 
@@ -36,7 +36,8 @@ use leadscore::features::{FeatureEncoding, LeadInput, RawValue, MISSING, OTHER};
 use leadscore::grpc::parse_leads;
 use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
 use leadscore::proto::ScoreRequest;
-use leadscore::train::{read_csv, train_bytes, TrainParams, TrainRequest};
+use leadscore::table::read_table;
+use leadscore::train::{train_bytes, TrainParams, TrainRequest};
 use prost::Message;
 use serde_json::Value;
 
@@ -182,6 +183,9 @@ pub fn small_params() -> TrainParams {
     TrainParams {
         max_iterations: 20,
         numeric_bins: 3,
+        // Tiny tables: train whenever there is anything to learn from.
+        min_positives: 2,
+        folds: 2,
         ..Default::default()
     }
 }
@@ -189,7 +193,7 @@ pub fn small_params() -> TrainParams {
 /// `csv_reader`: arbitrary bytes as a training CSV; small tables are also
 /// trained on, with the last header column as the target.
 pub fn csv_reader(data: &[u8]) {
-    let table = match read_csv(data, "fuzz") {
+    let table = match read_table(data, "fuzz") {
         Ok(table) => table,
         Err(e) => {
             let _ = e.to_string();
@@ -219,6 +223,7 @@ pub fn csv_reader(data: &[u8]) {
         na_values: vec![],
         params: small_params().check().expect("small params are valid"),
         command: "fuzz".into(),
+        ..Default::default()
     };
     match train_bytes(data, &request) {
         Ok(outcome) => {
@@ -357,18 +362,23 @@ pub fn check_lead(model: &ScoringModel, input: &LeadInput) {
         .encode(input)
         .expect("encode accepts what score accepts")
         .design;
-    let Estimator::Logistic {
-        intercept,
-        coefficients,
-    } = &model.artifact().estimator;
     let means = &model.artifact().explanation.design_means;
-    let scale = intercept.abs()
-        + coefficients
-            .iter()
-            .zip(&design)
-            .zip(means)
-            .map(|((w, x), m)| w.abs() * (x.abs() + m.abs()))
-            .sum::<f64>();
+    let scale = match &model.artifact().estimator {
+        Estimator::Logistic {
+            intercept,
+            coefficients,
+        } => {
+            intercept.abs()
+                + coefficients
+                    .iter()
+                    .zip(&design)
+                    .zip(means)
+                    .map(|((w, x), m)| w.abs() * (x.abs() + m.abs()))
+                    .sum::<f64>()
+        }
+        // Tree models are bounded by validation (Σ max |leaf| < 1e300).
+        Estimator::Gbdt(_) => 0.0,
+    };
     if !scale.is_finite() && overflow_allowed() {
         // A known issue being fixed: the model's numbers overflow f64 for this lead.
         return;

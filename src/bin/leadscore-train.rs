@@ -1,22 +1,34 @@
-//! `leadscore-train`: trains a model from a CSV export and writes
-//! `<out>/model.json` for the server's model repository.
+//! `leadscore-train`: trains a model from a CRM export (CSV or Parquet) and
+//! writes `<out>/model.json` for the server's model repository, with
+//! `report.json`, `report.html` and `report.md` beside it.
+//!
+//! Settings come from `--config train.toml` (optional) and flags; a flag
+//! overrides the file.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::Parser;
-use leadscore::train::{self, TrainParams, TrainRequest};
+use indicatif::{ProgressBar, ProgressStyle};
+use leadscore::train::{
+    self, CalibrationChoice, ClassWeight, ModelFamily, Progress, TrainConfig, TrainRequest,
+};
 
-/// Train a lead-scoring model from a CSV export of your CRM.
+/// Train a lead-scoring model from a CSV or Parquet export of your CRM.
 #[derive(Debug, Parser)]
 #[command(name = "leadscore-train", version, about)]
 struct Args {
-    /// CSV file with a header row.
+    /// A train.toml with any of the settings below (flags override it).
     #[arg(long)]
-    data: PathBuf,
+    config: Option<PathBuf>,
+    /// CSV (`,` `;` tab or `|` separated, detected) or Parquet file with a header.
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Binary target column (0/1, true/false or yes/no).
     #[arg(long)]
-    target: String,
+    target: Option<String>,
     /// Identifier column (never used as a feature).
     #[arg(long)]
     id: Option<String>,
@@ -27,48 +39,172 @@ struct Args {
     /// Extra cell values that mean "missing", comma separated (e.g. "Select").
     #[arg(long, value_delimiter = ',')]
     na_values: Vec<String>,
+    /// Columns the leakage guard flagged that are known before the outcome
+    /// and may be used anyway, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    allow_leaky: Vec<String>,
+    /// Out-of-time evaluation: test on the most recent rows by this column
+    /// (numbers or ISO 8601 dates).
+    #[arg(long, conflicts_with = "group_column")]
+    time_column: Option<String>,
+    /// Grouped evaluation: no value of this column (e.g. account_id) in both
+    /// train and test, and grouped cross-validation folds.
+    #[arg(long)]
+    group_column: Option<String>,
+    /// A separate held-out file with the same columns: all of --data trains,
+    /// all of this file tests (instead of splitting --data).
+    #[arg(long, conflicts_with_all = ["time_column", "group_column"])]
+    test_data: Option<PathBuf>,
     /// Output directory, normally models/<name>/<version>.
     #[arg(long)]
-    out: PathBuf,
-    /// L2 penalty alpha (scikit-learn's 1/C).
-    #[arg(long, default_value_t = TrainParams::default().l2)]
-    l2: f64,
-    /// Share of rows held out for the test metrics (stratified).
-    #[arg(long, default_value_t = TrainParams::default().test_fraction)]
-    test_fraction: f64,
-    /// Seed of the train/test split.
-    #[arg(long, default_value_t = TrainParams::default().seed)]
-    seed: u64,
-    /// Solver iteration limit.
-    #[arg(long, default_value_t = TrainParams::default().max_iterations)]
-    max_iterations: u64,
+    out: Option<PathBuf>,
+    /// Model family; `auto` cross-validates both and keeps the lower log loss.
+    #[arg(long, value_enum)]
+    model: Option<ModelFamily>,
+    /// Probability calibration; `auto` picks by cross-validated log loss.
+    #[arg(long, value_enum)]
+    calibration: Option<CalibrationChoice>,
+    /// Class weights in the fitting loss.
+    #[arg(long, value_enum)]
+    class_weight: Option<ClassWeight>,
+    /// Cross-validation folds on the training rows.
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Fewest rows of each class to train at all.
+    #[arg(long)]
+    min_positives: Option<usize>,
+    /// L2 penalty alpha of the logistic model (scikit-learn's 1/C).
+    #[arg(long)]
+    l2: Option<f64>,
+    /// Share of rows held out for the test metrics.
+    #[arg(long)]
+    test_fraction: Option<f64>,
+    /// Seed of the split and folds.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Logistic solver iteration limit.
+    #[arg(long)]
+    max_iterations: Option<u64>,
     /// Category levels seen on fewer training rows go to "(other)".
-    #[arg(long, default_value_t = TrainParams::default().min_category_count)]
-    min_category_count: usize,
-    /// Quantile bins per numeric feature, one-hot beside the linear term (0 = linear only).
-    #[arg(long, default_value_t = TrainParams::default().numeric_bins)]
-    numeric_bins: usize,
+    #[arg(long)]
+    min_category_count: Option<usize>,
+    /// Quantile bins per numeric feature for the logistic model (0 = linear only).
+    #[arg(long)]
+    numeric_bins: Option<usize>,
     /// Share of training leads in the "hot" band.
-    #[arg(long, default_value_t = TrainParams::default().hot_share)]
-    hot_share: f64,
+    #[arg(long)]
+    hot_share: Option<f64>,
     /// Share of training leads in the "warm" band.
-    #[arg(long, default_value_t = TrainParams::default().warm_share)]
-    warm_share: f64,
+    #[arg(long)]
+    warm_share: Option<f64>,
+    /// Boosting rounds (trees).
+    #[arg(long)]
+    trees: Option<usize>,
+    /// Boosting learning rate.
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Leaves per tree.
+    #[arg(long)]
+    num_leaves: Option<usize>,
+    /// Tree depth limit (0 = none).
+    #[arg(long)]
+    max_depth: Option<usize>,
+    /// Fewest training rows in a leaf.
+    #[arg(long)]
+    min_data_in_leaf: Option<usize>,
+}
+
+/// A progress bar on a terminal, plain lines otherwise (CI logs, pipes).
+struct TerminalProgress {
+    bar: Mutex<Option<ProgressBar>>,
+    stage: Mutex<String>,
+    interactive: bool,
+}
+
+impl Progress for TerminalProgress {
+    fn start(&self, stage: &str, total: u64) {
+        *self.stage.lock().unwrap_or_else(|e| e.into_inner()) = stage.to_string();
+        if self.interactive {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{msg:<40} [{bar:30}] {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(stage.to_string());
+            *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+        } else {
+            eprintln!("{stage} ...");
+        }
+    }
+    fn advance(&self, n: u64) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            bar.inc(n);
+        }
+    }
+    fn finish(&self, summary: &str) {
+        let stage = self.stage.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+        eprintln!("{stage}: {summary}");
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let params = TrainParams {
-        l2: args.l2,
-        max_iterations: args.max_iterations,
-        test_fraction: args.test_fraction,
-        seed: args.seed,
-        min_category_count: args.min_category_count,
-        numeric_bins: args.numeric_bins,
-        hot_share: args.hot_share,
-        warm_share: args.warm_share,
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::read(path)?,
+        None => TrainConfig::default(),
+    };
+    // Flags override the file.
+    macro_rules! set {
+        ($($flag:ident => $field:expr),* $(,)?) => {
+            $(if let Some(v) = args.$flag.clone() { $field = v; })*
+        };
     }
-    .check()?;
+    set!(
+        model => config.params.model,
+        calibration => config.params.calibration,
+        class_weight => config.params.class_weight,
+        folds => config.params.folds,
+        min_positives => config.params.min_positives,
+        l2 => config.params.l2,
+        test_fraction => config.params.test_fraction,
+        seed => config.params.seed,
+        max_iterations => config.params.max_iterations,
+        min_category_count => config.params.min_category_count,
+        numeric_bins => config.params.numeric_bins,
+        hot_share => config.params.hot_share,
+        warm_share => config.params.warm_share,
+        trees => config.params.gbdt.n_trees,
+        learning_rate => config.params.gbdt.learning_rate,
+        num_leaves => config.params.gbdt.num_leaves,
+        max_depth => config.params.gbdt.max_depth,
+        min_data_in_leaf => config.params.gbdt.min_data_in_leaf,
+    );
+    for (flag, field) in [
+        (&args.exclude, &mut config.exclude),
+        (&args.na_values, &mut config.na_values),
+        (&args.allow_leaky, &mut config.allow_leaky),
+    ] {
+        if !flag.is_empty() {
+            *field = flag.clone();
+        }
+    }
+    let data = args
+        .data
+        .or(config.data)
+        .context("--data (or `data` in the config file) is required")?;
+    let target = args
+        .target
+        .or(config.target)
+        .context("--target (or `target` in the config file) is required")?;
+    let out = args
+        .out
+        .or(config.out)
+        .context("--out (or `out` in the config file) is required")?;
+    let params = config.params.check()?;
     let command = std::env::args()
         .map(|a| {
             if a.contains(' ') || a.contains('*') {
@@ -79,35 +215,59 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<Vec<_>>()
         .join(" ");
+    let (time_column, group_column) = match (args.time_column, args.group_column) {
+        (None, None) => (config.time_column, config.group_column),
+        flags => flags,
+    };
     let request = TrainRequest {
-        data: args.data.clone(),
-        target: args.target,
-        id: args.id,
-        exclude: args.exclude,
-        na_values: args.na_values,
+        data: data.clone(),
+        target,
+        id: args.id.or(config.id),
+        exclude: config.exclude,
+        na_values: config.na_values,
+        allow_leaky: config.allow_leaky,
+        time_column,
+        group_column,
+        test_data: args.test_data.or(config.test_data),
         params,
         command,
     };
-    let outcome =
-        train::train(&request).with_context(|| format!("training on {}", args.data.display()))?;
+    let progress = TerminalProgress {
+        bar: Mutex::new(None),
+        stage: Mutex::new(String::new()),
+        interactive: std::io::stderr().is_terminal(),
+    };
+    let outcome = train::train_with_progress(&request, &progress)
+        .with_context(|| format!("training on {}", data.display()))?;
     for notice in &outcome.notices {
         eprintln!("note: {notice}");
     }
-    let path = train::write_artifact(&outcome.artifact, &args.out)?;
+    let reports = train::write_report(&outcome.report, &out)?;
+    let path = train::write_artifact(&outcome.artifact, &out)?;
     let a = &outcome.artifact;
     let m = &a.metrics;
+    let r = &outcome.report;
     println!(
-        "trained {} on {} rows ({} train / {} test), {} features, positive rate {:.3}",
+        "trained {} on {} rows ({} train / {} test, {}), {} features, positive rate {:.3}",
         a.estimator.kind(),
         a.provenance.rows,
         outcome.train_rows,
         outcome.test_rows,
+        r.split.method,
         a.features.len(),
         a.provenance.positive_rate
     );
+    println!("model: {}", r.model_choice_reason);
     println!(
-        "held-out: ROC AUC {:.4}  log loss {:.4} (base rate {:.4})  Brier {:.4}  ({} rows, {} positive)",
-        m.roc_auc, m.log_loss, m.base_rate_log_loss, m.brier, m.rows, m.positives
+        "calibration: {} ({})",
+        r.calibration.method, r.calibration.reason
+    );
+    for c in &r.cv_metrics {
+        println!("cv {:<9} {:.4} ± {:.4}", c.name, c.mean, c.sd);
+    }
+    println!(
+        "held-out: ROC AUC {:.4}  PR AUC {:.4}  log loss {:.4} (base rate {:.4})  Brier {:.4}  ECE {:.4}  lift@10% {:.2}  ({} rows, {} positive)",
+        m.roc_auc, m.pr_auc, m.log_loss, m.base_rate_log_loss, m.brier, m.ece, m.lift_top10, m.rows, m.positives
     );
     println!(
         "bands: {}",
@@ -117,6 +277,9 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for p in reports {
+        println!("wrote {}", p.display());
+    }
     println!("wrote {}", path.display());
     Ok(())
 }

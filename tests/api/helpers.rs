@@ -44,6 +44,7 @@ pub fn synthetic_artifact() -> &'static ModelArtifact {
             na_values: vec![],
             params: TrainParams::default().check().expect("params"),
             command: "test".into(),
+            ..Default::default()
         })
         .expect("training on synthetic data");
         outcome.artifact

@@ -3,12 +3,14 @@
 
 mod bad_input;
 mod bundled;
+mod calibration_reference;
 mod deploy;
 mod explain;
 mod faults;
 mod fuzz_regressions;
 mod health;
 mod helpers;
+mod leakage_real;
 mod limits;
 mod models;
 mod oip;
@@ -22,4 +24,5 @@ mod shutdown;
 mod stream;
 mod tls;
 mod tracing_export;
+mod training;
 mod trainer;

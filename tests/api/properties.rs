@@ -144,7 +144,9 @@ proptest! {
     #[test]
     fn artifacts_round_trip_exactly(scale in proptest::num::f64::NORMAL, shift in -1e3..1e3f64) {
         let mut artifact = synthetic_artifact().clone();
-        let Estimator::Logistic { intercept, coefficients } = &mut artifact.estimator;
+        let Estimator::Logistic { intercept, coefficients } = &mut artifact.estimator else {
+            panic!("logistic model expected")
+        };
         *intercept = shift;
         for (i, w) in coefficients.iter_mut().enumerate() {
             *w = (scale / 1e300) * (i as f64 + 0.1);
@@ -159,12 +161,16 @@ proptest! {
         let mut artifact = synthetic_artifact().clone();
         let expected = match which {
             0 => {
-                let Estimator::Logistic { coefficients, .. } = &mut artifact.estimator;
+                let Estimator::Logistic { coefficients, .. } = &mut artifact.estimator else {
+                    panic!("logistic model expected")
+                };
                 coefficients[0] = if bad.is_finite() { f64::NAN } else { bad };
                 "non-finite coefficient"
             }
             1 => {
-                let Estimator::Logistic { coefficients, .. } = &mut artifact.estimator;
+                let Estimator::Logistic { coefficients, .. } = &mut artifact.estimator else {
+                    panic!("logistic model expected")
+                };
                 coefficients.push(1.0);
                 "coefficients"
             }

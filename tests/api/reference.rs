@@ -64,18 +64,23 @@ fn logistic_fit_matches_scikit_learn() {
         params: TrainParams {
             l2: alpha,
             numeric_bins: 0,
+            calibration: leadscore::train::CalibrationChoice::None,
             ..TrainParams::default()
         }
         .check()
         .expect("params"),
         command: "reference test".into(),
+        ..Default::default()
     })
     .expect("train");
     let a = &outcome.artifact;
     let Estimator::Logistic {
         intercept,
         coefficients,
-    } = &a.estimator;
+    } = &a.estimator
+    else {
+        panic!("logistic model expected")
+    };
 
     // Design column names as the script writes them.
     let mut names = Vec::new();

@@ -19,6 +19,7 @@ fn request(csv: &std::path::Path, params: TrainParams) -> TrainRequest {
         na_values: vec![],
         params: params.check().expect("valid params"),
         command: "test".into(),
+        ..Default::default()
     }
 }
 
@@ -45,7 +46,9 @@ fn recovers_the_generating_weights_and_auc() {
 
     // Assert: weights. Numeric coefficients are per standard deviation.
     let a = &outcome.artifact;
-    let Estimator::Logistic { coefficients, .. } = &a.estimator;
+    let Estimator::Logistic { coefficients, .. } = &a.estimator else {
+        panic!("logistic model expected")
+    };
     let mut col = 0;
     let truth = &data.truth;
     for spec in &a.features {
@@ -225,7 +228,7 @@ fn unusable_input_is_refused_with_a_clear_message() {
     let ragged = format!("{good}L999999,1,2\n");
     let csv = write_csv(&dir, "ragged.csv", &ragged);
     let err = train::train(&request(&csv, TrainParams::default())).expect_err("ragged row");
-    assert!(matches!(err, TrainError::Csv { .. }), "{err}");
+    assert!(matches!(err, TrainError::Table(_)), "{err}");
 }
 
 #[tokio::test]

@@ -1,0 +1,118 @@
+"""Reference values from scikit-learn for tests/api/calibration_reference.rs.
+
+Generates a deterministic data set (numpy's seeded PCG64 generator): 400
+log-odds z (rounded to 2 decimals so that tied scores occur, as they do for
+real leads), labels drawn from a miscalibrated truth, per-row weights (some
+zero), and probabilities sigmoid(z) with a few placed exactly on bin edges.
+It records, next to those inputs (so the Rust test needs no Python):
+
+- average_precision_score(y, z)
+- roc_curve(y, z, drop_intermediate=False), precision_recall_curve(y, z)
+- calibration_curve(y, p, n_bins=10, strategy="uniform") with bin counts, and
+  the expected calibration error computed from those bins with numpy
+  (scikit-learn has no ECE function)
+- IsotonicRegression(out_of_bounds="clip"), increasing, unweighted and
+  weighted: its knots (X_thresholds_, y_thresholds_) and predict(grid)
+- sklearn.calibration._sigmoid_calibration(z, y), unweighted and weighted:
+  (a, b) and expit(-(a * grid + b))
+
+usage:
+  python3 -m venv /tmp/skvenv && /tmp/skvenv/bin/pip install scikit-learn numpy
+  /tmp/skvenv/bin/python scripts/calibration_reference.py
+      # writes tests/data/calibration_reference.json
+"""
+import json
+import pathlib
+
+import numpy as np
+import sklearn
+from scipy.special import expit
+from sklearn.calibration import _sigmoid_calibration, calibration_curve
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data"
+ROWS = 400
+BINS = 10
+SEED = 20240611
+
+
+def main():
+    rng = np.random.default_rng(SEED)
+    # The model's log-odds, rounded so that ties occur.
+    z = np.round(rng.normal(-0.8, 1.6, ROWS), 2)
+    # Truth is a steeper, shifted logistic: the raw z is miscalibrated, so
+    # both calibrators have something to correct.
+    y = rng.random(ROWS) < expit(1.7 * z + 0.4)
+    # Weights in [0.5, 2) with every 25th row weighted zero (scikit-learn's
+    # isotonic fit drops those rows; Platt counts them as nothing).
+    w = rng.uniform(0.5, 2.0, ROWS)
+    w[::25] = 0.0
+    # Probabilities for the reliability numbers; a few exactly on edges to
+    # pin the bin rule ((lower, upper], first bin closed).
+    p = expit(z)
+    p[:6] = [0.0, 0.1, 0.2, 0.5, 0.9, 1.0]
+
+    grid = np.linspace(z.min() - 1.0, z.max() + 1.0, 201)
+
+    fpr, tpr, _ = roc_curve(y, z, drop_intermediate=False)
+    precision, recall, _ = precision_recall_curve(y, z)
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=BINS, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, BINS + 1)
+    binids = np.searchsorted(edges[1:-1], p)
+    counts = np.bincount(binids, minlength=BINS)
+    nonempty = counts[counts > 0]
+    ece = float(np.sum(nonempty / ROWS * np.abs(prob_pred - prob_true)))
+
+    def isotonic(weights):
+        model = IsotonicRegression(out_of_bounds="clip").fit(z, y, sample_weight=weights)
+        return {
+            "knots_log_odds": model.X_thresholds_.tolist(),
+            "knots_probabilities": model.y_thresholds_.tolist(),
+            "grid_predictions": model.predict(grid).tolist(),
+            "data_predictions": model.predict(z).tolist(),
+        }
+
+    def platt(weights):
+        a, b = _sigmoid_calibration(z, y, sample_weight=weights)
+        return {
+            "a": float(a),
+            "b": float(b),
+            "grid_predictions": expit(-(a * grid + b)).tolist(),
+        }
+
+    out = {
+        "generated_by": "scripts/calibration_reference.py",
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+        "seed": SEED,
+        "inputs": {
+            "log_odds": z.tolist(),
+            "labels": y.astype(int).tolist(),
+            "weights": w.tolist(),
+            "probabilities": p.tolist(),
+            "grid": grid.tolist(),
+            "bins": BINS,
+        },
+        "average_precision": float(average_precision_score(y, z)),
+        "roc_curve": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "pr_curve": {"recall": recall.tolist(), "precision": precision.tolist()},
+        "calibration_curve": {
+            "prob_true": prob_true.tolist(),
+            "prob_pred": prob_pred.tolist(),
+            "counts": nonempty.tolist(),
+            "ece": ece,
+        },
+        "isotonic": isotonic(None),
+        "isotonic_weighted": isotonic(w),
+        "platt": platt(None),
+        "platt_weighted": platt(w),
+    }
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / "calibration_reference.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

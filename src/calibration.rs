@@ -1,0 +1,664 @@
+//! Probability calibration: the map from the estimator's raw log-odds to the
+//! probability the service serves, stored in `model.json`, and the two
+//! fitters the trainer chooses between.
+//!
+//! Both fitters follow scikit-learn's `CalibratedClassifierCV` and are checked
+//! against it in `tests/api/calibration_reference.rs` (values written by
+//! `scripts/calibration_reference.py`):
+//! - [`fit_platt`]: `sklearn.calibration._sigmoid_calibration` (Platt 1999,
+//!   smoothed targets), fitted here by Newton's method instead of L-BFGS-B.
+//! - [`fit_isotonic`]: `IsotonicRegression(out_of_bounds="clip")` with
+//!   `increasing=True`, pool-adjacent-violators, ties in the input pooled.
+//!
+//! Every [`Calibration`] that passes [`Calibration::validate`] maps finite
+//! log-odds to a probability strictly inside (0, 1), non-decreasing in the
+//! log-odds, so score bands, explanations and log loss keep working.
+
+use serde::{Deserialize, Serialize};
+
+/// Lowest (and one minus the highest) probability an isotonic map serves.
+/// Its steps are sample means, and a block of calibration rows with no
+/// positive gives exactly 0: that is an artefact of a finite sample, not an
+/// impossible lead, and an exact 0 or 1 would make log loss infinite.
+pub const ISOTONIC_PROBABILITY_FLOOR: f64 = 1e-6;
+
+/// Maps the model's raw log-odds to a calibrated probability. Stored in
+/// `model.json` as `{"method": "none" | "platt" | "isotonic", ...}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Calibration {
+    /// `p = sigmoid(z)`: the estimator's own probability (format 1
+    /// artifacts, and models whose held-out calibration is already good).
+    #[default]
+    None,
+    /// Platt scaling: `p = 1 / (1 + exp(a·z + b))`, scikit-learn's sign
+    /// convention (`expit(-(a·z + b))`), so `a < 0` when a higher score means
+    /// a higher probability; `a = −1, b = 0` is the identity on a
+    /// well-calibrated logistic model.
+    Platt {
+        /// Slope on the log-odds (≤ 0; see [`Calibration::validate`]).
+        a: f64,
+        /// Offset.
+        b: f64,
+    },
+    /// Isotonic regression on z: piecewise-linear through
+    /// `(log_odds[i], probabilities[i])`, constant (clipped) outside the
+    /// range, as scikit-learn's `IsotonicRegression(out_of_bounds="clip")`.
+    /// Served values are kept in
+    /// [[`ISOTONIC_PROBABILITY_FLOOR`], 1 − [`ISOTONIC_PROBABILITY_FLOOR`]].
+    Isotonic {
+        /// Knot positions, strictly increasing.
+        log_odds: Vec<f64>,
+        /// Probability at each knot, non-decreasing, in [0, 1].
+        probabilities: Vec<f64>,
+    },
+}
+
+/// The logistic function `1 / (1 + exp(−z))`, clamped to
+/// [`f64::MIN_POSITIVE`, 1 − `f64::EPSILON`] (the bounds of
+/// `model::probability_from_log_odds`). This one-expression form is
+/// accurate for every z (no overflow trouble in Rust: `exp` goes to `inf`
+/// and the quotient to 0) and, being a chain of monotone operations, is
+/// non-decreasing in z even at the last bit.
+pub fn sigmoid(z: f64) -> f64 {
+    (1.0 / (1.0 + (-z).exp())).clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON)
+}
+
+impl Calibration {
+    /// The calibrated probability for the estimator's log-odds `z`.
+    ///
+    /// Non-decreasing in `z`, strictly inside (0, 1) for every non-NaN `z`
+    /// (±∞ included), for any calibration that passes [`Self::validate`].
+    /// NaN in gives NaN out: the scorer rejects non-finite log-odds before
+    /// this point, and a NaN must not pass as a plausible probability.
+    pub fn apply(&self, z: f64) -> f64 {
+        if z.is_nan() {
+            return f64::NAN;
+        }
+        match self {
+            Self::None => sigmoid(z),
+            Self::Platt { a, b } => {
+                let u = a * z + b;
+                // 0 · ±∞ is NaN; with a = 0 the map is the constant sigmoid(−b).
+                let u = if u.is_nan() { *b } else { u };
+                sigmoid(-u)
+            }
+            Self::Isotonic {
+                log_odds,
+                probabilities,
+            } => interpolate_clipped(log_odds, probabilities, z)
+                .clamp(ISOTONIC_PROBABILITY_FLOOR, 1.0 - ISOTONIC_PROBABILITY_FLOOR),
+        }
+    }
+
+    /// Checks the invariants [`Self::apply`] relies on.
+    ///
+    /// Never panics, whatever was deserialized.
+    ///
+    /// # Errors
+    /// A message naming the first violation: a non-finite value; Platt
+    /// `a > 0` (a higher score would mean a lower probability; `a = 0`, a
+    /// constant probability, is allowed because it is what [`fit_platt`]
+    /// returns for a score with no signal); isotonic lengths that differ or
+    /// hold fewer than 2 knots, knots not strictly increasing, probabilities
+    /// outside [0, 1] or decreasing.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::None => Ok(()),
+            Self::Platt { a, b } => {
+                if !a.is_finite() || !b.is_finite() {
+                    return Err(format!("platt a and b must be finite, got a={a}, b={b}"));
+                }
+                if *a > 0.0 {
+                    return Err(format!(
+                        "platt a must be <= 0 (higher score, higher probability), got {a}"
+                    ));
+                }
+                Ok(())
+            }
+            Self::Isotonic {
+                log_odds,
+                probabilities,
+            } => {
+                if log_odds.len() != probabilities.len() {
+                    return Err(format!(
+                        "isotonic log_odds ({}) and probabilities ({}) differ in length",
+                        log_odds.len(),
+                        probabilities.len()
+                    ));
+                }
+                if log_odds.len() < 2 {
+                    return Err(format!(
+                        "isotonic needs at least 2 knots, has {}",
+                        log_odds.len()
+                    ));
+                }
+                if let Some(i) = log_odds.iter().position(|z| !z.is_finite()) {
+                    return Err(format!("isotonic log_odds[{i}] is not finite"));
+                }
+                if let Some(i) = probabilities.iter().position(|p| !(0.0..=1.0).contains(p)) {
+                    return Err(format!(
+                        "isotonic probabilities[{i}] = {} is outside [0, 1]",
+                        probabilities[i]
+                    ));
+                }
+                if let Some(i) = log_odds.windows(2).position(|w| w[0] >= w[1]) {
+                    return Err(format!(
+                        "isotonic log_odds must increase strictly; [{i}] = {} >= [{}] = {}",
+                        log_odds[i],
+                        i + 1,
+                        log_odds[i + 1]
+                    ));
+                }
+                if let Some(i) = probabilities.windows(2).position(|w| w[0] > w[1]) {
+                    return Err(format!(
+                        "isotonic probabilities must not decrease; [{i}] = {} > [{}] = {}",
+                        probabilities[i],
+                        i + 1,
+                        probabilities[i + 1]
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The `method` tag as written in `model.json`: `"none"`, `"platt"` or
+    /// `"isotonic"`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Platt { .. } => "platt",
+            Self::Isotonic { .. } => "isotonic",
+        }
+    }
+}
+
+/// Piecewise-linear interpolation through sorted knots, constant outside.
+/// Degrades gracefully (no panic) on knots that would fail validation.
+fn interpolate_clipped(xs: &[f64], ys: &[f64], z: f64) -> f64 {
+    let n = xs.len().min(ys.len());
+    let (xs, ys) = (&xs[..n], &ys[..n]);
+    let (Some(&first), Some(&last)) = (ys.first(), ys.last()) else {
+        return sigmoid(z);
+    };
+    // Index of the first knot strictly above z.
+    let upper = xs.partition_point(|&x| x <= z);
+    if upper == 0 {
+        return first;
+    }
+    if upper == n {
+        return last;
+    }
+    let (x0, x1, y0, y1) = (xs[upper - 1], xs[upper], ys[upper - 1], ys[upper]);
+    let y = y0 + (y1 - y0) * ((z - x0) / (x1 - x0));
+    // Rounding could step a last bit outside [y0, y1] and break
+    // monotonicity across a knot; the clamp rules that out.
+    y.clamp(y0.min(y1), y0.max(y1))
+}
+
+/// One usable calibration row: finite log-odds, positive finite weight.
+struct CalibrationRow {
+    /// The estimator's log-odds.
+    z: f64,
+    /// 1 for a positive, 0 for a negative.
+    y: f64,
+    /// Sample weight (1 when unweighted).
+    w: f64,
+}
+
+/// Pairs inputs up to the shortest slice (a weights slice of another length
+/// is ignored) and drops rows with non-finite log-odds or a weight that is
+/// not finite and positive (scikit-learn drops zero weights too).
+fn usable_rows(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> Vec<CalibrationRow> {
+    let n = log_odds.len().min(labels.len());
+    let weights = weights.filter(|w| w.len() == n);
+    (0..n)
+        .map(|i| CalibrationRow {
+            z: log_odds[i],
+            y: f64::from(u8::from(labels[i])),
+            w: weights.map_or(1.0, |w| w[i]),
+        })
+        .filter(|r| r.z.is_finite() && r.w.is_finite() && r.w > 0.0)
+        .collect()
+}
+
+/// Fits Platt scaling `p = 1 / (1 + exp(a·z + b))` as scikit-learn's
+/// `_sigmoid_calibration`: minimises the (weighted) cross-entropy against
+/// Platt's smoothed targets `(N₊ + 1)/(N₊ + 2)` for positives and
+/// `1/(N₋ + 2)` for negatives, N counted in weight, from scikit-learn's
+/// start `(0, ln((N₋ + 1)/(N₊ + 1)))`.
+///
+/// The objective is convex in (a, b); we use Newton's method with the exact
+/// Hessian and a backtracking line search to a gradient of ~1e-12, where
+/// scikit-learn stops L-BFGS-B at `gtol = 1e-6`: both reach the same
+/// minimum, ours more tightly.
+///
+/// Rows with non-finite log-odds or non-positive weights are ignored;
+/// `weights` of the wrong length are ignored. With no usable row the result
+/// is [`Calibration::None`]. If the unconstrained optimum has `a > 0` (the
+/// score ranks backwards on the calibration rows) the fit is constrained to
+/// `a = 0`: the best non-decreasing Platt map is then the constant smoothed
+/// base rate, and [`Calibration::validate`] accepts it.
+pub fn fit_platt(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> Calibration {
+    let rows = usable_rows(log_odds, labels, weights);
+    if rows.is_empty() {
+        return Calibration::None;
+    }
+    let prior1: f64 = rows.iter().map(|r| r.w * r.y).sum();
+    let prior0: f64 = rows.iter().map(|r| r.w * (1.0 - r.y)).sum();
+    let hi = (prior1 + 1.0) / (prior1 + 2.0);
+    let lo = 1.0 / (prior0 + 2.0);
+    let targets: Vec<f64> = rows
+        .iter()
+        .map(|r| if r.y > 0.5 { hi } else { lo })
+        .collect();
+    // Newton is scale-invariant in exact arithmetic; dividing z by its
+    // largest magnitude (as scikit-learn does above 30) keeps the Hessian
+    // well conditioned for wildly scaled scores.
+    let scale = rows
+        .iter()
+        .map(|r| r.z.abs())
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let problem = PlattProblem {
+        rows: &rows,
+        targets: &targets,
+        scale,
+    };
+    let start = [0.0, ((prior0 + 1.0) / (prior1 + 1.0)).ln()];
+    let [a, b] = problem.minimise(start, false);
+    let [a, b] = if a > 0.0 {
+        problem.minimise([0.0, start[1]], true)
+    } else {
+        [a, b]
+    };
+    Calibration::Platt { a: a / scale, b }
+}
+
+/// Platt's objective on scaled log-odds.
+struct PlattProblem<'a> {
+    /// Usable calibration rows.
+    rows: &'a [CalibrationRow],
+    /// Platt's smoothed target per row.
+    targets: &'a [f64],
+    /// Divisor applied to every z.
+    scale: f64,
+}
+
+impl PlattProblem<'_> {
+    /// Weighted cross-entropy Σ w·[−t·ln p − (1 − t)·ln(1 − p)] with
+    /// p = σ(−(a·x + b)), written with softplus so it is exact in the tails.
+    fn loss(&self, [a, b]: [f64; 2]) -> f64 {
+        self.rows
+            .iter()
+            .zip(self.targets)
+            .map(|(r, &t)| {
+                let s = -(a * r.z / self.scale + b); // raw prediction (logit of p)
+                r.w * (softplus(s) - t * s)
+            })
+            .sum()
+    }
+
+    /// Gradient and Hessian in (a, b).
+    fn derivatives(&self, [a, b]: [f64; 2]) -> ([f64; 2], [[f64; 2]; 2]) {
+        let mut g = [0.0; 2];
+        let mut h = [[0.0; 2]; 2];
+        for (r, &t) in self.rows.iter().zip(self.targets) {
+            let x = r.z / self.scale;
+            let p = 1.0 / (1.0 + (a * x + b).exp());
+            // d loss / d u with u = a·x + b is t − p; d² is p(1 − p).
+            let d1 = r.w * (t - p);
+            let d2 = r.w * p * (1.0 - p);
+            g[0] += d1 * x;
+            g[1] += d1;
+            h[0][0] += d2 * x * x;
+            h[0][1] += d2 * x;
+            h[1][1] += d2;
+        }
+        h[1][0] = h[0][1];
+        (g, h)
+    }
+
+    /// Damped Newton from `start`; with `fix_a` only b moves (a stays at
+    /// its start value).
+    fn minimise(&self, start: [f64; 2], fix_a: bool) -> [f64; 2] {
+        let total_weight: f64 = self.rows.iter().map(|r| r.w).sum();
+        let mut x = start;
+        let mut fx = self.loss(x);
+        for _ in 0..200 {
+            let (g, h) = self.derivatives(x);
+            let g = if fix_a { [0.0, g[1]] } else { g };
+            if g[0].abs().max(g[1].abs()) <= 1e-13 * total_weight.max(1.0) {
+                break;
+            }
+            let step = newton_step(g, h, fix_a);
+            // Backtracking: Newton's full step is right near the optimum;
+            // far from it (separable data) halve until the loss drops.
+            let mut t = 1.0;
+            let mut moved = false;
+            for _ in 0..60 {
+                let candidate = [x[0] - t * step[0], x[1] - t * step[1]];
+                let fc = self.loss(candidate);
+                if fc.is_finite() && fc <= fx {
+                    moved = candidate != x;
+                    x = candidate;
+                    fx = fc;
+                    break;
+                }
+                t *= 0.5;
+            }
+            // No step lowers the loss any more: converged to rounding.
+            if !moved {
+                break;
+            }
+        }
+        x
+    }
+}
+
+/// Solves H·s = g for the Newton step, regularising a singular H (all z
+/// equal, or a class with no weight) so the step stays finite.
+fn newton_step(g: [f64; 2], h: [[f64; 2]; 2], fix_a: bool) -> [f64; 2] {
+    if fix_a {
+        let h11 = h[1][1].max(1e-300);
+        return [0.0, g[1] / h11];
+    }
+    let trace = (h[0][0] + h[1][1]).max(1e-300);
+    let mut ridge = 0.0;
+    for _ in 0..4 {
+        let (h00, h11) = (h[0][0] + ridge, h[1][1] + ridge);
+        let det = h00 * h11 - h[0][1] * h[1][0];
+        if det > 1e-12 * trace * trace {
+            return [
+                (h11 * g[0] - h[0][1] * g[1]) / det,
+                (h00 * g[1] - h[1][0] * g[0]) / det,
+            ];
+        }
+        ridge = if ridge == 0.0 {
+            1e-9 * trace
+        } else {
+            ridge * 1e3
+        };
+    }
+    // Still singular: a plain gradient step of sensible length.
+    [g[0] / trace, g[1] / trace]
+}
+
+/// `ln(1 + e^s)` without overflow.
+fn softplus(s: f64) -> f64 {
+    if s > 0.0 {
+        s + (-s).exp().ln_1p()
+    } else {
+        s.exp().ln_1p()
+    }
+}
+
+/// Fits isotonic regression of the label on z, as scikit-learn's
+/// `IsotonicRegression(out_of_bounds="clip", increasing=True)`:
+/// rows sorted by z; z values closer than 1e-15 to the first of their run
+/// pooled into one point at that first value with the weighted mean label
+/// (scikit-learn's `_make_unique`, resolution of float64);
+/// pool-adjacent-violators with weights (a block merges into its
+/// predecessor while the predecessor's mean is ≥ its own, so block means
+/// increase strictly); then, as scikit-learn's `trim_duplicates`, only the
+/// first and last knot of each block are kept.
+///
+/// Rows with non-finite log-odds or non-positive weights are ignored;
+/// `weights` of the wrong length are ignored. With no usable row the result
+/// is [`Calibration::None`]; with a single distinct z it is the constant
+/// weighted positive rate (two knots at −1 and 1 carrying the same value,
+/// which clip to that constant everywhere).
+pub fn fit_isotonic(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> Calibration {
+    let mut rows = usable_rows(log_odds, labels, weights);
+    if rows.is_empty() {
+        return Calibration::None;
+    }
+    rows.sort_by(|p, q| p.z.total_cmp(&q.z).then(p.y.total_cmp(&q.y)));
+
+    /// A run of pooled points with one fitted value.
+    struct Block {
+        /// Σ w·y over the block.
+        sum_wy: f64,
+        /// Σ w over the block.
+        sum_w: f64,
+        /// First (lowest) z of the block.
+        z_first: f64,
+        /// Last (highest) z of the block.
+        z_last: f64,
+    }
+    impl Block {
+        fn mean(&self) -> f64 {
+            self.sum_wy / self.sum_w
+        }
+    }
+
+    // Unique z with pooled labels, in increasing z.
+    // numpy's `finfo(float64).resolution`, the pooling distance of
+    // scikit-learn's `_make_unique`.
+    let eps = 1e-15;
+    let mut unique: Vec<Block> = Vec::new();
+    for r in &rows {
+        match unique.last_mut() {
+            Some(last) if r.z - last.z_first < eps => {
+                last.sum_wy += r.w * r.y;
+                last.sum_w += r.w;
+            }
+            _ => unique.push(Block {
+                sum_wy: r.w * r.y,
+                sum_w: r.w,
+                z_first: r.z,
+                z_last: r.z,
+            }),
+        }
+    }
+
+    // Pool adjacent violators, single pass with a stack.
+    let mut blocks: Vec<Block> = Vec::with_capacity(unique.len());
+    for point in unique {
+        blocks.push(point);
+        while blocks.len() >= 2 {
+            let n = blocks.len();
+            if blocks[n - 2].mean() >= blocks[n - 1].mean() {
+                if let Some(top) = blocks.pop() {
+                    if let Some(prev) = blocks.last_mut() {
+                        prev.sum_wy += top.sum_wy;
+                        prev.sum_w += top.sum_w;
+                        prev.z_last = top.z_last;
+                    }
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    let mut knots_z = Vec::with_capacity(2 * blocks.len());
+    let mut knots_p = Vec::with_capacity(2 * blocks.len());
+    for block in &blocks {
+        let p = block.mean().clamp(0.0, 1.0);
+        knots_z.push(block.z_first);
+        knots_p.push(p);
+        if block.z_last > block.z_first {
+            knots_z.push(block.z_last);
+            knots_p.push(p);
+        }
+    }
+    if knots_z.len() < 2 {
+        let p = knots_p.first().copied().unwrap_or(0.5);
+        return Calibration::Isotonic {
+            log_odds: vec![-1.0, 1.0],
+            probabilities: vec![p, p],
+        };
+    }
+    Calibration::Isotonic {
+        log_odds: knots_z,
+        probabilities: knots_p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn isotonic(z: &[f64], p: &[f64]) -> Calibration {
+        Calibration::Isotonic {
+            log_odds: z.to_vec(),
+            probabilities: p.to_vec(),
+        }
+    }
+
+    #[test]
+    fn serde_uses_a_method_tag() {
+        let json = serde_json::to_string(&Calibration::Platt { a: -1.5, b: 0.25 }).expect("json");
+        assert_eq!(json, r#"{"method":"platt","a":-1.5,"b":0.25}"#);
+        assert_eq!(
+            serde_json::from_str::<Calibration>(r#"{"method":"none"}"#).expect("none"),
+            Calibration::None
+        );
+        let iso = isotonic(&[-1.0, 2.0], &[0.1, 0.8]);
+        let back: Calibration =
+            serde_json::from_str(&serde_json::to_string(&iso).expect("json")).expect("back");
+        assert_eq!(back, iso);
+        assert_eq!(iso.method(), "isotonic");
+        assert_eq!(Calibration::default().method(), "none");
+    }
+
+    #[test]
+    fn validate_rejects_what_apply_cannot_serve() {
+        let bad = [
+            Calibration::Platt { a: 0.5, b: 0.0 },
+            Calibration::Platt {
+                a: f64::NAN,
+                b: 0.0,
+            },
+            Calibration::Platt {
+                a: -1.0,
+                b: f64::INFINITY,
+            },
+            isotonic(&[0.0], &[0.5]),
+            isotonic(&[], &[]),
+            isotonic(&[0.0, 1.0], &[0.5]),
+            isotonic(&[0.0, 0.0], &[0.1, 0.2]),
+            isotonic(&[1.0, 0.0], &[0.1, 0.2]),
+            isotonic(&[0.0, 1.0], &[0.3, 0.2]),
+            isotonic(&[0.0, 1.0], &[-0.1, 0.2]),
+            isotonic(&[0.0, 1.0], &[0.1, f64::NAN]),
+            isotonic(&[0.0, f64::INFINITY], &[0.1, 0.2]),
+        ];
+        for c in &bad {
+            assert!(c.validate().is_err(), "{c:?} accepted");
+            // Even invalid maps must not panic when applied.
+            let _ = c.apply(0.3);
+        }
+        for good in [
+            Calibration::None,
+            Calibration::Platt { a: -1.0, b: 0.3 },
+            Calibration::Platt { a: 0.0, b: 0.3 },
+            isotonic(&[-2.0, 0.0, 3.0], &[0.0, 0.0, 1.0]),
+        ] {
+            good.validate().expect("valid");
+        }
+    }
+
+    #[test]
+    fn apply_is_monotone_and_strictly_inside_the_unit_interval() {
+        let maps = [
+            Calibration::None,
+            Calibration::Platt { a: -2.0, b: 0.5 },
+            Calibration::Platt { a: 0.0, b: -1.0 },
+            isotonic(&[-2.0, 0.0, 0.0000001, 3.0], &[0.0, 0.2, 0.7, 1.0]),
+        ];
+        let mut zs: Vec<f64> = (-4000..=4000).map(|i| i as f64 / 100.0).collect();
+        zs.extend([
+            f64::NEG_INFINITY,
+            -1e308,
+            -800.0,
+            800.0,
+            1e308,
+            f64::INFINITY,
+        ]);
+        zs.sort_by(f64::total_cmp);
+        for c in &maps {
+            let ps: Vec<f64> = zs.iter().map(|&z| c.apply(z)).collect();
+            assert!(ps.iter().all(|&p| p > 0.0 && p < 1.0), "{c:?}");
+            assert!(ps.windows(2).all(|w| w[0] <= w[1]), "{c:?} not monotone");
+            assert!(c.apply(f64::NAN).is_nan());
+        }
+        assert_eq!(Calibration::None.apply(0.0), 0.5);
+        // Platt with a = −1, b = 0 is the plain sigmoid.
+        let identity = Calibration::Platt { a: -1.0, b: 0.0 };
+        assert_eq!(identity.apply(1.3), Calibration::None.apply(1.3));
+        // Isotonic interpolates and clips.
+        let c = isotonic(&[0.0, 2.0], &[0.2, 0.6]);
+        assert!((c.apply(1.0) - 0.4).abs() < 1e-15);
+        assert_eq!(c.apply(-5.0), 0.2);
+        assert_eq!(c.apply(5.0), 0.6);
+        assert_eq!(
+            isotonic(&[0.0, 1.0], &[0.0, 1.0]).apply(-1.0),
+            ISOTONIC_PROBABILITY_FLOOR
+        );
+    }
+
+    #[test]
+    fn isotonic_pools_ties_and_violators() {
+        // z: 0, 1, 1, 2, 3 with labels 1, 0, 1, 0, 1: the tie at 1 pools to
+        // 0.5; PAV then pools {0, 1, 2} to mean 2/4 = 0.5; 3 stays at 1.
+        let fitted = fit_isotonic(
+            &[1.0, 0.0, 3.0, 1.0, 2.0],
+            &[false, true, true, true, false],
+            None,
+        );
+        assert_eq!(fitted, isotonic(&[0.0, 2.0, 3.0], &[0.5, 0.5, 1.0]));
+        fitted.validate().expect("valid");
+        // Weights: a zero weight drops the row.
+        let w = fit_isotonic(
+            &[0.0, 1.0, 2.0],
+            &[true, false, true],
+            Some(&[0.0, 1.0, 1.0]),
+        );
+        assert_eq!(w, isotonic(&[1.0, 2.0], &[0.0, 1.0]));
+    }
+
+    #[test]
+    fn fitters_handle_degenerate_input() {
+        assert_eq!(fit_platt(&[], &[], None), Calibration::None);
+        assert_eq!(fit_isotonic(&[f64::NAN], &[true], None), Calibration::None);
+        // One distinct z: a constant map at the positive rate.
+        let c = fit_isotonic(&[0.3, 0.3, 0.3, 0.3], &[true, false, false, false], None);
+        c.validate().expect("valid");
+        assert_eq!(c.apply(-9.0), 0.25);
+        assert_eq!(c.apply(9.0), 0.25);
+        for (z, y) in [
+            // One class only.
+            (vec![0.1, 0.5, 0.9], vec![true, true, true]),
+            // All z equal.
+            (vec![0.2; 4], vec![true, false, true, false]),
+            // Perfectly separable.
+            (vec![-3.0, -1.0, 1.0, 3.0], vec![false, false, true, true]),
+            // Backwards: higher score, fewer positives.
+            (vec![-3.0, -1.0, 1.0, 3.0], vec![true, true, false, false]),
+            // Huge scores (scikit-learn rescales above 30).
+            (
+                vec![-4e5, -1e5, 2e5, 9e5, 1e6],
+                vec![false, true, false, true, true],
+            ),
+        ] {
+            let c = fit_platt(&z, &y, None);
+            c.validate().unwrap_or_else(|e| panic!("{z:?} {y:?}: {e}"));
+            let p = c.apply(z[0]);
+            assert!(p > 0.0 && p < 1.0);
+            let c = fit_isotonic(&z, &y, None);
+            c.validate().unwrap_or_else(|e| panic!("{z:?} {y:?}: {e}"));
+        }
+        // Backwards scores give the constant smoothed base rate (a = 0).
+        let Calibration::Platt { a, b } =
+            fit_platt(&[-3.0, -1.0, 1.0, 3.0], &[true, true, false, false], None)
+        else {
+            panic!("platt expected");
+        };
+        assert_eq!(a, 0.0);
+        // Targets (2+1)/(2+2) and 1/(2+2): their mean 0.5 ⇒ b = 0.
+        assert!(b.abs() < 1e-9, "b = {b}");
+    }
+}

@@ -1,0 +1,1902 @@
+//! Gradient-boosted decision trees for the binary target: our own tree
+//! format, the trainer ([`fit`]), the evaluator ([`GbdtModel::margin`]) and
+//! exact per-column explanations ([`GbdtModel::tree_shap`]).
+//!
+//! The module owns everything about trees; it needs no training library at
+//! serving time, and the format below is all a serving engineer has to read.
+//!
+//! # The tree JSON format
+//!
+//! ```jsonc
+//! {
+//!   "base_score": -0.62,          // raw log-odds every prediction starts from
+//!   "trees": [                    // summed; each tree adds one leaf value
+//!     { "nodes": [                // nodes[0] is the root
+//!         { "kind": "split", "feature": 3, "threshold": 0.25,
+//!           "left": 1, "right": 2, "cover": 812.4, "gain": 57.1 },
+//!         { "kind": "leaf", "value": -0.031, "cover": 530.0 },
+//!         { "kind": "leaf", "value":  0.044, "cover": 282.4 }
+//!     ] }
+//!   ]
+//! }
+//! ```
+//!
+//! - A node is a JSON object tagged by `"kind"`: `"split"` or `"leaf"`
+//!   (serde's internally tagged enum). Unknown fields are refused.
+//! - `feature` is an index into the **design row** (the encoded row the
+//!   feature pipeline produces), not a source-feature index.
+//! - A row goes to `left` when `row[feature] <= threshold`, otherwise to
+//!   `right`. Thresholds are real feature values: the midpoint between the
+//!   largest training value of one histogram bin and the smallest value of the
+//!   next, so `x <= threshold` reproduces the training partition exactly.
+//! - `left` and `right` are indices into `nodes`, always greater than the
+//!   split's own index (children come after their parent, so a tree has no
+//!   cycles and can be evaluated in one forward pass).
+//! - `value` is the leaf's contribution to the log-odds, already multiplied by
+//!   the learning rate. The model's log-odds (its *margin*) for a row are
+//!   `base_score + Σ_trees value(leaf reached by the row)`; the probability
+//!   is `1 / (1 + e^(−margin))` before any calibration.
+//! - `cover` is the sum of the (sample-weighted) hessians `w·p·(1−p)` of the
+//!   training rows that reached the node when its tree was grown. A split's
+//!   cover equals the sum of its children's covers. Path-dependent TreeSHAP
+//!   uses the ratio `cover(child) / cover(node)` as the probability that a row
+//!   whose value of `feature` is unknown goes to that child.
+//! - `gain` is the split's loss reduction
+//!   `G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)` (G, H: sums of gradients and
+//!   hessians); it only feeds [`GbdtModel::gain_importance`] and defaults to 0
+//!   when absent.
+//!
+//! [`GbdtModel::validate`] states what a loadable model must satisfy; every
+//! other method assumes a validated model and a row of the validated width
+//! (they never panic on others, but their results are then meaningless).
+//!
+//! # Training
+//!
+//! [`fit`] boosts binary log-loss with second-order (gradient and hessian)
+//! histogram split finding and best-first (leaf-wise) growth, the algorithm of
+//! LightGBM; the hyperparameters in [`GbdtParams`] have LightGBM's names and
+//! defaults. Each column is bucketed once, up front, into at most `max_bins`
+//! bins: one per distinct value when there are few enough, otherwise
+//! quantile bins of roughly equal row counts. It is single-threaded and
+//! deterministic: the same data and parameters give the same model, bit for
+//! bit.
+
+use std::cell::RefCell;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+/// The deepest tree [`fit`] grows and [`GbdtModel::validate`] accepts (root
+/// at depth 0). It bounds the recursion and the scratch memory of TreeSHAP.
+pub const MAX_TREE_DEPTH: usize = 256;
+
+/// A loadable model's `|base_score| + Σ_trees max |leaf value|` must stay
+/// below this, so that every margin is finite.
+pub const MAX_MARGIN_BOUND: f64 = 1e300;
+
+/// Relative tolerance for "a split's cover equals the sum of its children's".
+const COVER_TOLERANCE: f64 = 1e-6;
+
+/// Hyperparameters of [`fit`], with LightGBM's names and default values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GbdtParams {
+    /// Number of boosting rounds (trees). Default 100.
+    pub n_trees: usize,
+    /// Shrinkage applied to every leaf value. Default 0.1.
+    pub learning_rate: f64,
+    /// Maximum leaves per tree; trees grow best-first (the leaf with the
+    /// largest gain is split next) until they have this many. Default 31.
+    pub num_leaves: usize,
+    /// Maximum depth of a leaf (root = 0); 0 means no limit besides
+    /// [`MAX_TREE_DEPTH`]. Default 0.
+    pub max_depth: usize,
+    /// Minimum number of training rows in a leaf (rows, not weights).
+    /// Default 20.
+    pub min_data_in_leaf: usize,
+    /// Minimum sum of hessians (the leaf's cover) in a leaf. Default 1e-3.
+    pub min_sum_hessian_in_leaf: f64,
+    /// L2 regularisation λ on leaf values. Default 0.
+    pub lambda_l2: f64,
+    /// Maximum number of histogram bins per column. Default 255.
+    pub max_bins: usize,
+    /// A split is made only when its gain exceeds this. Default 0.
+    pub min_gain_to_split: f64,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        Self {
+            n_trees: 100,
+            learning_rate: 0.1,
+            num_leaves: 31,
+            max_depth: 0,
+            min_data_in_leaf: 20,
+            min_sum_hessian_in_leaf: 1e-3,
+            lambda_l2: 0.0,
+            max_bins: 255,
+            min_gain_to_split: 0.0,
+        }
+    }
+}
+
+impl GbdtParams {
+    /// Checks every hyperparameter's range.
+    ///
+    /// # Errors
+    /// A message naming the first parameter out of range.
+    pub fn check(&self) -> Result<(), String> {
+        if self.n_trees == 0 {
+            return Err("n_trees must be at least 1".to_string());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(format!(
+                "learning_rate must be finite and > 0, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(2..=131_072).contains(&self.num_leaves) {
+            return Err(format!(
+                "num_leaves must be in 2..=131072, got {}",
+                self.num_leaves
+            ));
+        }
+        if self.max_depth > MAX_TREE_DEPTH {
+            return Err(format!(
+                "max_depth must be at most {MAX_TREE_DEPTH} (0 = unlimited), got {}",
+                self.max_depth
+            ));
+        }
+        if !(self.min_sum_hessian_in_leaf.is_finite() && self.min_sum_hessian_in_leaf >= 0.0) {
+            return Err(format!(
+                "min_sum_hessian_in_leaf must be finite and >= 0, got {}",
+                self.min_sum_hessian_in_leaf
+            ));
+        }
+        if !(self.lambda_l2.is_finite() && self.lambda_l2 >= 0.0) {
+            return Err(format!(
+                "lambda_l2 must be finite and >= 0, got {}",
+                self.lambda_l2
+            ));
+        }
+        if !(2..=65_535).contains(&self.max_bins) {
+            return Err(format!(
+                "max_bins must be in 2..=65535, got {}",
+                self.max_bins
+            ));
+        }
+        if !(self.min_gain_to_split.is_finite() && self.min_gain_to_split >= 0.0) {
+            return Err(format!(
+                "min_gain_to_split must be finite and >= 0, got {}",
+                self.min_gain_to_split
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A fitted ensemble: `margin = base_score + Σ_trees leaf value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GbdtModel {
+    /// Raw log-odds every prediction starts from (LightGBM's
+    /// `boost_from_average`: `ln(p / (1 − p))` of the weighted training
+    /// positive rate).
+    pub base_score: f64,
+    /// The boosted trees, in the order they were fitted.
+    pub trees: Vec<Tree>,
+}
+
+/// One regression tree on the log-odds scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tree {
+    /// The nodes; `nodes[0]` is the root and children follow their parent.
+    pub nodes: Vec<Node>,
+}
+
+/// A tree node, serialised as a JSON object tagged by `"kind"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Node {
+    /// An internal node: rows with `row[feature] <= threshold` go to `left`.
+    Split {
+        /// Design-row column tested by this split.
+        feature: usize,
+        /// Rows with `row[feature] <= threshold` go left, others right.
+        threshold: f64,
+        /// Index of the left child in the tree's `nodes` (> this node's index).
+        left: usize,
+        /// Index of the right child in the tree's `nodes` (> this node's index).
+        right: usize,
+        /// Sum of the training rows' weighted hessians at this node; equals
+        /// the sum of the children's covers. TreeSHAP's weights come from it.
+        cover: f64,
+        /// Loss reduction of this split, for importance; 0 when unknown.
+        #[serde(default)]
+        gain: f64,
+    },
+    /// A terminal node.
+    Leaf {
+        /// Contribution to the log-odds, learning rate already applied.
+        value: f64,
+        /// Sum of the training rows' weighted hessians at this leaf.
+        cover: f64,
+    },
+}
+
+impl Node {
+    /// The node's cover (sum of weighted training hessians).
+    pub fn cover(&self) -> f64 {
+        match self {
+            Node::Split { cover, .. } | Node::Leaf { cover, .. } => *cover,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation and evaluation
+// ---------------------------------------------------------------------------
+
+impl GbdtModel {
+    /// Checks everything the other methods rely on, for design rows of
+    /// `width` columns: `base_score` is finite; every tree has at least one
+    /// node; every split tests a column `< width` at a finite threshold, has
+    /// two distinct children whose indices are in range and greater than its
+    /// own, a finite cover `> 0` equal (to a relative 1e-6) to the sum of its
+    /// children's covers, and a finite gain `>= 0`; every leaf has a finite
+    /// value and a finite cover `>= 0`; every node other than the root is the
+    /// child of exactly one split (so every node is reachable exactly once);
+    /// no tree is deeper than [`MAX_TREE_DEPTH`]; and
+    /// `|base_score| + Σ_trees max |leaf value| < 1e300`.
+    ///
+    /// Never panics, whatever the input.
+    ///
+    /// # Errors
+    /// A message naming the tree, the node and the problem.
+    pub fn validate(&self, width: usize) -> Result<(), String> {
+        if !self.base_score.is_finite() {
+            return Err(format!("base_score is not finite ({})", self.base_score));
+        }
+        let mut bound = self.base_score.abs();
+        for (t, tree) in self.trees.iter().enumerate() {
+            let nodes = &tree.nodes;
+            if nodes.is_empty() {
+                return Err(format!("tree {t} has no nodes"));
+            }
+            let mut parents = vec![0u8; nodes.len()];
+            let mut depth = vec![0usize; nodes.len()];
+            let mut max_leaf = 0.0f64;
+            for (i, node) in nodes.iter().enumerate() {
+                let here = format!("tree {t} node {i}");
+                match *node {
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                        cover,
+                        gain,
+                    } => {
+                        if feature >= width {
+                            return Err(format!(
+                                "{here}: feature {feature} is out of range (width {width})"
+                            ));
+                        }
+                        if !threshold.is_finite() {
+                            return Err(format!("{here}: threshold is not finite"));
+                        }
+                        if !(cover.is_finite() && cover > 0.0) {
+                            return Err(format!(
+                                "{here}: a split's cover must be finite and > 0, got {cover}"
+                            ));
+                        }
+                        if !(gain.is_finite() && gain >= 0.0) {
+                            return Err(format!(
+                                "{here}: gain must be finite and >= 0, got {gain}"
+                            ));
+                        }
+                        if left == right {
+                            return Err(format!("{here}: left and right are the same node"));
+                        }
+                        let mut child_cover = 0.0;
+                        for child in [left, right] {
+                            if child <= i || child >= nodes.len() {
+                                return Err(format!(
+                                    "{here}: child index {child} must be in {}..{}",
+                                    i + 1,
+                                    nodes.len()
+                                ));
+                            }
+                            if parents[child] > 0 {
+                                return Err(format!("{here}: node {child} already has a parent"));
+                            }
+                            parents[child] = 1;
+                            depth[child] = depth[i] + 1;
+                            if depth[child] > MAX_TREE_DEPTH {
+                                return Err(format!("tree {t} is deeper than {MAX_TREE_DEPTH}"));
+                            }
+                            child_cover += nodes[child].cover();
+                        }
+                        // Children are checked for finiteness when reached;
+                        // a non-finite sum fails this comparison too.
+                        if child_cover.is_nan()
+                            || (child_cover - cover).abs() > COVER_TOLERANCE * cover
+                        {
+                            return Err(format!(
+                                "{here}: cover {cover} is not the sum of its children's ({child_cover})"
+                            ));
+                        }
+                    }
+                    Node::Leaf { value, cover } => {
+                        if !value.is_finite() {
+                            return Err(format!("{here}: leaf value is not finite"));
+                        }
+                        if !(cover.is_finite() && cover >= 0.0) {
+                            return Err(format!(
+                                "{here}: a leaf's cover must be finite and >= 0, got {cover}"
+                            ));
+                        }
+                        max_leaf = max_leaf.max(value.abs());
+                    }
+                }
+                if i > 0 && parents[i] == 0 {
+                    return Err(format!("{here} is not reachable from the root"));
+                }
+            }
+            bound += max_leaf;
+        }
+        if bound.is_nan() || bound >= MAX_MARGIN_BOUND {
+            return Err(format!(
+                "|base_score| + Σ max |leaf value| = {bound} is too large"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Raw log-odds of a design row: `base_score + Σ_trees leaf value`.
+    ///
+    /// Assumes a validated model and `row.len()` equal to the validated width;
+    /// allocation-free, never panics (a missing column counts as "not
+    /// `<= threshold`").
+    pub fn margin(&self, row: &[f64]) -> f64 {
+        let mut sum = self.base_score;
+        for tree in &self.trees {
+            sum += tree.leaf_value(row);
+        }
+        sum
+    }
+
+    /// The TreeSHAP expected value: `base_score` plus, for each tree, the
+    /// cover-weighted mean of its leaf values (`Σ value · cover / root cover`).
+    /// With [`Self::tree_shap`]: `expected_value() + Σ phi = margin(row)`.
+    pub fn expected_value(&self) -> f64 {
+        let mut sum = self.base_score;
+        for tree in &self.trees {
+            let Some(root) = tree.nodes.first() else {
+                continue;
+            };
+            match *root {
+                Node::Leaf { value, .. } => sum += value,
+                Node::Split {
+                    cover: root_cover, ..
+                } => {
+                    for node in &tree.nodes {
+                        if let Node::Leaf { value, cover } = *node {
+                            sum += value * (cover / root_cover);
+                        }
+                    }
+                }
+            }
+        }
+        sum
+    }
+
+    /// Exact path-dependent TreeSHAP (Lundberg, Erion & Lee 2018, Algorithm
+    /// 2): adds each design column's contribution to the margin of `row` into
+    /// `phi` (`phi.len()` = width). Columns no split uses get 0. Uses a
+    /// per-thread scratch buffer, so it allocates only the first time a thread
+    /// meets a deeper tree; see [`Self::tree_shap_with`] to pass your own.
+    pub fn tree_shap(&self, row: &[f64], phi: &mut [f64]) {
+        thread_local! {
+            static SCRATCH: RefCell<ShapScratch> = RefCell::new(ShapScratch::default());
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.tree_shap_with(row, phi, &mut scratch),
+            Err(_) => self.tree_shap_with(row, phi, &mut ShapScratch::default()),
+        });
+    }
+
+    /// [`Self::tree_shap`] with a caller-owned scratch buffer.
+    pub fn tree_shap_with(&self, row: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
+        for tree in &self.trees {
+            let mut walk = ShapWalk {
+                nodes: &tree.nodes,
+                row,
+                phi: &mut *phi,
+                path: &mut scratch.path,
+            };
+            walk.recurse(0, 0, 0, 1.0, 1.0, usize::MAX, 0);
+        }
+    }
+
+    /// Total split gain per design column (`width` entries); splits on
+    /// columns `>= width` are ignored.
+    pub fn gain_importance(&self, width: usize) -> Vec<f64> {
+        let mut importance = vec![0.0; width];
+        for tree in &self.trees {
+            for node in &tree.nodes {
+                if let Node::Split { feature, gain, .. } = *node {
+                    if let Some(slot) = importance.get_mut(feature) {
+                        *slot += gain;
+                    }
+                }
+            }
+        }
+        importance
+    }
+
+    /// Number of splits per design column (`width` entries).
+    pub fn split_count_importance(&self, width: usize) -> Vec<usize> {
+        let mut importance = vec![0; width];
+        for tree in &self.trees {
+            for node in &tree.nodes {
+                if let Node::Split { feature, .. } = *node {
+                    if let Some(slot) = importance.get_mut(feature) {
+                        *slot += 1;
+                    }
+                }
+            }
+        }
+        importance
+    }
+
+    /// Depth of the deepest leaf over all trees (a single-leaf tree has depth
+    /// 0). Assumes a validated model.
+    pub fn max_depth(&self) -> usize {
+        let mut deepest = 0;
+        for tree in &self.trees {
+            let mut depth = vec![0usize; tree.nodes.len()];
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let d = depth[i];
+                deepest = deepest.max(d);
+                if let Node::Split { left, right, .. } = *node {
+                    for child in [left, right] {
+                        if child > i {
+                            if let Some(slot) = depth.get_mut(child) {
+                                *slot = d + 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        deepest
+    }
+}
+
+impl Tree {
+    /// The value of the leaf `row` reaches. Bounded by the node count, so it
+    /// terminates (and never panics) even on an unvalidated tree.
+    fn leaf_value(&self, row: &[f64]) -> f64 {
+        let mut index = 0;
+        for _ in 0..self.nodes.len() {
+            match self.nodes.get(index) {
+                Some(Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    ..
+                }) => {
+                    let goes_left = row.get(*feature).is_some_and(|x| *x <= *threshold);
+                    index = if goes_left { *left } else { *right };
+                }
+                Some(Node::Leaf { value, .. }) => return *value,
+                None => return 0.0,
+            }
+        }
+        0.0
+    }
+}
+
+// ---------------------------------------------------------------------------
+// TreeSHAP
+// ---------------------------------------------------------------------------
+
+/// Reusable memory for [`GbdtModel::tree_shap_with`]; grows to
+/// `O(depth²)` path elements for the deepest tree it has seen.
+#[derive(Debug, Default, Clone)]
+pub struct ShapScratch {
+    path: Vec<PathElement>,
+}
+
+/// One feature on the unique path from the root (the paper's `m`):
+/// `zero` is the fraction of "feature unknown" rows that follow the path
+/// (product of cover ratios), `one` is 1 if the row itself follows it, and
+/// `weight` is the permutation weight of subsets of the path's size.
+#[derive(Debug, Default, Clone, Copy)]
+struct PathElement {
+    feature: usize,
+    zero: f64,
+    one: f64,
+    weight: f64,
+}
+
+/// Grows the path by one feature (the paper's EXTEND). `path[..len]` is the
+/// current path; the new element is written at `path[len]`.
+fn extend_path(path: &mut [PathElement], len: usize, zero: f64, one: f64, feature: usize) {
+    path[len] = PathElement {
+        feature,
+        zero,
+        one,
+        weight: if len == 0 { 1.0 } else { 0.0 },
+    };
+    let l = len as f64;
+    for i in (0..len).rev() {
+        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (l + 1.0);
+        path[i].weight = zero * path[i].weight * (l - i as f64) / (l + 1.0);
+    }
+}
+
+/// Removes element `k` from `path[..len]` (the paper's UNWIND), undoing its
+/// EXTEND on the weights. The caller shortens the path to `len - 1`.
+fn unwind_path(path: &mut [PathElement], len: usize, k: usize) {
+    let PathElement { zero, one, .. } = path[k];
+    let last = len - 1;
+    let l = len as f64;
+    let mut next = path[last].weight;
+    for j in (0..last).rev() {
+        if one != 0.0 {
+            let old = path[j].weight;
+            path[j].weight = next * l / ((j + 1) as f64 * one);
+            next = old - path[j].weight * zero * (last - j) as f64 / l;
+        } else {
+            path[j].weight = path[j].weight * l / (zero * (last - j) as f64);
+        }
+    }
+    for j in k..last {
+        path[j].feature = path[j + 1].feature;
+        path[j].zero = path[j + 1].zero;
+        path[j].one = path[j + 1].one;
+    }
+}
+
+/// Σ of the weights `unwind_path(path, len, k)` would leave, without
+/// modifying the path.
+fn unwound_weight_sum(path: &[PathElement], len: usize, k: usize) -> f64 {
+    let PathElement { zero, one, .. } = path[k];
+    let last = len - 1;
+    let l = len as f64;
+    let mut total = 0.0;
+    if one != 0.0 {
+        let mut next = path[last].weight;
+        for j in (0..last).rev() {
+            let w = next * l / ((j + 1) as f64 * one);
+            total += w;
+            next = path[j].weight - w * zero * (last - j) as f64 / l;
+        }
+    } else {
+        for j in (0..last).rev() {
+            total += path[j].weight * l / (zero * (last - j) as f64);
+        }
+    }
+    total
+}
+
+/// The state of one tree's TreeSHAP recursion.
+struct ShapWalk<'a> {
+    nodes: &'a [Node],
+    row: &'a [f64],
+    phi: &'a mut [f64],
+    /// Paths of all recursion levels, one after the other (each level copies
+    /// its parent's path, as the paper's EXTEND does).
+    path: &'a mut Vec<PathElement>,
+}
+
+impl ShapWalk<'_> {
+    /// The paper's RECURSE: `parent_start..parent_start + parent_len` is the
+    /// parent's path; this call extends a copy of it with
+    /// `(feature, zero, one)` and descends from `node`.
+    #[allow(clippy::too_many_arguments)]
+    fn recurse(
+        &mut self,
+        node: usize,
+        parent_start: usize,
+        parent_len: usize,
+        zero: f64,
+        one: f64,
+        feature: usize,
+        depth: usize,
+    ) {
+        let Some(current) = self.nodes.get(node) else {
+            return;
+        };
+        if depth > MAX_TREE_DEPTH {
+            return; // only reachable on an unvalidated (cyclic or too deep) tree
+        }
+        let start = parent_start + parent_len;
+        let mut len = parent_len + 1;
+        if self.path.len() < start + len {
+            self.path.resize(start + len, PathElement::default());
+        }
+        self.path
+            .copy_within(parent_start..parent_start + parent_len, start);
+        extend_path(&mut self.path[start..], parent_len, zero, one, feature);
+        match *current {
+            Node::Leaf { value, .. } => {
+                let path = &self.path[start..start + len];
+                // Element 0 is the root's placeholder, not a feature.
+                for (k, element) in path.iter().enumerate().skip(1) {
+                    let w = unwound_weight_sum(path, len, k);
+                    if let Some(slot) = self.phi.get_mut(element.feature) {
+                        *slot += w * (element.one - element.zero) * value;
+                    }
+                }
+            }
+            Node::Split {
+                feature: split_feature,
+                threshold,
+                left,
+                right,
+                cover,
+                ..
+            } => {
+                let goes_left = self.row.get(split_feature).is_some_and(|x| *x <= threshold);
+                let (hot, cold) = if goes_left {
+                    (left, right)
+                } else {
+                    (right, left)
+                };
+                let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
+                // A feature already on the path is removed and re-added with
+                // its fractions multiplied in, so each feature appears once.
+                if let Some(k) = (1..len).find(|&k| self.path[start + k].feature == split_feature) {
+                    incoming_zero = self.path[start + k].zero;
+                    incoming_one = self.path[start + k].one;
+                    unwind_path(&mut self.path[start..], len, k);
+                    len -= 1;
+                }
+                let ratio = |child: usize| self.nodes.get(child).map_or(0.0, |n| n.cover() / cover);
+                // Children after their parent, as validate() guarantees; this
+                // also keeps an unvalidated cyclic tree from recursing forever.
+                let (hot, cold) = (
+                    if hot > node { hot } else { usize::MAX },
+                    if cold > node { cold } else { usize::MAX },
+                );
+                let hot_zero = incoming_zero * ratio(hot);
+                let cold_zero = incoming_zero * ratio(cold);
+                // A branch with zero and one fractions both 0 contributes
+                // nothing (and would divide by zero when unwound): skip it.
+                if hot_zero != 0.0 || incoming_one != 0.0 {
+                    self.recurse(
+                        hot,
+                        start,
+                        len,
+                        hot_zero,
+                        incoming_one,
+                        split_feature,
+                        depth + 1,
+                    );
+                }
+                if cold_zero != 0.0 {
+                    self.recurse(cold, start, len, cold_zero, 0.0, split_feature, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------
+
+/// Fits a binary log-loss GBDT (second-order histogram boosting with
+/// best-first leaf growth, like LightGBM) to `x` (rows × design columns) and
+/// `y`, with optional non-negative sample `weights`.
+///
+/// `base_score` is the log-odds of the weighted positive rate; each tree's
+/// leaf values are `−G / (H + λ) · learning_rate`. Boosting stops early when a
+/// tree can make no split (so the model may have fewer than `n_trees` trees).
+/// `on_tree(i)` is called after tree `i` (0-based) is added, for progress
+/// reporting. The returned model passes [`GbdtModel::validate`] for
+/// `x.ncols()`.
+///
+/// # Errors
+/// Bad parameters (see [`GbdtParams::check`]); mismatched lengths; no rows;
+/// a non-finite value in `x` (impute first); negative or non-finite weights;
+/// a class with no positive weight.
+pub fn fit(
+    x: ArrayView2<f64>,
+    y: &[bool],
+    weights: Option<&[f64]>,
+    params: &GbdtParams,
+    on_tree: &mut dyn FnMut(usize),
+) -> Result<GbdtModel, String> {
+    params.check()?;
+    let (n_rows, n_cols) = x.dim();
+    if n_rows == 0 {
+        return Err("no training rows".to_string());
+    }
+    if y.len() != n_rows {
+        return Err(format!("{} labels for {n_rows} rows", y.len()));
+    }
+    if u32::try_from(n_rows).is_err() {
+        return Err(format!("too many rows ({n_rows}); at most {}", u32::MAX));
+    }
+    let weights: Vec<f64> = match weights {
+        Some(w) => {
+            if w.len() != n_rows {
+                return Err(format!("{} weights for {n_rows} rows", w.len()));
+            }
+            if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(format!(
+                    "weight of row {i} is {}; weights must be finite and >= 0",
+                    w[i]
+                ));
+            }
+            w.to_vec()
+        }
+        None => vec![1.0; n_rows],
+    };
+    for ((r, c), v) in x.indexed_iter() {
+        if !v.is_finite() {
+            return Err(format!(
+                "row {r}, column {c} is {v}; impute missing values before training"
+            ));
+        }
+    }
+    let (mut positive, mut total) = (0.0, 0.0);
+    for (&label, &w) in y.iter().zip(&weights) {
+        total += w;
+        if label {
+            positive += w;
+        }
+    }
+    if !(positive > 0.0 && positive < total) {
+        return Err("both classes need positive total weight".to_string());
+    }
+    let rate = positive / total;
+    let base_score = (rate / (1.0 - rate)).ln();
+    if !base_score.is_finite() {
+        return Err(format!("positive rate {rate} gives no finite log-odds"));
+    }
+
+    let uppers: Vec<Vec<f64>> = (0..n_cols)
+        .map(|c| {
+            let mut values: Vec<f64> = x.column(c).iter().copied().collect();
+            values.sort_by(f64::total_cmp);
+            bin_upper_bounds(&values, params.max_bins)
+        })
+        .collect();
+    let narrow = uppers.iter().all(|u| u.len() < 256);
+    let trees = if narrow {
+        let data = BinnedData::<u8>::new(x, uppers);
+        boost(&data, y, &weights, base_score, params, on_tree)
+    } else {
+        let data = BinnedData::<u16>::new(x, uppers);
+        boost(&data, y, &weights, base_score, params, on_tree)
+    };
+    let model = GbdtModel { base_score, trees };
+    model
+        .validate(n_cols)
+        .map_err(|e| format!("training produced an invalid model: {e}"))?;
+    Ok(model)
+}
+
+/// Upper bounds of a column's bins from its sorted values: bin `b` holds the
+/// values `<= upper[b]` (and `> upper[b − 1]`); the last bin has no bound.
+/// One bin per distinct value when there are at most `max_bins`; otherwise
+/// greedy quantile bins of about equal row counts, each bin boundary placed
+/// between distinct values (so a heavily repeated value is never split).
+fn bin_upper_bounds(sorted: &[f64], max_bins: usize) -> Vec<f64> {
+    let mut distinct: Vec<(f64, usize)> = Vec::new();
+    for &v in sorted {
+        match distinct.last_mut() {
+            Some((last, count)) if *last == v => *count += 1,
+            _ => distinct.push((v, 1)),
+        }
+    }
+    if distinct.len() <= max_bins {
+        return distinct
+            .windows(2)
+            .map(|w| midpoint(w[0].0, w[1].0))
+            .collect();
+    }
+    let mut uppers = Vec::with_capacity(max_bins - 1);
+    let mut rows_left = sorted.len() as f64;
+    let mut bins_left = max_bins;
+    let mut in_bin = 0usize;
+    for (i, &(value, count)) in distinct.iter().enumerate() {
+        // Close the bin before this value when that lands nearer the target
+        // size than taking it in (keeps big repeated values in own bins).
+        if in_bin > 0 && bins_left > 1 && i > 0 {
+            let target = rows_left / bins_left as f64;
+            let without = in_bin as f64;
+            let with = (in_bin + count) as f64;
+            if with > target && target - without < with - target {
+                uppers.push(midpoint(distinct[i - 1].0, value));
+                rows_left -= without;
+                bins_left -= 1;
+                in_bin = 0;
+            }
+        }
+        in_bin += count;
+        if bins_left > 1 && i + 1 < distinct.len() {
+            let target = rows_left / bins_left as f64;
+            if in_bin as f64 >= target {
+                uppers.push(midpoint(value, distinct[i + 1].0));
+                rows_left -= in_bin as f64;
+                bins_left -= 1;
+                in_bin = 0;
+            }
+        }
+    }
+    uppers
+}
+
+/// A threshold `t` with `a <= t < b` for finite `a < b`, the midpoint when
+/// it is representable strictly below `b`.
+fn midpoint(a: f64, b: f64) -> f64 {
+    let m = a * 0.5 + b * 0.5;
+    if m >= a && m < b {
+        m
+    } else {
+        a
+    }
+}
+
+/// A bin index stored in one (u8) or two (u16) bytes.
+trait BinCode: Copy {
+    fn from_bin(bin: usize) -> Self;
+    fn bin(self) -> usize;
+}
+
+impl BinCode for u8 {
+    fn from_bin(bin: usize) -> Self {
+        bin as u8
+    }
+    fn bin(self) -> usize {
+        usize::from(self)
+    }
+}
+
+impl BinCode for u16 {
+    fn from_bin(bin: usize) -> Self {
+        bin as u16
+    }
+    fn bin(self) -> usize {
+        usize::from(self)
+    }
+}
+
+/// The training matrix as bin codes, row-major (a row's codes are
+/// contiguous, which suits building histograms over a leaf's rows).
+struct BinnedData<T> {
+    n_rows: usize,
+    n_cols: usize,
+    codes: Vec<T>,
+    /// `offsets[c]..offsets[c + 1]` is column `c`'s slice of a histogram.
+    offsets: Vec<usize>,
+    /// Per column, the threshold value of each bin (see `bin_upper_bounds`).
+    uppers: Vec<Vec<f64>>,
+}
+
+impl<T: BinCode> BinnedData<T> {
+    fn new(x: ArrayView2<f64>, uppers: Vec<Vec<f64>>) -> Self {
+        let (n_rows, n_cols) = x.dim();
+        let mut codes = vec![T::from_bin(0); n_rows * n_cols];
+        for (c, column) in x.columns().into_iter().enumerate() {
+            let bounds = &uppers[c];
+            for (r, v) in column.iter().enumerate() {
+                codes[r * n_cols + c] = T::from_bin(bounds.partition_point(|u| u < v));
+            }
+        }
+        let mut offsets = Vec::with_capacity(n_cols + 1);
+        let mut total = 0;
+        offsets.push(0);
+        for bounds in &uppers {
+            total += bounds.len() + 1;
+            offsets.push(total);
+        }
+        Self {
+            n_rows,
+            n_cols,
+            codes,
+            offsets,
+            uppers,
+        }
+    }
+
+    fn code(&self, row: usize, col: usize) -> usize {
+        self.codes[row * self.n_cols + col].bin()
+    }
+}
+
+/// Sums of gradients, hessians and rows falling in one histogram bin.
+#[derive(Debug, Default, Clone, Copy)]
+struct HistBin {
+    g: f64,
+    h: f64,
+    n: u32,
+}
+
+/// The best split found for a leaf.
+#[derive(Debug, Clone, Copy)]
+struct SplitCandidate {
+    gain: f64,
+    feature: usize,
+    bin: usize,
+    left_g: f64,
+    left_h: f64,
+}
+
+/// A leaf of the tree being grown.
+struct GrowingLeaf {
+    /// The leaf's rows are `indices[begin..end]`.
+    begin: usize,
+    end: usize,
+    /// Index of this leaf's node in the tree.
+    node: usize,
+    depth: usize,
+    sum_g: f64,
+    sum_h: f64,
+    /// Kept only while the leaf may still be split (parent − sibling trick).
+    hist: Option<Vec<HistBin>>,
+    best: Option<SplitCandidate>,
+}
+
+/// Buffers reused across trees.
+struct Workspace {
+    /// `(gradient, hessian)` of each row, contiguous.
+    grad_hess: Vec<(f64, f64)>,
+    /// Row indices, partitioned so that each leaf owns a contiguous range.
+    indices: Vec<u32>,
+    scratch: Vec<u32>,
+    hist_pool: Vec<Vec<HistBin>>,
+}
+
+fn boost<T: BinCode>(
+    data: &BinnedData<T>,
+    y: &[bool],
+    weights: &[f64],
+    base_score: f64,
+    params: &GbdtParams,
+    on_tree: &mut dyn FnMut(usize),
+) -> Vec<Tree> {
+    let n = data.n_rows;
+    let mut margins = vec![base_score; n];
+    let mut work = Workspace {
+        grad_hess: vec![(0.0, 0.0); n],
+        indices: Vec::with_capacity(n),
+        scratch: Vec::with_capacity(n),
+        hist_pool: Vec::new(),
+    };
+    let mut trees = Vec::with_capacity(params.n_trees);
+    for t in 0..params.n_trees {
+        for (((gh, &m), &label), &w) in work.grad_hess.iter_mut().zip(&margins).zip(y).zip(weights)
+        {
+            let p = 1.0 / (1.0 + (-m).exp());
+            let target = if label { 1.0 } else { 0.0 };
+            *gh = (w * (p - target), w * p * (1.0 - p));
+        }
+        let (tree, leaves) = grow_tree(data, params, &mut work);
+        let single_leaf = leaves.len() == 1;
+        if single_leaf && t > 0 {
+            break; // nothing left to split: LightGBM stops here too
+        }
+        for (begin, end, value) in leaves {
+            for &r in &work.indices[begin..end] {
+                margins[r as usize] += value;
+            }
+        }
+        trees.push(tree);
+        on_tree(t);
+        if single_leaf {
+            break;
+        }
+    }
+    trees
+}
+
+fn leaf_output(sum_g: f64, sum_h: f64, params: &GbdtParams) -> f64 {
+    let denominator = sum_h + params.lambda_l2;
+    if denominator > 0.0 {
+        -sum_g / denominator * params.learning_rate
+    } else {
+        0.0
+    }
+}
+
+/// Grows one tree best-first. Returns the tree and, per leaf, its row range in
+/// `work.indices` and its value.
+fn grow_tree<T: BinCode>(
+    data: &BinnedData<T>,
+    params: &GbdtParams,
+    work: &mut Workspace,
+) -> (Tree, Vec<(usize, usize, f64)>) {
+    let n = data.n_rows;
+    work.indices.clear();
+    work.indices.extend(0..n as u32);
+    let (mut sum_g, mut sum_h) = (0.0, 0.0);
+    for &(g, h) in &work.grad_hess {
+        sum_g += g;
+        sum_h += h;
+    }
+    let min_rows = params.min_data_in_leaf.max(1);
+    let depth_limit = if params.max_depth == 0 {
+        MAX_TREE_DEPTH
+    } else {
+        params.max_depth
+    };
+    let splittable = |rows: usize, depth: usize| rows >= 2 * min_rows && depth < depth_limit;
+
+    let mut nodes = vec![Node::Leaf {
+        value: 0.0,
+        cover: sum_h,
+    }];
+    let mut root = GrowingLeaf {
+        begin: 0,
+        end: n,
+        node: 0,
+        depth: 0,
+        sum_g,
+        sum_h,
+        hist: None,
+        best: None,
+    };
+    if splittable(n, 0) {
+        let mut hist = take_hist(&mut work.hist_pool, data);
+        build_hist(&mut hist, &work.indices, data, &work.grad_hess);
+        root.best = best_split(&hist, data, sum_g, sum_h, n, params);
+        root.hist = Some(hist);
+    }
+    let mut leaves = vec![root];
+
+    while leaves.len() < params.num_leaves {
+        // The leaf with the largest gain; ties go to the earliest leaf.
+        let mut chosen: Option<(usize, f64)> = None;
+        for (i, leaf) in leaves.iter().enumerate() {
+            if let Some(best) = leaf.best {
+                if chosen.is_none_or(|(_, g)| best.gain > g) {
+                    chosen = Some((i, best.gain));
+                }
+            }
+        }
+        let Some((li, _)) = chosen else { break };
+        let leaf = &mut leaves[li];
+        let Some(split) = leaf.best.take() else { break };
+        let parent_hist = leaf.hist.take();
+        let (begin, end, depth) = (leaf.begin, leaf.end, leaf.depth);
+        let (parent_g, parent_h, parent_node) = (leaf.sum_g, leaf.sum_h, leaf.node);
+
+        let n_left = partition(
+            &mut work.indices[begin..end],
+            &mut work.scratch,
+            data,
+            split.feature,
+            split.bin,
+        );
+        let mid = begin + n_left;
+        let left_node = nodes.len();
+        let right_node = left_node + 1;
+        let (left_g, left_h) = (split.left_g, split.left_h);
+        let (right_g, right_h) = (parent_g - left_g, parent_h - left_h);
+        nodes[parent_node] = Node::Split {
+            feature: split.feature,
+            threshold: data.uppers[split.feature][split.bin],
+            left: left_node,
+            right: right_node,
+            cover: parent_h,
+            gain: split.gain,
+        };
+        nodes.push(Node::Leaf {
+            value: 0.0,
+            cover: left_h,
+        });
+        nodes.push(Node::Leaf {
+            value: 0.0,
+            cover: right_h,
+        });
+        let mut left = GrowingLeaf {
+            begin,
+            end: mid,
+            node: left_node,
+            depth: depth + 1,
+            sum_g: left_g,
+            sum_h: left_h,
+            hist: None,
+            best: None,
+        };
+        let mut right = GrowingLeaf {
+            begin: mid,
+            end,
+            node: right_node,
+            depth: depth + 1,
+            sum_g: right_g,
+            sum_h: right_h,
+            hist: None,
+            best: None,
+        };
+        let room = leaves.len() + 1 < params.num_leaves;
+        let left_ok = room && splittable(left.end - left.begin, left.depth);
+        let right_ok = room && splittable(right.end - right.begin, right.depth);
+        match parent_hist {
+            Some(mut big) if left_ok || right_ok => {
+                // Build the smaller child's histogram; the larger child's is
+                // the parent's minus it.
+                let left_smaller = (left.end - left.begin) <= (right.end - right.begin);
+                let (small_leaf, big_leaf, small_ok, big_ok) = if left_smaller {
+                    (&mut left, &mut right, left_ok, right_ok)
+                } else {
+                    (&mut right, &mut left, right_ok, left_ok)
+                };
+                let mut small = take_hist(&mut work.hist_pool, data);
+                build_hist(
+                    &mut small,
+                    &work.indices[small_leaf.begin..small_leaf.end],
+                    data,
+                    &work.grad_hess,
+                );
+                for (b, s) in big.iter_mut().zip(&small) {
+                    b.g -= s.g;
+                    b.h -= s.h;
+                    b.n -= s.n;
+                }
+                for (leaf, hist, ok) in [(small_leaf, small, small_ok), (big_leaf, big, big_ok)] {
+                    if ok {
+                        let rows = leaf.end - leaf.begin;
+                        leaf.best = best_split(&hist, data, leaf.sum_g, leaf.sum_h, rows, params);
+                    }
+                    if leaf.best.is_some() {
+                        leaf.hist = Some(hist);
+                    } else {
+                        work.hist_pool.push(hist);
+                    }
+                }
+            }
+            Some(hist) => work.hist_pool.push(hist),
+            None => {}
+        }
+        leaves[li] = left;
+        leaves.push(right);
+    }
+
+    let mut out = Vec::with_capacity(leaves.len());
+    for leaf in leaves {
+        if let Some(hist) = leaf.hist {
+            work.hist_pool.push(hist);
+        }
+        let value = leaf_output(leaf.sum_g, leaf.sum_h, params);
+        nodes[leaf.node] = Node::Leaf {
+            value,
+            cover: leaf.sum_h,
+        };
+        out.push((leaf.begin, leaf.end, value));
+    }
+    (Tree { nodes }, out)
+}
+
+fn take_hist<T>(pool: &mut Vec<Vec<HistBin>>, data: &BinnedData<T>) -> Vec<HistBin> {
+    let size = data.offsets.last().copied().unwrap_or(0);
+    pool.pop().unwrap_or_else(|| vec![HistBin::default(); size])
+}
+
+fn build_hist<T: BinCode>(
+    hist: &mut [HistBin],
+    rows: &[u32],
+    data: &BinnedData<T>,
+    grad_hess: &[(f64, f64)],
+) {
+    hist.fill(HistBin::default());
+    let m = data.n_cols;
+    let offsets = &data.offsets[..m];
+    for &r in rows {
+        let r = r as usize;
+        let (g, h) = grad_hess[r];
+        let codes = &data.codes[r * m..(r + 1) * m];
+        for (&code, &offset) in codes.iter().zip(offsets) {
+            let bin = &mut hist[offset + code.bin()];
+            bin.g += g;
+            bin.h += h;
+            bin.n += 1;
+        }
+    }
+}
+
+/// Stable partition of `rows` into those with `code <= bin` in column
+/// `feature` (first) and the others; returns how many went left.
+fn partition<T: BinCode>(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    data: &BinnedData<T>,
+    feature: usize,
+    bin: usize,
+) -> usize {
+    scratch.clear();
+    let mut n_left = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        if data.code(r as usize, feature) <= bin {
+            rows[n_left] = r;
+            n_left += 1;
+        } else {
+            scratch.push(r);
+        }
+    }
+    rows[n_left..].copy_from_slice(scratch);
+    n_left
+}
+
+/// The best split of a leaf with histogram `hist` and totals `sum_g`,
+/// `sum_h` over `rows` rows, or `None` when no split meets the constraints.
+fn best_split<T>(
+    hist: &[HistBin],
+    data: &BinnedData<T>,
+    sum_g: f64,
+    sum_h: f64,
+    rows: usize,
+    params: &GbdtParams,
+) -> Option<SplitCandidate> {
+    let lambda = params.lambda_l2;
+    let min_rows = params.min_data_in_leaf.max(1);
+    let min_h = params.min_sum_hessian_in_leaf;
+    let parent_score = sum_g * sum_g / (sum_h + lambda);
+    let mut best: Option<SplitCandidate> = None;
+    let mut best_gain = params.min_gain_to_split;
+    for feature in 0..data.n_cols {
+        let bins = &hist[data.offsets[feature]..data.offsets[feature + 1]];
+        let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0usize);
+        // The last bin cannot be a threshold (nothing would go right).
+        for (bin, entry) in bins.iter().enumerate().take(bins.len().saturating_sub(1)) {
+            gl += entry.g;
+            hl += entry.h;
+            nl += entry.n as usize;
+            // An empty bin gives the same partition as the previous one.
+            if entry.n == 0 || nl < min_rows {
+                continue;
+            }
+            if rows - nl < min_rows {
+                break;
+            }
+            let hr = sum_h - hl;
+            if !(hl >= min_h && hl > 0.0 && hr >= min_h && hr > 0.0) {
+                continue;
+            }
+            let gr = sum_g - gl;
+            let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parent_score;
+            if gain > best_gain {
+                best_gain = gain;
+                best = Some(SplitCandidate {
+                    gain,
+                    feature,
+                    bin,
+                    left_g: gl,
+                    left_h: hl,
+                });
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// ROC AUC by ranks (ties averaged).
+    fn auc(scores: &[f64], labels: &[bool]) -> f64 {
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        let mut ranks = vec![0.0; scores.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+                j += 1;
+            }
+            let rank = (i + j) as f64 / 2.0 + 1.0;
+            for k in i..=j {
+                ranks[order[k]] = rank;
+            }
+            i = j + 1;
+        }
+        let n_pos = labels.iter().filter(|l| **l).count() as f64;
+        let n_neg = labels.len() as f64 - n_pos;
+        let rank_sum: f64 = ranks
+            .iter()
+            .zip(labels)
+            .filter(|(_, l)| **l)
+            .map(|(r, _)| r)
+            .sum();
+        (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+    }
+
+    /// Rows uniform on [0, 1)^width; y = (x0 > 0.5) xor (x1 > 0.3), 2% flipped
+    /// (so the best possible AUC is about 0.98).
+    fn xor_data(n: usize, width: usize, seed: u64) -> (Array2<f64>, Vec<bool>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = Array2::from_shape_fn((n, width), |_| rng.gen::<f64>());
+        let y = (0..n)
+            .map(|r| ((x[[r, 0]] > 0.5) ^ (x[[r, 1]] > 0.3)) ^ (rng.gen::<f64>() < 0.02))
+            .collect();
+        (x, y)
+    }
+
+    fn no_progress() -> impl FnMut(usize) {
+        |_| {}
+    }
+
+    #[test]
+    fn learns_xor_where_a_linear_model_cannot() {
+        let (x, y) = xor_data(4000, 4, 1);
+        let (xt, yt) = xor_data(2000, 4, 2);
+        let model = fit(
+            x.view(),
+            &y,
+            None,
+            &GbdtParams::default(),
+            &mut no_progress(),
+        )
+        .expect("fit");
+        let scores: Vec<f64> = xt
+            .rows()
+            .into_iter()
+            .map(|r| model.margin(r.as_slice().expect("row")))
+            .collect();
+        let tree_auc = auc(&scores, &yt);
+        assert!(tree_auc > 0.95, "gbdt auc {tree_auc}");
+
+        // Logistic regression by gradient descent on the same data.
+        let mut w = [0.0; 5];
+        for _ in 0..500 {
+            let mut grad = [0.0; 5];
+            for (row, &label) in x.rows().into_iter().zip(&y) {
+                let z = w[4] + (0..4).map(|j| w[j] * row[j]).sum::<f64>();
+                let err = 1.0 / (1.0 + (-z).exp()) - if label { 1.0 } else { 0.0 };
+                for j in 0..4 {
+                    grad[j] += err * row[j];
+                }
+                grad[4] += err;
+            }
+            for j in 0..5 {
+                w[j] -= 2.0 * grad[j] / x.nrows() as f64;
+            }
+        }
+        let linear: Vec<f64> = xt
+            .rows()
+            .into_iter()
+            .map(|r| w[4] + (0..4).map(|j| w[j] * r[j]).sum::<f64>())
+            .collect();
+        let linear_auc = auc(&linear, &yt);
+        assert!(linear_auc < 0.75, "logistic auc {linear_auc}");
+    }
+
+    #[test]
+    fn single_split_lands_between_the_classes() {
+        let x = Array2::from_shape_vec((8, 1), vec![1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0])
+            .expect("shape");
+        let y = [false, false, true, true, false, false, true, true];
+        let params = GbdtParams {
+            n_trees: 1,
+            num_leaves: 2,
+            min_data_in_leaf: 1,
+            ..GbdtParams::default()
+        };
+        let model = fit(x.view(), &y, None, &params, &mut no_progress()).expect("fit");
+        assert_eq!(model.base_score, 0.0);
+        assert_eq!(model.trees.len(), 1);
+        let nodes = &model.trees[0].nodes;
+        assert_eq!(nodes.len(), 3);
+        let Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+            cover,
+            gain,
+        } = nodes[0]
+        else {
+            panic!("root is not a split");
+        };
+        assert_eq!((feature, threshold, left, right), (0, 2.5, 1, 2));
+        assert!((cover - 2.0).abs() < 1e-12); // 8 rows × p(1 − p) = 8 × 0.25
+                                              // G_L = G_R ∓ 2, H_L = H_R = 1: gain = 4 + 4 − 0.
+        assert!((gain - 8.0).abs() < 1e-12);
+        // Leaf values −G/H · lr = ∓2 · 0.1.
+        assert_eq!(
+            nodes[1],
+            Node::Leaf {
+                value: -0.2,
+                cover: 1.0
+            }
+        );
+        assert_eq!(
+            nodes[2],
+            Node::Leaf {
+                value: 0.2,
+                cover: 1.0
+            }
+        );
+    }
+
+    #[test]
+    fn thresholds_reproduce_the_training_partition() {
+        // Values that are adjacent floats: the midpoint must not round up.
+        let a = 1.0f64;
+        let b = f64::from_bits(a.to_bits() + 1);
+        assert_eq!(midpoint(a, b), a);
+        let uppers = bin_upper_bounds(&[a, a, b, b], 255);
+        assert_eq!(uppers, vec![a]);
+        // Quantile bins: at most max_bins, values in bin order.
+        let values: Vec<f64> = (0..10_000).map(|i| (i % 997) as f64 * 0.37).collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let uppers = bin_upper_bounds(&sorted, 16);
+        assert!(uppers.len() <= 15 && uppers.len() >= 12, "{}", uppers.len());
+        assert!(uppers.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let mut x = Array2::<f64>::zeros((4, 2));
+        let y = [true, false, true, false];
+        let p = GbdtParams::default();
+        x[[2, 1]] = f64::NAN;
+        let err = fit(x.view(), &y, None, &p, &mut no_progress()).expect_err("nan");
+        assert!(err.contains("row 2, column 1"), "{err}");
+        x[[2, 1]] = 0.0;
+        assert!(fit(x.view(), &y[..3], None, &p, &mut no_progress()).is_err());
+        assert!(fit(x.view(), &[true; 4], None, &p, &mut no_progress()).is_err());
+        let w = [1.0, -1.0, 1.0, 1.0];
+        assert!(fit(x.view(), &y, Some(&w), &p, &mut no_progress()).is_err());
+        let bad = GbdtParams {
+            max_bins: 1,
+            ..p.clone()
+        };
+        assert!(bad.check().expect_err("bins").contains("max_bins"));
+        let bad = GbdtParams {
+            learning_rate: f64::NAN,
+            ..p
+        };
+        assert!(bad.check().expect_err("lr").contains("learning_rate"));
+    }
+
+    #[test]
+    fn weights_matter_and_progress_is_reported() {
+        let (x, y) = xor_data(2000, 3, 3);
+        let w: Vec<f64> = (0..2000)
+            .map(|i| if i % 2 == 0 { 2.0 } else { 0.5 })
+            .collect();
+        let mut seen = Vec::new();
+        let params = GbdtParams {
+            n_trees: 7,
+            ..GbdtParams::default()
+        };
+        let weighted = fit(x.view(), &y, Some(&w), &params, &mut |i| seen.push(i)).expect("fit");
+        assert_eq!(seen, (0..7).collect::<Vec<_>>());
+        let plain = fit(x.view(), &y, None, &params, &mut no_progress()).expect("fit");
+        assert_ne!(weighted, plain);
+        weighted.validate(3).expect("valid");
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let (x, y) = xor_data(3000, 6, 4);
+        let params = GbdtParams {
+            n_trees: 20,
+            ..GbdtParams::default()
+        };
+        let a = fit(x.view(), &y, None, &params, &mut no_progress()).expect("fit");
+        let b = fit(x.view(), &y, None, &params, &mut no_progress()).expect("fit");
+        let ja = serde_json::to_string(&a).expect("json");
+        let jb = serde_json::to_string(&b).expect("json");
+        assert_eq!(ja, jb);
+        let back: GbdtModel = serde_json::from_str(&ja).expect("parse");
+        back.validate(6).expect("valid");
+    }
+
+    #[test]
+    fn json_format_is_as_documented() {
+        let json = r#"{"base_score": -0.5, "trees": [{"nodes": [
+            {"kind": "split", "feature": 1, "threshold": 0.25, "left": 1, "right": 2, "cover": 3.0},
+            {"kind": "leaf", "value": -0.1, "cover": 2.0},
+            {"kind": "leaf", "value": 0.3, "cover": 1.0}]}]}"#;
+        let model: GbdtModel = serde_json::from_str(json).expect("parse");
+        model.validate(2).expect("valid");
+        assert_eq!(model.margin(&[9.0, 0.25]), -0.6);
+        assert_eq!(model.margin(&[9.0, 0.26]), -0.2);
+        assert!((model.expected_value() - (-0.5 + (-0.2 + 0.3) / 3.0)).abs() < 1e-15);
+        assert_eq!(model.gain_importance(2), vec![0.0, 0.0]);
+        assert_eq!(model.max_depth(), 1);
+        let unknown = json.replace("\"cover\": 1.0}", "\"cover\": 1.0, \"extra\": 1}");
+        assert!(serde_json::from_str::<GbdtModel>(&unknown).is_err());
+        let params: GbdtParams = serde_json::from_str(r#"{"num_leaves": 7}"#).expect("params");
+        assert_eq!(
+            params,
+            GbdtParams {
+                num_leaves: 7,
+                ..GbdtParams::default()
+            }
+        );
+        assert!(serde_json::from_str::<GbdtParams>(r#"{"num_leafs": 7}"#).is_err());
+    }
+
+    // ---- TreeSHAP ----
+
+    /// A random tree over `width` features, covers consistent, some leaves
+    /// with zero cover; depth at most `max_depth`.
+    fn random_tree(rng: &mut ChaCha8Rng, width: usize, max_depth: usize) -> Tree {
+        fn grow(rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>, width: usize, depth: usize) -> usize {
+            let index = nodes.len();
+            if depth == 0 || rng.gen::<f64>() < 0.2 {
+                let cover = if rng.gen::<f64>() < 0.1 {
+                    0.0
+                } else {
+                    rng.gen_range(0.1..10.0)
+                };
+                nodes.push(Node::Leaf {
+                    value: rng.gen_range(-1.0..1.0),
+                    cover,
+                });
+                return index;
+            }
+            nodes.push(Node::Leaf {
+                value: 0.0,
+                cover: 0.0,
+            });
+            let left = grow(rng, nodes, width, depth - 1);
+            let right = grow(rng, nodes, width, depth - 1);
+            let cover = nodes[left].cover() + nodes[right].cover();
+            nodes[index] = Node::Split {
+                feature: rng.gen_range(0..width),
+                threshold: rng.gen_range(0.0..1.0),
+                left,
+                right,
+                cover,
+                gain: 0.0,
+            };
+            index
+        }
+        loop {
+            let mut nodes = Vec::new();
+            grow(rng, &mut nodes, width, max_depth);
+            let tree = Tree { nodes };
+            let model = GbdtModel {
+                base_score: 0.0,
+                trees: vec![tree],
+            };
+            if model.validate(width).is_ok() {
+                return model.trees.into_iter().next().expect("one tree");
+            }
+        }
+    }
+
+    /// v(S): follow the row on features in S, average the children by cover
+    /// otherwise (the path-dependent conditional expectation).
+    fn conditional_value(nodes: &[Node], node: usize, row: &[f64], set: u32) -> f64 {
+        match nodes[node] {
+            Node::Leaf { value, .. } => value,
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                cover,
+                ..
+            } => {
+                if set & (1 << feature) != 0 {
+                    let next = if row[feature] <= threshold {
+                        left
+                    } else {
+                        right
+                    };
+                    conditional_value(nodes, next, row, set)
+                } else {
+                    (nodes[left].cover() * conditional_value(nodes, left, row, set)
+                        + nodes[right].cover() * conditional_value(nodes, right, row, set))
+                        / cover
+                }
+            }
+        }
+    }
+
+    /// Shapley values by enumerating all subsets.
+    fn brute_force_shap(model: &GbdtModel, row: &[f64], width: usize) -> Vec<f64> {
+        let value = |set: u32| -> f64 {
+            model
+                .trees
+                .iter()
+                .map(|t| conditional_value(&t.nodes, 0, row, set))
+                .sum::<f64>()
+        };
+        let factorial = |k: usize| (1..=k).map(|i| i as f64).product::<f64>();
+        let mut phi = vec![0.0; width];
+        for (i, slot) in phi.iter_mut().enumerate() {
+            for set in 0u32..(1 << width) {
+                if set & (1 << i) != 0 {
+                    continue;
+                }
+                let s = set.count_ones() as usize;
+                let weight = factorial(s) * factorial(width - s - 1) / factorial(width);
+                *slot += weight * (value(set | (1 << i)) - value(set));
+            }
+        }
+        phi
+    }
+
+    #[test]
+    fn tree_shap_matches_brute_force_shapley_values() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for case in 0..300 {
+            let width = rng.gen_range(1..=6);
+            let n_trees = rng.gen_range(1..=3);
+            let model = GbdtModel {
+                base_score: rng.gen_range(-1.0..1.0),
+                trees: (0..n_trees)
+                    .map(|_| random_tree(&mut rng, width, 6))
+                    .collect(),
+            };
+            let row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
+            let mut phi = vec![0.0; width];
+            model.tree_shap(&row, &mut phi);
+            let expected = brute_force_shap(&model, &row, width);
+            for (a, b) in phi.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-9, "case {case}: {phi:?} vs {expected:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tree_shap_handles_a_feature_used_twice_on_a_path() {
+        // x0 <= 0.5 → (x1 <= 0.5 → (x0 <= 0.2 → a | b) | c) | d
+        let nodes = vec![
+            Node::Split {
+                feature: 0,
+                threshold: 0.5,
+                left: 1,
+                right: 2,
+                cover: 10.0,
+                gain: 0.0,
+            },
+            Node::Split {
+                feature: 1,
+                threshold: 0.5,
+                left: 3,
+                right: 4,
+                cover: 6.0,
+                gain: 0.0,
+            },
+            Node::Leaf {
+                value: 0.4,
+                cover: 4.0,
+            },
+            Node::Split {
+                feature: 0,
+                threshold: 0.2,
+                left: 5,
+                right: 6,
+                cover: 3.0,
+                gain: 0.0,
+            },
+            Node::Leaf {
+                value: -0.3,
+                cover: 3.0,
+            },
+            Node::Leaf {
+                value: 1.0,
+                cover: 1.0,
+            },
+            Node::Leaf {
+                value: -1.0,
+                cover: 2.0,
+            },
+        ];
+        let model = GbdtModel {
+            base_score: 0.1,
+            trees: vec![Tree { nodes }],
+        };
+        model.validate(3).expect("valid");
+        for row in [
+            [0.1, 0.1, 0.0],
+            [0.3, 0.1, 0.0],
+            [0.3, 0.9, 5.0],
+            [0.9, 0.1, 0.0],
+        ] {
+            let mut phi = vec![0.0; 3];
+            model.tree_shap(&row, &mut phi);
+            let expected = brute_force_shap(&model, &row, 3);
+            for (a, b) in phi.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-12, "{row:?}: {phi:?} vs {expected:?}");
+            }
+            assert_eq!(phi[2], 0.0, "unused feature");
+            let total = model.expected_value() + phi.iter().sum::<f64>();
+            assert!((total - model.margin(&row)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn tree_shap_is_additive_on_trained_models_and_ignores_unused_columns() {
+        let (mut x, y) = xor_data(3000, 8, 5);
+        x.column_mut(7).fill(1.0); // constant: no tree can use it
+        let model = fit(
+            x.view(),
+            &y,
+            None,
+            &GbdtParams::default(),
+            &mut no_progress(),
+        )
+        .expect("fit");
+        assert_eq!(model.gain_importance(8)[7], 0.0);
+        assert!(model.gain_importance(8)[0] > model.gain_importance(8)[5]);
+        let (xt, _) = xor_data(200, 8, 6);
+        let mut scratch = ShapScratch::default();
+        for row in xt.rows() {
+            let row = row.as_slice().expect("row");
+            let mut phi = vec![0.0; 8];
+            model.tree_shap_with(row, &mut phi, &mut scratch);
+            assert_eq!(phi[7], 0.0);
+            let total = model.expected_value() + phi.iter().sum::<f64>();
+            assert!(
+                (total - model.margin(row)).abs() < 1e-9,
+                "{total} vs {}",
+                model.margin(row)
+            );
+        }
+    }
+
+    #[test]
+    fn tree_shap_is_additive_on_random_deep_models() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        for _ in 0..50 {
+            let width = rng.gen_range(1..=20);
+            let model = GbdtModel {
+                base_score: rng.gen_range(-1.0..1.0),
+                trees: (0..5).map(|_| random_tree(&mut rng, width, 12)).collect(),
+            };
+            let row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
+            let mut phi = vec![0.0; width];
+            model.tree_shap(&row, &mut phi);
+            let total = model.expected_value() + phi.iter().sum::<f64>();
+            assert!((total - model.margin(&row)).abs() < 1e-9);
+        }
+    }
+
+    // ---- validation ----
+
+    fn small_model() -> GbdtModel {
+        let json = r#"{"base_score": 0.0, "trees": [{"nodes": [
+            {"kind": "split", "feature": 0, "threshold": 0.5, "left": 1, "right": 2, "cover": 3.0, "gain": 1.0},
+            {"kind": "leaf", "value": -0.1, "cover": 2.0},
+            {"kind": "split", "feature": 1, "threshold": 0.5, "left": 3, "right": 4, "cover": 1.0, "gain": 1.0},
+            {"kind": "leaf", "value": 0.1, "cover": 0.5},
+            {"kind": "leaf", "value": 0.2, "cover": 0.5}]}]}"#;
+        serde_json::from_str(json).expect("parse")
+    }
+
+    #[test]
+    fn validate_refuses_broken_models() {
+        let good = small_model();
+        good.validate(2).expect("valid");
+        assert!(good
+            .validate(1)
+            .expect_err("width")
+            .contains("out of range"));
+
+        let mut m = good.clone();
+        if let Node::Split { right, .. } = &mut m.trees[0].nodes[2] {
+            *right = 1; // points back
+        }
+        assert!(m.validate(2).is_err());
+
+        let mut m = good.clone();
+        if let Node::Split { threshold, .. } = &mut m.trees[0].nodes[0] {
+            *threshold = f64::NAN;
+        }
+        assert!(m.validate(2).expect_err("nan").contains("threshold"));
+
+        let mut m = good.clone();
+        m.trees.push(Tree { nodes: vec![] });
+        assert!(m.validate(2).expect_err("empty").contains("no nodes"));
+
+        let mut m = good.clone();
+        m.trees[0].nodes.push(Node::Leaf {
+            value: 0.0,
+            cover: 0.0,
+        });
+        assert!(m.validate(2).expect_err("orphan").contains("not reachable"));
+
+        let mut m = good.clone();
+        m.trees[0].nodes[1] = Node::Leaf {
+            value: 0.0,
+            cover: -1.0,
+        };
+        assert!(m.validate(2).is_err());
+
+        let mut m = good.clone();
+        m.trees[0].nodes[3] = Node::Leaf {
+            value: 1e301,
+            cover: 0.5,
+        };
+        assert!(m.validate(2).expect_err("huge").contains("too large"));
+
+        let mut m = good;
+        m.base_score = f64::INFINITY;
+        assert!(m.validate(2).is_err());
+    }
+
+    #[test]
+    fn validate_never_panics_on_random_mutations() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            -1.0,
+            0.0,
+            1e308,
+            0.5,
+        ];
+        let usizes = [0usize, 1, 2, 3, 4, 5, 100, usize::MAX];
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut model = if rng.gen::<bool>() {
+                small_model()
+            } else {
+                GbdtModel {
+                    base_score: 0.0,
+                    trees: vec![random_tree(&mut rng, 3, 4)],
+                }
+            };
+            for _ in 0..rng.gen_range(1..4) {
+                let nodes = &mut model.trees[0].nodes;
+                if nodes.is_empty() {
+                    break;
+                }
+                let i = rng.gen_range(0..nodes.len());
+                let f = specials[rng.gen_range(0..specials.len())];
+                let u = usizes[rng.gen_range(0..usizes.len())];
+                let other = rng.gen_range(0..nodes.len());
+                match (&mut nodes[i], rng.gen_range(0..8)) {
+                    (Node::Split { feature, .. }, 0) => *feature = u,
+                    (Node::Split { left, .. }, 1) => *left = u,
+                    (Node::Split { right, .. }, 2) => *right = u,
+                    (Node::Split { threshold, .. }, 3) => *threshold = f,
+                    (Node::Split { cover, gain, .. }, 4) => {
+                        *cover = f;
+                        *gain = f;
+                    }
+                    (Node::Leaf { value, cover }, 5) => {
+                        *value = f;
+                        *cover = f;
+                    }
+                    (_, 6) => {
+                        nodes.swap(i, other);
+                    }
+                    (_, _) => {
+                        nodes.truncate(i);
+                    }
+                }
+            }
+            if rng.gen::<f64>() < 0.05 {
+                model.base_score = specials[rng.gen_range(0..specials.len())];
+            }
+            let width = rng.gen_range(0..4);
+            // Unvalidated models must not panic either.
+            let row = vec![0.3; width];
+            let mut phi = vec![0.0; width];
+            let margin = model.margin(&row);
+            model.tree_shap(&row, &mut phi);
+            let _ = model.max_depth();
+            if model.validate(width).is_ok() {
+                accepted += 1;
+                let total = model.expected_value() + phi.iter().sum::<f64>();
+                assert!((total - margin).abs() < 1e-9);
+            }
+        }
+        assert!(accepted > 100, "{accepted}");
+    }
+}
