@@ -152,7 +152,7 @@ fn cholesky_solve(a: &mut [f64], b: &[f64], d: usize) -> Option<Vec<f64>> {
         for k in 0..j {
             s -= a[j * d + k] * a[j * d + k];
         }
-        if !(s > 0.0) {
+        if s.is_nan() || s <= 0.0 {
             return None;
         }
         let l = s.sqrt();
@@ -208,7 +208,10 @@ mod tests {
         let (x, y) = data(3000);
         let ours = fit_logistic(&x, &y, Some(&vec![1.0; y.len()]), 1.0, 100).expect("newton");
         let linfa = fit_logistic(&x, &y, None, 1.0, 500).expect("linfa");
-        assert!((ours.intercept - linfa.intercept).abs() < 1e-4, "{ours:?} {linfa:?}");
+        assert!(
+            (ours.intercept - linfa.intercept).abs() < 1e-4,
+            "{ours:?} {linfa:?}"
+        );
         for (a, b) in ours.coefficients.iter().zip(&linfa.coefficients) {
             assert!((a - b).abs() < 1e-4, "{ours:?} {linfa:?}");
         }
@@ -221,7 +224,13 @@ mod tests {
         let n = y.len() as f64;
         let w: Vec<f64> = y
             .iter()
-            .map(|&v| if v { n / (2.0 * pos) } else { n / (2.0 * (n - pos)) })
+            .map(|&v| {
+                if v {
+                    n / (2.0 * pos)
+                } else {
+                    n / (2.0 * (n - pos))
+                }
+            })
             .collect();
         let plain = fit_logistic(&x, &y, Some(&vec![1.0; y.len()]), 1.0, 100).expect("fit");
         let balanced = fit_logistic(&x, &y, Some(&w), 1.0, 100).expect("fit");

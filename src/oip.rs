@@ -17,7 +17,10 @@
 //!   `[batch, n_features]` (each feature's log-odds contribution in feature
 //!   order, as Explain computes them) when requested by name. A request sent
 //!   with `raw_input_contents` is answered with `raw_output_contents`, one sent
-//!   with `contents` with `contents`.
+//!   with `contents` with `contents`. ModelMetadata and ModelConfig list only
+//!   `probability` (clients such as perf_analyzer request every listed output,
+//!   and contributions cost an explanation per row); ModelConfig's
+//!   `optional_outputs` parameter names the other two.
 //! - **Models**: an empty model name is the default model, an empty version the
 //!   newest loaded one; a version may be a number or a label, as in
 //!   LeadScoring. `ModelConfig` gives `max_batch_size` = the leads-per-request
@@ -764,11 +767,10 @@ fn model_metadata(registry: &ModelRegistry, loaded: &LoadedModel) -> pb::ModelMe
             .collect(),
         platform: platform(loaded),
         inputs: vec![tensor_meta(INPUT, "FP64", vec![-1, n])],
-        outputs: vec![
-            tensor_meta(OUTPUT_PROBABILITY, "FP64", vec![-1, 1]),
-            tensor_meta(OUTPUT_SCORE, "UINT32", vec![-1, 1]),
-            tensor_meta(OUTPUT_CONTRIBUTIONS, "FP64", vec![-1, n]),
-        ],
+        // Only the default output: clients such as perf_analyzer request every
+        // listed output, and contributions cost an explanation per row. The
+        // optional outputs are named in ModelConfig's `optional_outputs`.
+        outputs: vec![tensor_meta(OUTPUT_PROBABILITY, "FP64", vec![-1, 1])],
     }
 }
 
@@ -798,6 +800,10 @@ fn model_config(loaded: &LoadedModel, max_batch_size: i32) -> pb::ModelConfig {
         ),
         ("features", serde_json::Value::Array(schema).to_string()),
         ("input_datatypes", "FP64,FP32".to_string()),
+        (
+            "optional_outputs",
+            format!("{OUTPUT_SCORE} UINT32 [-1,1]; {OUTPUT_CONTRIBUTIONS} FP64 [-1,{n}]"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), parameter(v)))
@@ -812,23 +818,11 @@ fn model_config(loaded: &LoadedModel, max_batch_size: i32) -> pb::ModelConfig {
             data_type: fp64,
             dims: vec![n],
         }],
-        output: vec![
-            pb::ModelOutput {
-                name: OUTPUT_PROBABILITY.to_string(),
-                data_type: fp64,
-                dims: vec![1],
-            },
-            pb::ModelOutput {
-                name: OUTPUT_SCORE.to_string(),
-                data_type: pb::DataType::TypeUint32 as i32,
-                dims: vec![1],
-            },
-            pb::ModelOutput {
-                name: OUTPUT_CONTRIBUTIONS.to_string(),
-                data_type: fp64,
-                dims: vec![n],
-            },
-        ],
+        output: vec![pb::ModelOutput {
+            name: OUTPUT_PROBABILITY.to_string(),
+            data_type: fp64,
+            dims: vec![1],
+        }],
         parameters,
         backend: BACKEND.to_string(),
     }

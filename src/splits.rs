@@ -51,7 +51,7 @@ pub fn time_split(times: &[TimeKey], test_fraction: f64) -> (Vec<usize>, Vec<usi
 
 /// A sortable point in time: a number (e.g. epoch seconds, a day index) or an
 /// ISO 8601 date / date-time, normalised so that text order is time order.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TimeKey {
     /// A numeric column.
     Number(f64),
@@ -60,6 +60,12 @@ pub enum TimeKey {
 }
 
 impl Eq for TimeKey {}
+
+impl PartialOrd for TimeKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Ord for TimeKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {

@@ -194,12 +194,15 @@ pub fn behavioural(n: usize, seed: u64) -> (String, Vec<f64>) {
         let demo = (rng.gen::<f64>() * 5.0 * (0.2 + engaged)).floor();
         let report = rng.gen::<f64>() < 0.1 + 0.3 * engaged;
         let (industry, industry_w) = industries[rng.gen_range(0..industries.len())];
-        let z: f64 = -2.2
-            + if pricing >= 3.0 && demo >= 2.0 { 1.8 } else { 0.0 }
-            + if sessions >= 15.0 { 1.0 } else { 0.0 }
-            + if sessions < 2.0 { -0.6 } else { 0.0 }
-            + if report { 0.9 } else { 0.0 }
-            + industry_w;
+        let z: f64 =
+            -2.2 + if pricing >= 3.0 && demo >= 2.0 {
+                1.8
+            } else {
+                0.0
+            } + if sessions >= 15.0 { 1.0 } else { 0.0 }
+                + if sessions < 2.0 { -0.6 } else { 0.0 }
+                + if report { 0.9 } else { 0.0 }
+                + industry_w;
         let p = 1.0 / (1.0 + (-z).exp());
         let converted = rng.gen::<f64>() < p;
         let day = i * 365 / n.max(1);
@@ -244,7 +247,13 @@ pub fn write_wide(
 ) -> std::io::Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let weights: Vec<f64> = (0..features)
-        .map(|j| if j % 3 == 0 { 0.0 } else { rng.gen_range(-0.8..0.8) })
+        .map(|j| {
+            if j % 3 == 0 {
+                0.0
+            } else {
+                rng.gen_range(-0.8..0.8)
+            }
+        })
         .collect();
     let mut line = String::new();
     for j in 0..features {
@@ -297,7 +306,10 @@ mod tests {
         let (csv, truth) = behavioural(1000, 2);
         assert_eq!(csv.lines().count(), 1001);
         assert_eq!(truth.len(), 1000);
-        assert!(csv.lines().nth(1000).is_some_and(|l| l.contains(",2024-12-")));
+        assert!(csv
+            .lines()
+            .nth(1000)
+            .is_some_and(|l| l.contains(",2024-12-")));
         let mut out = Vec::new();
         write_wide(&mut out, 50, 30, 1).expect("write");
         let text = String::from_utf8(out).expect("utf8");

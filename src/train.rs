@@ -272,15 +272,9 @@ impl Default for TrainParams {
     }
 }
 
-/// Checked trainer hyperparameters.
-#[derive(Debug, Clone, PartialEq)]
+/// Checked trainer hyperparameters (the default ones are valid).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ValidTrainParams(TrainParams);
-
-impl Default for ValidTrainParams {
-    fn default() -> Self {
-        Self(TrainParams::default())
-    }
-}
 
 impl TrainParams {
     /// Validates every parameter once.
@@ -322,10 +316,12 @@ impl TrainParams {
         if self.min_positives < 2 {
             return Err(bad("min_positives", "must be >= 2"));
         }
-        self.gbdt.check().map_err(|problem| TrainError::InvalidParam {
-            name: "gbdt",
-            problem,
-        })?;
+        self.gbdt
+            .check()
+            .map_err(|problem| TrainError::InvalidParam {
+                name: "gbdt",
+                problem,
+            })?;
         Ok(ValidTrainParams(self))
     }
 }
@@ -815,10 +811,7 @@ fn train_bytes_with_progress(
         ClassWeight::None => None,
         ClassWeight::Balanced => {
             let n = labels.len() as f64;
-            let (wp, wn) = (
-                n / (2.0 * positives as f64),
-                n / (2.0 * negatives as f64),
-            );
+            let (wp, wn) = (n / (2.0 * positives as f64), n / (2.0 * negatives as f64));
             Some(labels.iter().map(|&y| if y { wp } else { wn }).collect())
         }
     };
@@ -1049,7 +1042,11 @@ fn cross_validate(
     let mut fit_seconds = 0.0;
     let steps = fit_steps(family, prepared.params);
     progress.start(
-        &format!("{}-fold cross-validation, {}", folds.len(), family_name(family)),
+        &format!(
+            "{}-fold cross-validation, {}",
+            folds.len(),
+            family_name(family)
+        ),
         steps * folds.len() as u64,
     );
     for fold in folds {
@@ -1210,9 +1207,9 @@ fn encode_rows(
     for (r, &i) in rows.iter().enumerate() {
         refs.clear();
         refs.extend(prepared.raw[i].iter().map(Option::as_ref));
-        let encoded = pipeline.encode_design(&refs).map_err(|e| {
-            TrainError::Fit(format!("line {}: {e}", prepared.table.lines[i]))
-        })?;
+        let encoded = pipeline
+            .encode_design(&refs)
+            .map_err(|e| TrainError::Fit(format!("line {}: {e}", prepared.table.lines[i])))?;
         for (dst, src) in x.row_mut(r).iter_mut().zip(&encoded.design) {
             *dst = *src;
         }
@@ -1549,7 +1546,11 @@ pub fn write_report(report: &TrainingReport, out_dir: &Path) -> Result<Vec<PathB
     let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
     Ok(vec![
         write_atomically(out_dir, "report.json", json.as_bytes())?,
-        write_atomically(out_dir, "report.html", report::render_html(report).as_bytes())?,
+        write_atomically(
+            out_dir,
+            "report.html",
+            report::render_html(report).as_bytes(),
+        )?,
         write_atomically(
             out_dir,
             "report.md",
@@ -1657,7 +1658,10 @@ mod tests {
         let config: TrainConfig = toml::from_str(text).expect("parses");
         assert_eq!(config.params.model, ModelFamily::Gbdt);
         assert_eq!(config.params.gbdt.n_trees, 300);
-        assert_eq!(config.params.gbdt.num_leaves, GbdtParams::default().num_leaves);
+        assert_eq!(
+            config.params.gbdt.num_leaves,
+            GbdtParams::default().num_leaves
+        );
         assert_eq!(config.params.l2, TrainParams::default().l2);
         let typo = "[params]\nl2_penalty = 3.0\n";
         let err = toml::from_str::<TrainConfig>(typo).expect_err("unknown key");

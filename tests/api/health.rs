@@ -59,8 +59,7 @@ async fn broken_artifacts_are_refused_and_valid_ones_serve() {
     )
     .expect("write");
     let mut artifact = crate::helpers::synthetic_artifact().clone();
-    let leadscore::model::Estimator::Logistic { coefficients, .. } = &mut artifact.estimator
-    else {
+    let leadscore::model::Estimator::Logistic { coefficients, .. } = &mut artifact.estimator else {
         panic!("logistic model expected")
     };
     coefficients.pop();

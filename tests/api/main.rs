@@ -24,5 +24,5 @@ mod shutdown;
 mod stream;
 mod tls;
 mod tracing_export;
-mod training;
 mod trainer;
+mod training;

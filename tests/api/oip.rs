@@ -243,8 +243,6 @@ async fn model_metadata_has_the_tensor_shapes() {
         vec![
             ("leads", "FP64", &[-1, n][..]),
             ("probability", "FP64", &[-1, 1][..]),
-            ("score", "UINT32", &[-1, 1][..]),
-            ("contributions", "FP64", &[-1, n][..]),
         ]
     );
 
@@ -291,11 +289,11 @@ async fn model_config_gives_batching_dims_and_feature_order() {
         .collect();
     assert_eq!(
         outputs,
-        vec![
-            ("probability", pb::DataType::TypeFp64, &[1][..]),
-            ("score", pb::DataType::TypeUint32, &[1][..]),
-            ("contributions", pb::DataType::TypeFp64, &[n][..]),
-        ]
+        vec![("probability", pb::DataType::TypeFp64, &[1][..]),]
+    );
+    assert_eq!(
+        config.parameters["optional_outputs"].string_value,
+        format!("score UINT32 [-1,1]; contributions FP64 [-1,{n}]")
     );
     let names: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(

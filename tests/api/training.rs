@@ -33,11 +33,7 @@ fn behavioural_request(csv: &std::path::Path, params: TrainParams) -> TrainReque
 
 /// AUC of the generating model on the trainer's own test rows.
 fn oracle_auc(csv: &str, truth: &[f64], params: &TrainParams) -> f64 {
-    let labels: Vec<bool> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.ends_with(",1"))
-        .collect();
+    let labels: Vec<bool> = csv.lines().skip(1).map(|l| l.ends_with(",1")).collect();
     let (_, test) = train::stratified_split(&labels, params.test_fraction, params.seed);
     let y: Vec<bool> = test.iter().map(|&i| labels[i]).collect();
     let p: Vec<f64> = test.iter().map(|&i| truth[i]).collect();
@@ -60,9 +56,16 @@ fn gbdt_learns_thresholds_and_interactions_and_auto_picks_it() {
 
     // Assert: auto chose trees, said why, and they reach the generating model's AUC.
     let a = &outcome.artifact;
-    assert!(matches!(a.estimator, Estimator::Gbdt(_)), "{}", outcome.report.model_choice_reason);
     assert!(
-        outcome.report.model_choice_reason.contains("gbdt has the lower"),
+        matches!(a.estimator, Estimator::Gbdt(_)),
+        "{}",
+        outcome.report.model_choice_reason
+    );
+    assert!(
+        outcome
+            .report
+            .model_choice_reason
+            .contains("gbdt has the lower"),
         "{}",
         outcome.report.model_choice_reason
     );
@@ -94,7 +97,10 @@ fn gbdt_learns_thresholds_and_interactions_and_auto_picks_it() {
     let lead = leadscore::features::LeadInput::Named(
         [
             ("sessions_30d", leadscore::features::RawValue::Number(20.0)),
-            ("pricing_page_views", leadscore::features::RawValue::Number(4.0)),
+            (
+                "pricing_page_views",
+                leadscore::features::RawValue::Number(4.0),
+            ),
             ("demo_actions", leadscore::features::RawValue::Number(3.0)),
         ]
         .into_iter()
@@ -126,7 +132,10 @@ fn gbdt_on_linear_data_reaches_the_generating_auc() {
     let labels: Vec<bool> = data.leads.iter().map(|l| l.converted).collect();
     let (_, test) = train::stratified_split(&labels, params.test_fraction, params.seed);
     let y: Vec<bool> = test.iter().map(|&i| labels[i]).collect();
-    let p: Vec<f64> = test.iter().map(|&i| data.leads[i].true_probability).collect();
+    let p: Vec<f64> = test
+        .iter()
+        .map(|&i| data.leads[i].true_probability)
+        .collect();
     let oracle = roc_auc(&y, &p).expect("auc");
     let got = outcome.artifact.metrics.roc_auc;
     assert!((got - oracle).abs() < 0.02, "gbdt {got} vs oracle {oracle}");
@@ -146,7 +155,7 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
         .filter(|(i, l)| {
             *i == 0 || !l.ends_with(",1") || {
                 kept += 1;
-                kept % 3 == 0
+                kept.is_multiple_of(3)
             }
         })
         .map(|(_, l)| format!("{l}\n"))
@@ -164,7 +173,12 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
 
     // Assert: a calibration was chosen and the held-out probabilities are honest.
     let a = &outcome.artifact;
-    assert_ne!(a.calibration, Calibration::None, "{}", outcome.report.calibration.reason);
+    assert_ne!(
+        a.calibration,
+        Calibration::None,
+        "{}",
+        outcome.report.calibration.reason
+    );
     assert!(a.metrics.ece <= 0.03, "ECE {}", a.metrics.ece);
     assert!(
         outcome.report.calibration.validation_ece_before > 0.1,
@@ -254,18 +268,24 @@ fn the_leakage_guard_refuses_a_leaky_column_unless_allowed() {
     let (csv, _) = synthetic::behavioural(3000, 8);
     let path = write(&dir, "leaky.csv", &with_leak(&csv));
 
-    let err = train::train(&behavioural_request(&path, TrainParams::default()))
-        .expect_err("refused");
+    let err =
+        train::train(&behavioural_request(&path, TrainParams::default())).expect_err("refused");
     let text = err.to_string();
     assert!(matches!(err, TrainError::Leaky(_)), "{text}");
     assert!(text.contains("stage_at_export"), "{text}");
-    assert!(text.contains("Closed Won"), "evidence names the level: {text}");
+    assert!(
+        text.contains("Closed Won"),
+        "evidence names the level: {text}"
+    );
     assert!(text.contains("--allow-leaky"), "{text}");
 
     let mut request = behavioural_request(&path, TrainParams::default());
     request.allow_leaky = vec!["stage_at_export".into()];
     let outcome = train::train(&request).expect("allowed");
-    assert!(outcome.notices.iter().any(|n| n.contains("stage_at_export")));
+    assert!(outcome
+        .notices
+        .iter()
+        .any(|n| n.contains("stage_at_export")));
     assert!(!outcome.report.leakage.is_empty());
 }
 
@@ -321,15 +341,27 @@ fn out_of_time_and_grouped_splits_hold_out_what_they_say() {
     let dir = TempDir::new().expect("tempdir");
     let (csv, _) = synthetic::behavioural(4000, 6);
     let path = write(&dir, "behaviour.csv", &csv);
-    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
 
     let mut request = behavioural_request(&path, TrainParams::default());
     request.exclude = vec!["account_id".into()];
     request.time_column = Some("signup_date".into());
     let outcome = train::train(&request).expect("out of time");
-    assert!(outcome.report.split.method.contains("out-of-time"), "{}", outcome.report.split.method);
+    assert!(
+        outcome.report.split.method.contains("out-of-time"),
+        "{}",
+        outcome.report.split.method
+    );
     assert_eq!(outcome.test_rows, 800);
-    assert!(!outcome.artifact.features.iter().any(|f| f.name == "signup_date"));
+    assert!(!outcome
+        .artifact
+        .features
+        .iter()
+        .any(|f| f.name == "signup_date"));
     // The test rows are the last 800 by date: every training date is at or before every test date.
     let mut dates: Vec<&str> = rows.iter().map(|r| r[2]).collect();
     dates.sort_unstable();
@@ -339,11 +371,23 @@ fn out_of_time_and_grouped_splits_hold_out_what_they_say() {
     request.exclude = vec!["signup_date".into()];
     request.group_column = Some("account_id".into());
     let outcome = train::train(&request).expect("grouped");
-    assert!(outcome.report.split.method.contains("grouped by \"account_id\""));
-    assert!(!outcome.artifact.features.iter().any(|f| f.name == "account_id"));
+    assert!(outcome
+        .report
+        .split
+        .method
+        .contains("grouped by \"account_id\""));
+    assert!(!outcome
+        .artifact
+        .features
+        .iter()
+        .any(|f| f.name == "account_id"));
     let n = outcome.train_rows + outcome.test_rows;
     assert_eq!(n, 4000);
-    assert!((700..1000).contains(&outcome.test_rows), "{}", outcome.test_rows);
+    assert!(
+        (700..1000).contains(&outcome.test_rows),
+        "{}",
+        outcome.test_rows
+    );
 }
 
 #[test]
@@ -371,7 +415,10 @@ fn the_binary_reads_train_toml_flags_override_it_and_reports_are_written() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("3-fold cross-validation, gbdt"), "plain progress lines: {stderr}");
+    assert!(
+        stderr.contains("3-fold cross-validation, gbdt"),
+        "plain progress lines: {stderr}"
+    );
     let model = ModelArtifact::read(&out.join("model.json")).expect("valid artifact");
     let Estimator::Gbdt(trees) = &model.artifact().estimator else {
         panic!("gbdt expected")
