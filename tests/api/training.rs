@@ -444,3 +444,78 @@ fn the_binary_reads_train_toml_flags_override_it_and_reports_are_written() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("l2_penalty"));
 }
+
+/// The behavioural CSV written as Parquet: numbers as DOUBLE, text as UTF8,
+/// the target as INT32.
+fn behavioural_parquet(csv: &str) -> Vec<u8> {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let schema = Arc::new(
+        parse_message_type(
+            "message leads {
+                required binary lead_id (UTF8);
+                required binary account_id (UTF8);
+                required binary signup_date (UTF8);
+                required double sessions_30d;
+                required double pricing_page_views;
+                required double demo_actions;
+                required binary report_created (UTF8);
+                required binary industry (UTF8);
+                required int32 converted;
+            }",
+        )
+        .expect("schema"),
+    );
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut buf = Vec::new();
+    let mut writer = SerializedFileWriter::new(&mut buf, schema, props).expect("writer");
+    let mut group = writer.next_row_group().expect("row group");
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().expect("column") {
+        let cells = rows.iter().map(|r| r[index]);
+        match index {
+            3..=5 => {
+                let values: Vec<f64> = cells.map(|c| c.parse().expect("number")).collect();
+                column.typed::<DoubleType>().write_batch(&values, None, None)
+            }
+            8 => {
+                let values: Vec<i32> = cells.map(|c| c.parse().expect("0/1")).collect();
+                column.typed::<Int32Type>().write_batch(&values, None, None)
+            }
+            _ => {
+                let values: Vec<ByteArray> = cells.map(ByteArray::from).collect();
+                column.typed::<ByteArrayType>().write_batch(&values, None, None)
+            }
+        }
+        .expect("write column");
+        column.close().expect("close column");
+        index += 1;
+    }
+    group.close().expect("close group");
+    writer.close().expect("close file");
+    buf
+}
+
+#[test]
+fn parquet_and_csv_exports_train_the_same_model() {
+    let dir = TempDir::new().expect("tempdir");
+    let (csv, _) = synthetic::behavioural(3000, 12);
+    let csv_path = write(&dir, "export.csv", &csv);
+    let parquet_path = dir.path().join("export.parquet");
+    std::fs::write(&parquet_path, behavioural_parquet(&csv)).expect("write parquet");
+
+    let from_csv = train::train(&behavioural_request(&csv_path, TrainParams::default()))
+        .expect("csv trains");
+    let from_parquet = train::train(&behavioural_request(&parquet_path, TrainParams::default()))
+        .expect("parquet trains");
+
+    assert_eq!(from_parquet.report.data.rows, 3000);
+    assert_eq!(from_parquet.artifact.features, from_csv.artifact.features);
+    assert_eq!(from_parquet.artifact.estimator, from_csv.artifact.estimator);
+    assert_eq!(from_parquet.artifact.metrics, from_csv.artifact.metrics);
+}
