@@ -333,6 +333,13 @@ impl PlattProblem<'_> {
                 break;
             }
             let step = newton_step(g, h, fix_a);
+            // Newton decrement g·H⁻¹g / 2 is the loss still to gain: once it
+            // is at rounding level, a line search can only burn passes over
+            // the rows (a million of them, in the trainer's scaling runs).
+            let decrement = 0.5 * (g[0] * step[0] + g[1] * step[1]);
+            if decrement.is_finite() && decrement <= 1e-13 * fx.abs().max(1.0) {
+                break;
+            }
             // Backtracking: Newton's full step is right near the optimum;
             // far from it (separable data) halve until the loss drops.
             let mut t = 1.0;

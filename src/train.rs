@@ -16,7 +16,7 @@
 //! style): a [`ValidTrainParams`] can only hold usable values. They can come
 //! from a `train.toml` file ([`TrainConfig`]) with flags overriding it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::calibration::{self, Calibration};
 use crate::evaluation;
 use crate::features::{
-    parse_bool, snake_case, FeatureEncoding, FeatureKind, FeaturePipeline, FeatureSpec, RawValue,
-    MISSING, OTHER,
+    apply_feature_texts, parse_bool, snake_case, FeatureEncoding, FeatureKind, FeaturePipeline,
+    FeatureSpec, FeatureText, RawValue, MISSING, OTHER,
 };
 use crate::gbdt::{self, GbdtParams};
 use crate::leakage::{self, LeakFinding, LeakageThresholds};
@@ -360,6 +360,9 @@ pub struct TrainRequest {
     pub params: ValidTrainParams,
     /// The command line, recorded in provenance.
     pub command: String,
+    /// Labels, reason templates and `actionable` per feature name
+    /// (`train.toml`'s `[features.<name>]`), applied after fitting.
+    pub features: BTreeMap<String, FeatureText>,
 }
 
 /// A trained model with what the data scientist should know about it.
@@ -425,6 +428,9 @@ pub struct TrainConfig {
     pub out: Option<PathBuf>,
     /// Hyperparameters (`[params]`, with `[params.gbdt]`).
     pub params: TrainParams,
+    /// Per-feature display text and behaviour (`[features.<name>]`: label,
+    /// reason, reason_when_false, actionable).
+    pub features: BTreeMap<String, FeatureText>,
 }
 
 impl TrainConfig {
@@ -879,7 +885,26 @@ fn train_bytes_with_progress(
         fit_steps(chosen.family, params),
     );
     let fit_started = Instant::now();
-    let (specs, estimator, x_train) = fit_on(&prepared, chosen.family, &train_idx, progress)?;
+    let (mut specs, estimator, x_train) = fit_on(&prepared, chosen.family, &train_idx, progress)?;
+    // Sales language: train.toml's [features.<name>] first, then the
+    // defaults for what it leaves unset, and the deciles the suggestion
+    // search tries (see features::FeatureSpec::fill_defaults).
+    apply_feature_texts(&mut specs, &request.features).map_err(|problem| {
+        TrainError::InvalidParam {
+            name: "features",
+            problem,
+        }
+    })?;
+    for (f, spec) in specs.iter_mut().enumerate() {
+        let values: Vec<f64> = train_idx
+            .iter()
+            .filter_map(|&i| match prepared.raw[i][f] {
+                Some(RawValue::Number(x)) => Some(x),
+                _ => None,
+            })
+            .collect();
+        spec.fill_defaults(&values);
+    }
     let final_fit_seconds = fit_started.elapsed().as_secs_f64();
     progress.finish(&format!("{final_fit_seconds:.1} s"));
     let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
@@ -1138,17 +1163,17 @@ fn fit_on(
             while !used_names.insert(name.clone()) {
                 name.push('_');
             }
-            FeatureSpec {
+            FeatureSpec::new(
                 name,
-                source_column: header.clone(),
-                label: header.clone(),
-                encoding: fit_encoding(
+                header.clone(),
+                header.clone(),
+                fit_encoding(
                     col.kind,
                     rows.iter().map(|&i| prepared.raw[i][f].as_ref()),
                     params,
                     bins,
                 ),
-            }
+            )
         })
         .collect();
     let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
@@ -1249,11 +1274,17 @@ fn choose_calibration(
         }
         p
     };
-    let methods = [
-        CalibrationChoice::None,
-        CalibrationChoice::Platt,
-        CalibrationChoice::Isotonic,
-    ];
+    // Cross-fit every method only when choosing; otherwise just the
+    // uncalibrated baseline and the requested method (for the report's ECE).
+    let methods: Vec<CalibrationChoice> = match choice {
+        CalibrationChoice::Auto => vec![
+            CalibrationChoice::None,
+            CalibrationChoice::Platt,
+            CalibrationChoice::Isotonic,
+        ],
+        CalibrationChoice::None => vec![CalibrationChoice::None],
+        other => vec![CalibrationChoice::None, other],
+    };
     let scored: Vec<(CalibrationChoice, f64, f64)> = methods
         .iter()
         .map(|&m| {
