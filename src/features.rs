@@ -16,7 +16,7 @@
 //! the artifact. Both encode through [`FeaturePipeline::encode`], so what a model
 //! saw in training is exactly what it sees in serving.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,61 @@ pub struct FeatureSpec {
     pub label: String,
     /// Encoding and training statistics.
     pub encoding: FeatureEncoding,
+    /// Reason template shown next to a contribution, e.g. "Viewed the pricing
+    /// page {value} times"; `{value}` is the value used and `{label}` the
+    /// label. For booleans it is the text when the value is true. Empty means
+    /// the default for the kind ([`FeatureSpec::reason_template`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Booleans only: the reason template when the value is false. Empty
+    /// means "Not {label}".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason_when_false: String,
+    /// Whether a sales rep can change this feature, so that "what would raise
+    /// this score most" may suggest it. Absent means the default rule
+    /// ([`FeatureSpec::is_actionable`]: numeric and boolean yes, categorical no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actionable: Option<bool>,
+    /// Numeric only: training deciles (values seen in training), the values
+    /// besides min, median, max and bin edges that the suggestion search tries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<f64>,
+}
+
+/// Default reason template of numeric features.
+pub const DEFAULT_NUMERIC_REASON: &str = "{label}: {value}";
+/// Default reason template of categorical features.
+pub const DEFAULT_CATEGORICAL_REASON: &str = "{label} is {value}";
+/// Default reason template of boolean features when true.
+pub const DEFAULT_TRUE_REASON: &str = "{label}";
+/// Default reason template of boolean features when false.
+pub const DEFAULT_FALSE_REASON: &str = "Not {label}";
+
+/// A source feature's value as the pipeline used it: after imputation,
+/// clipping to the training range and category matching.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UsedValue {
+    /// A numeric value inside the training range.
+    Number(f64),
+    /// Index of a category level in the feature's `categories`.
+    Level(usize),
+    /// A boolean value.
+    Flag(bool),
+}
+
+/// Display text and behaviour of one feature, as `train.toml` sets them in a
+/// `[features.<name>]` table; unset fields keep the trainer's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureText {
+    /// Human label.
+    pub label: Option<String>,
+    /// Reason template (`{value}`, `{label}`); for booleans, the text when true.
+    pub reason: Option<String>,
+    /// Booleans only: reason template when false.
+    pub reason_when_false: Option<String>,
+    /// Whether the suggestion search may change the feature.
+    pub actionable: Option<bool>,
 }
 
 impl FeatureSpec {
@@ -153,6 +208,227 @@ impl FeatureSpec {
             _ => &[],
         }
     }
+
+    /// A feature spec with the trainer's default text and no statistics
+    /// beyond the encoding: reason template, `actionable` and quantiles unset.
+    pub fn new(
+        name: String,
+        source_column: String,
+        label: String,
+        encoding: FeatureEncoding,
+    ) -> Self {
+        Self {
+            name,
+            source_column,
+            label,
+            encoding,
+            reason: String::new(),
+            reason_when_false: String::new(),
+            actionable: None,
+            quantiles: Vec::new(),
+        }
+    }
+
+    /// The reason template for a value: the stored one, or the kind's default
+    /// ([`DEFAULT_NUMERIC_REASON`], [`DEFAULT_CATEGORICAL_REASON`],
+    /// [`DEFAULT_TRUE_REASON`] / [`DEFAULT_FALSE_REASON`]).
+    pub fn reason_template(&self, value: &UsedValue) -> &str {
+        let (stored, default) = match (&self.encoding, value) {
+            (FeatureEncoding::Boolean { .. }, UsedValue::Flag(false)) => {
+                (&self.reason_when_false, DEFAULT_FALSE_REASON)
+            }
+            (FeatureEncoding::Boolean { .. }, _) => (&self.reason, DEFAULT_TRUE_REASON),
+            (FeatureEncoding::Categorical { .. }, _) => (&self.reason, DEFAULT_CATEGORICAL_REASON),
+            (FeatureEncoding::Numeric { .. }, _) => (&self.reason, DEFAULT_NUMERIC_REASON),
+        };
+        if stored.is_empty() {
+            default
+        } else {
+            stored
+        }
+    }
+
+    /// Whether the suggestion search may change this feature: the stored
+    /// flag, else numeric and boolean features yes (behaviour a rep can
+    /// drive: visits, demo actions, a report created) and categorical ones no
+    /// (firmographics such as industry or lead source).
+    pub fn is_actionable(&self) -> bool {
+        self.actionable
+            .unwrap_or(self.kind() != FeatureKind::Categorical)
+    }
+
+    /// A used value as text: numbers without a trailing ".0", the category
+    /// level, "true" / "false".
+    pub fn value_text(&self, value: &UsedValue) -> String {
+        match value {
+            UsedValue::Number(x) => format_number(*x),
+            UsedValue::Level(k) => self.categories().get(*k).cloned().unwrap_or_default(),
+            UsedValue::Flag(b) => b.to_string(),
+        }
+    }
+
+    /// The reason text for a value: the template with `{value}` and
+    /// `{label}` filled in.
+    pub fn render_reason(&self, value: &UsedValue) -> String {
+        render_template(
+            self.reason_template(value),
+            &self.label,
+            &self.value_text(value),
+        )
+    }
+
+    /// Applies a `[features.<name>]` table of `train.toml`.
+    ///
+    /// # Errors
+    /// A message naming the feature when a template has an unknown
+    /// placeholder, or `reason_when_false` is set on a non-boolean feature.
+    pub fn apply_text(&mut self, text: &FeatureText) -> Result<(), String> {
+        if let Some(label) = &text.label {
+            self.label = label.clone();
+        }
+        if let Some(reason) = &text.reason {
+            check_template(reason).map_err(|e| format!("[features.{}] reason: {e}", self.name))?;
+            self.reason = reason.clone();
+        }
+        if let Some(reason) = &text.reason_when_false {
+            if self.kind() != FeatureKind::Boolean {
+                return Err(format!(
+                    "[features.{}] reason_when_false is for boolean features; this one is {}",
+                    self.name,
+                    self.kind().as_str()
+                ));
+            }
+            check_template(reason)
+                .map_err(|e| format!("[features.{}] reason_when_false: {e}", self.name))?;
+            self.reason_when_false = reason.clone();
+        }
+        if let Some(actionable) = text.actionable {
+            self.actionable = Some(actionable);
+        }
+        Ok(())
+    }
+
+    /// Stores the trainer's defaults explicitly (so the artifact says what it
+    /// shows) and, for numeric features, the deciles of the training values.
+    /// A label that is still the bare snake_case column name
+    /// ("pricing_page_views") becomes words ("Pricing page views").
+    pub fn fill_defaults(&mut self, training_values: &[f64]) {
+        let kind = self.kind();
+        if self.label == self.name && self.label.contains('_') {
+            self.label = humanise(&self.name);
+        }
+        if self.reason.is_empty() {
+            self.reason = match kind {
+                FeatureKind::Numeric => DEFAULT_NUMERIC_REASON,
+                FeatureKind::Categorical => DEFAULT_CATEGORICAL_REASON,
+                FeatureKind::Boolean => DEFAULT_TRUE_REASON,
+            }
+            .to_string();
+        }
+        if kind == FeatureKind::Boolean && self.reason_when_false.is_empty() {
+            self.reason_when_false = DEFAULT_FALSE_REASON.to_string();
+        }
+        if self.actionable.is_none() {
+            self.actionable = Some(self.is_actionable());
+        }
+        if let FeatureEncoding::Numeric { min, max, .. } = self.encoding {
+            self.quantiles = deciles(training_values, min, max);
+        }
+    }
+}
+
+/// "pricing_page_views" → "Pricing page views".
+fn humanise(name: &str) -> String {
+    let words = name.replace('_', " ");
+    let mut chars = words.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Applies `train.toml`'s `[features.<name>]` tables to fitted specs.
+///
+/// # Errors
+/// A message naming an unknown feature (with the known names) or a bad template.
+pub fn apply_feature_texts(
+    specs: &mut [FeatureSpec],
+    texts: &BTreeMap<String, FeatureText>,
+) -> Result<(), String> {
+    for (name, text) in texts {
+        let Some(spec) = specs.iter_mut().find(|s| &s.name == name) else {
+            let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!(
+                "[features.{name}] names no feature of the model; features are: {}",
+                known.join(", ")
+            ));
+        };
+        spec.apply_text(text)?;
+    }
+    Ok(())
+}
+
+/// Nearest-rank deciles (10%..90%) of `values`, deduplicated, inside
+/// `[min, max]`: values actually seen, so a suggestion reads naturally
+/// ("5 visits", not "4.8 visits").
+fn deciles(values: &[f64], min: f64, max: f64) -> Vec<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let mut out: Vec<f64> = (1..10)
+        .map(|k| sorted[((k * n).div_ceil(10)).clamp(1, n) - 1].clamp(min, max))
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Checks that a template's only placeholders are `{value}` and `{label}`.
+///
+/// # Errors
+/// A message quoting the first unknown placeholder or unmatched brace.
+pub fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        let tail = &rest[open..];
+        if let Some(after) = tail
+            .strip_prefix("{value}")
+            .or_else(|| tail.strip_prefix("{label}"))
+        {
+            rest = after;
+        } else {
+            let shown: String = tail.chars().take(20).collect();
+            return Err(format!(
+                "only {{value}} and {{label}} may appear in braces, found \"{shown}\""
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Fills `{label}` and `{value}` in one pass (so a label that itself
+/// contains "{value}" is shown as it is).
+fn render_template(template: &str, label: &str, value: &str) -> String {
+    let mut out = String::with_capacity(template.len() + label.len() + value.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        if let Some(after) = tail.strip_prefix("{value}") {
+            out.push_str(value);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{label}") {
+            out.push_str(label);
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Why a lead's features could not be encoded. Each variant names the field.
@@ -258,6 +534,9 @@ pub struct EncodedLead {
     /// The value used for each source feature (after imputation), as text;
     /// empty from the scoring paths, which show no values.
     pub shown_values: Vec<String>,
+    /// The value used for each source feature, as the pipeline used it;
+    /// empty from the scoring paths, like `shown_values`.
+    pub used_values: Vec<UsedValue>,
     /// Imputations, unseen categories and clipping, one line each.
     pub warnings: Vec<String>,
     /// The same events as `warnings`, as (source feature index, kind).
@@ -347,6 +626,19 @@ impl FeaturePipeline {
                     }
                 }
                 FeatureEncoding::Boolean { .. } => {}
+            }
+            for (field, template) in [
+                ("reason", &spec.reason),
+                ("reason_when_false", &spec.reason_when_false),
+            ] {
+                check_template(template)
+                    .map_err(|e| format!("feature \"{}\" {field}: {e}", spec.name))?;
+            }
+            if !spec.quantiles.iter().all(|q| q.is_finite()) {
+                return Err(format!(
+                    "feature \"{}\" quantiles must be finite",
+                    spec.name
+                ));
             }
             offsets.push(width);
             width += spec.width();
@@ -475,19 +767,14 @@ impl FeaturePipeline {
     ) -> Result<EncodedLead, FeatureError> {
         let mut design = vec![0.0; self.width];
         let mut shown_values = Vec::with_capacity(if shown { self.specs.len() } else { 0 });
+        let mut used_values = Vec::with_capacity(if shown { self.specs.len() } else { 0 });
         let mut warnings = Vec::new();
         let mut fallbacks = Vec::new();
         for (i, spec) in self.specs.iter().enumerate() {
             let value = values.get(i).copied().flatten();
-            let at = self.offsets[i];
             match &spec.encoding {
                 FeatureEncoding::Numeric {
-                    median,
-                    mean,
-                    std,
-                    min,
-                    max,
-                    bin_edges,
+                    median, min, max, ..
                 } => {
                     let x = match value {
                         None => {
@@ -530,13 +817,11 @@ impl FeaturePipeline {
                             })
                         }
                     };
-                    design[at] = (x - mean) / std;
-                    if !bin_edges.is_empty() {
-                        let bin = bin_edges.partition_point(|e| *e <= x);
-                        design[at + 1 + bin] = 1.0;
-                    }
+                    let used = UsedValue::Number(x);
+                    self.write_columns(i, &used, &mut design);
                     if shown {
                         shown_values.push(format_number(x));
+                        used_values.push(used);
                     }
                 }
                 FeatureEncoding::Categorical { categories } => {
@@ -576,9 +861,11 @@ impl FeaturePipeline {
                         // The pipeline constructor guarantees OTHER is last.
                         categories.len() - 1,
                     );
-                    design[at + k] = 1.0;
+                    let used = UsedValue::Level(k);
+                    self.write_columns(i, &used, &mut design);
                     if shown {
                         shown_values.push(level.to_string());
+                        used_values.push(used);
                     }
                 }
                 FeatureEncoding::Boolean { imputed } => {
@@ -612,9 +899,11 @@ impl FeaturePipeline {
                             });
                         }
                     };
-                    design[at] = if b { 1.0 } else { 0.0 };
+                    let used = UsedValue::Flag(b);
+                    self.write_columns(i, &used, &mut design);
                     if shown {
                         shown_values.push(b.to_string());
+                        used_values.push(used);
                     }
                 }
             }
@@ -622,9 +911,52 @@ impl FeaturePipeline {
         Ok(EncodedLead {
             design,
             shown_values,
+            used_values,
             warnings,
             fallbacks,
         })
+    }
+
+    /// Writes source feature `i`'s design columns for a used value into a
+    /// full design row (the columns are cleared first). This is the one place
+    /// that turns a value into design columns: encoding a lead and changing
+    /// one feature of an encoded lead (the suggestion search) both go
+    /// through it, so a changed lead scores exactly as if it had been sent.
+    /// A value of the wrong kind for the feature, or a row of the wrong
+    /// width, leaves the row unchanged.
+    pub fn write_columns(&self, i: usize, value: &UsedValue, design: &mut [f64]) {
+        let (Some(spec), Some(&at)) = (self.specs.get(i), self.offsets.get(i)) else {
+            return;
+        };
+        let Some(columns) = design.get_mut(at..at + spec.width()) else {
+            return;
+        };
+        match (&spec.encoding, value) {
+            (
+                FeatureEncoding::Numeric {
+                    mean,
+                    std,
+                    bin_edges,
+                    ..
+                },
+                UsedValue::Number(x),
+            ) => {
+                columns.fill(0.0);
+                columns[0] = (x - mean) / std;
+                if !bin_edges.is_empty() {
+                    let bin = bin_edges.partition_point(|e| e <= x);
+                    columns[1 + bin] = 1.0;
+                }
+            }
+            (FeatureEncoding::Categorical { .. }, UsedValue::Level(k)) if *k < columns.len() => {
+                columns.fill(0.0);
+                columns[*k] = 1.0;
+            }
+            (FeatureEncoding::Boolean { .. }, UsedValue::Flag(b)) => {
+                columns[0] = if *b { 1.0 } else { 0.0 };
+            }
+            _ => {}
+        }
     }
 }
 
@@ -717,6 +1049,10 @@ mod tests {
                 name: "visits".into(),
                 source_column: "Visits".into(),
                 label: "Visits".into(),
+                reason: String::new(),
+                reason_when_false: String::new(),
+                actionable: None,
+                quantiles: vec![],
                 encoding: FeatureEncoding::Numeric {
                     median: 2.0,
                     mean: 3.0,
@@ -730,6 +1066,10 @@ mod tests {
                 name: "source".into(),
                 source_column: "Source".into(),
                 label: "Source".into(),
+                reason: String::new(),
+                reason_when_false: String::new(),
+                actionable: None,
+                quantiles: vec![],
                 encoding: FeatureEncoding::Categorical {
                     categories: vec!["ads".into(), "web".into(), MISSING.into(), OTHER.into()],
                 },
@@ -738,6 +1078,10 @@ mod tests {
                 name: "report_created".into(),
                 source_column: "Report Created".into(),
                 label: "Report created".into(),
+                reason: String::new(),
+                reason_when_false: String::new(),
+                actionable: None,
+                quantiles: vec![],
                 encoding: FeatureEncoding::Boolean { imputed: false },
             },
         ])
@@ -862,6 +1206,10 @@ mod tests {
             name: "t".into(),
             source_column: "T".into(),
             label: "T".into(),
+            reason: String::new(),
+            reason_when_false: String::new(),
+            actionable: None,
+            quantiles: vec![],
             encoding: FeatureEncoding::Numeric {
                 median: 5.0,
                 mean: 5.0,

@@ -17,10 +17,13 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use crate::error::ServiceError;
+use crate::features::UsedValue;
 use crate::features::{FeatureKind, LeadInput, RawValue};
 use crate::limits::Deadline;
 use crate::metrics as m;
-use crate::model::{LeadExplanation, LeadScore, ModelArtifact};
+use crate::model::{
+    display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact,
+};
 use crate::proto;
 use crate::proto::lead_scoring_server::LeadScoring;
 use crate::registry::{LoadedModel, ModelRegistry};
@@ -260,10 +263,17 @@ impl LeadScoringService {
             explanations.iter().map(|e| &e.score),
         );
         let specs = job.loaded.model.pipeline().specs();
-        let keep = if req.top_k == 0 {
-            usize::MAX
-        } else {
-            req.top_k as usize
+        let contribution = |c: &Contribution| proto::Contribution {
+            feature: specs[c.feature_index].name.clone(),
+            label: specs[c.feature_index].label.clone(),
+            contribution: c.contribution,
+            value: c.value.clone(),
+            direction: match c.direction() {
+                Direction::Raises => proto::Direction::Raises,
+                Direction::Lowers => proto::Direction::Lowers,
+                Direction::Neutral => proto::Direction::Neutral,
+            } as i32,
+            reason: c.reason.clone(),
         };
         Ok(proto::ExplainResponse {
             model: job.loaded.name.clone(),
@@ -278,17 +288,23 @@ impl LeadScoringService {
                         probability: e.score.probability,
                         base_log_odds: e.base_log_odds,
                         log_odds: e.score.log_odds,
-                        contributions: e
-                            .contributions
-                            .into_iter()
-                            .take(keep)
-                            .map(|c| proto::Contribution {
-                                feature: specs[c.feature_index].name.clone(),
-                                label: specs[c.feature_index].label.clone(),
-                                contribution: c.contribution,
-                                value: c.value,
-                            })
-                            .collect(),
+                        contributions: if req.top_k == 0 {
+                            e.contributions.iter().map(contribution).collect()
+                        } else {
+                            e.top_k(req.top_k as usize)
+                                .into_iter()
+                                .map(contribution)
+                                .collect()
+                        },
+                        suggestion: e.suggestion.map(|s| proto::Suggestion {
+                            feature: specs[s.feature_index].name.clone(),
+                            label: specs[s.feature_index].label.clone(),
+                            from_value: s.from_value,
+                            to_value: s.to_value,
+                            new_probability: s.new_probability,
+                            new_score: display_score(s.new_probability),
+                            reason: s.reason,
+                        }),
                         score: e.score.score,
                         band: e.score.band,
                         warnings: e.score.warnings,
@@ -440,6 +456,12 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
                     .get(i)
                     .copied()
                     .unwrap_or(0.0),
+                reason: f.reason_template(&UsedValue::Flag(true)).to_string(),
+                reason_when_false: match f.kind() {
+                    FeatureKind::Boolean => f.reason_template(&UsedValue::Flag(false)).to_string(),
+                    _ => String::new(),
+                },
+                actionable: f.is_actionable(),
             })
             .collect(),
         bands: a

@@ -12,7 +12,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
-use crate::features::{EncodedLead, FeatureError, FeaturePipeline, FeatureSpec, LeadInput};
+use crate::features::{
+    EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput, UsedValue,
+    MISSING, OTHER,
+};
 use crate::gbdt::GbdtModel;
 
 /// The artifact format this build writes.
@@ -260,6 +263,50 @@ pub struct Contribution {
     pub contribution: f64,
     /// Value used (after imputation), as text.
     pub value: String,
+    /// The feature's reason template rendered with the value, e.g.
+    /// "Viewed the pricing page 6 times".
+    pub reason: String,
+}
+
+/// Which way a contribution moves the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Positive contribution.
+    Raises,
+    /// Negative contribution.
+    Lowers,
+    /// Exactly zero (the feature is at its average effect, or unused).
+    Neutral,
+}
+
+impl Contribution {
+    /// The sign of the contribution, as a direction.
+    pub fn direction(&self) -> Direction {
+        if self.contribution > 0.0 {
+            Direction::Raises
+        } else if self.contribution < 0.0 {
+            Direction::Lowers
+        } else {
+            Direction::Neutral
+        }
+    }
+}
+
+/// The single feature change that raises a lead's probability most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    /// Index of the source feature in the schema.
+    pub feature_index: usize,
+    /// The value used now, as text.
+    pub from_value: String,
+    /// The value to change it to, as text.
+    pub to_value: String,
+    /// The reason template rendered with the new value.
+    pub reason: String,
+    /// The estimator's log-odds of the changed lead.
+    pub new_log_odds: f64,
+    /// The calibrated probability of the changed lead (> the current one).
+    pub new_probability: f64,
 }
 
 /// Explanation of one lead's score.
@@ -272,6 +319,33 @@ pub struct LeadExplanation {
     /// Every source feature's contribution, sorted by |contribution| descending.
     /// They add up with `base_log_odds` to `score.log_odds`.
     pub contributions: Vec<Contribution>,
+    /// What would raise this score most, if any actionable change does.
+    pub suggestion: Option<Suggestion>,
+}
+
+impl LeadExplanation {
+    /// The `k` strongest positive contributions (largest first) followed by
+    /// the `k` strongest negative ones (most negative first); zero
+    /// contributions are left out. `k` larger than the number of features
+    /// simply keeps them all.
+    pub fn top_k(&self, k: usize) -> Vec<&Contribution> {
+        let mut raising: Vec<&Contribution> = self
+            .contributions
+            .iter()
+            .filter(|c| c.contribution > 0.0)
+            .collect();
+        let mut lowering: Vec<&Contribution> = self
+            .contributions
+            .iter()
+            .filter(|c| c.contribution < 0.0)
+            .collect();
+        raising.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        lowering.sort_by(|a, b| a.contribution.total_cmp(&b.contribution));
+        raising.truncate(k);
+        lowering.truncate(k);
+        raising.extend(lowering);
+        raising
+    }
 }
 
 /// A validated model, ready to score.
@@ -424,7 +498,19 @@ impl ScoringModel {
     /// same way for trees. They add up with [`Self::base_log_odds`] to
     /// [`Self::log_odds`].
     pub fn contributions(&self, design: &[f64]) -> Vec<f64> {
-        let per_column: Vec<f64> = match &self.artifact.estimator {
+        let per_column = self.design_contributions(design);
+        (0..self.pipeline.specs().len())
+            .map(|i| self.pipeline.columns_of(i).map(|c| per_column[c]).sum())
+            .collect()
+    }
+
+    /// Each design column's exact contribution to an encoded row's log-odds
+    /// (what SHAP's linear explainer with an interventional background, or
+    /// its tree explainer with `tree_path_dependent` perturbation, computes
+    /// per input column): `w · (x − E[x])` for a logistic model, TreeSHAP
+    /// values for trees. [`Self::contributions`] sums them per source feature.
+    pub fn design_contributions(&self, design: &[f64]) -> Vec<f64> {
+        match &self.artifact.estimator {
             Estimator::Logistic { coefficients, .. } => coefficients
                 .iter()
                 .zip(design)
@@ -436,10 +522,7 @@ impl ScoringModel {
                 model.tree_shap(design, &mut phi);
                 phi
             }
-        };
-        (0..self.pipeline.specs().len())
-            .map(|i| self.pipeline.columns_of(i).map(|c| per_column[c]).sum())
-            .collect()
+        }
     }
 
     /// Scores and explains one lead: exact contributions (see
@@ -450,23 +533,80 @@ impl ScoringModel {
     pub fn explain(&self, input: &LeadInput) -> Result<LeadExplanation, FeatureError> {
         let mut encoded = self.pipeline.encode(input)?;
         let shown = std::mem::take(&mut encoded.shown_values);
+        let used = std::mem::take(&mut encoded.used_values);
+        let specs = self.pipeline.specs();
         let mut contributions: Vec<Contribution> = self
             .contributions(&encoded.design)
             .into_iter()
             .zip(shown)
+            .zip(&used)
             .enumerate()
-            .map(|(feature_index, (contribution, value))| Contribution {
-                feature_index,
-                contribution,
-                value,
-            })
+            .map(
+                |(feature_index, ((contribution, value), used))| Contribution {
+                    feature_index,
+                    contribution,
+                    value,
+                    reason: specs[feature_index].render_reason(used),
+                },
+            )
             .collect();
         contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        let suggestion = self.suggest(&encoded.design, &used);
         let score = self.score_encoded(encoded);
         Ok(LeadExplanation {
             score,
             base_log_odds: self.base_log_odds,
             contributions,
+            suggestion,
+        })
+    }
+
+    /// "What would raise this score most": over the actionable features, the
+    /// single change of one feature's value that gives the highest calibrated
+    /// probability above the current one, or `None` when no change raises it.
+    ///
+    /// Candidates stay within what training saw: for a number its training
+    /// min, median, max, deciles and bin edges; for a boolean the other
+    /// value; for an actionable categorical every training level (not
+    /// `(missing)` or `(other)`). Each candidate is re-scored exactly: the
+    /// changed feature's design columns are rewritten by the pipeline's own
+    /// [`FeaturePipeline::write_columns`] and the whole row goes through the
+    /// estimator and the calibration, as a lead sent with that value would.
+    /// At most a few dozen candidates per feature, so it stays cheap.
+    pub fn suggest(&self, design: &[f64], used: &[UsedValue]) -> Option<Suggestion> {
+        let current = self.probability(self.log_odds(design));
+        let mut row = design.to_vec();
+        let mut best: Option<(usize, UsedValue, f64, f64)> = None;
+        let mut candidates = Vec::new();
+        for (i, spec) in self.pipeline.specs().iter().enumerate() {
+            let Some(now) = used.get(i) else { break };
+            if !spec.is_actionable() {
+                continue;
+            }
+            candidates.clear();
+            candidate_values(spec, now, &mut candidates);
+            for candidate in &candidates {
+                self.pipeline.write_columns(i, candidate, &mut row);
+                let log_odds = self.log_odds(&row);
+                let p = self.probability(log_odds);
+                if p > current && best.as_ref().is_none_or(|b| p > b.3) {
+                    best = Some((i, candidate.clone(), log_odds, p));
+                }
+            }
+            self.pipeline.write_columns(i, now, &mut row);
+        }
+        let (feature_index, to, new_log_odds, new_probability) = best?;
+        let spec = &self.pipeline.specs()[feature_index];
+        Some(Suggestion {
+            feature_index,
+            from_value: used
+                .get(feature_index)
+                .map(|v| spec.value_text(v))
+                .unwrap_or_default(),
+            to_value: spec.value_text(&to),
+            reason: spec.render_reason(&to),
+            new_log_odds,
+            new_probability,
         })
     }
 
@@ -479,6 +619,42 @@ impl ScoringModel {
             .or(self.artifact.bands.last())
             .map(|b| b.name.as_str())
             .unwrap_or("")
+    }
+}
+
+/// The values the suggestion search tries for one feature, other than `now`.
+fn candidate_values(spec: &FeatureSpec, now: &UsedValue, out: &mut Vec<UsedValue>) {
+    match (&spec.encoding, now) {
+        (
+            FeatureEncoding::Numeric {
+                median,
+                min,
+                max,
+                bin_edges,
+                ..
+            },
+            UsedValue::Number(x),
+        ) => {
+            let mut values: Vec<f64> = [*min, *median, *max]
+                .into_iter()
+                .chain(spec.quantiles.iter().copied())
+                .chain(bin_edges.iter().copied())
+                .filter(|v| v.is_finite())
+                .map(|v| v.clamp(*min, *max))
+                .collect();
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            out.extend(values.into_iter().filter(|v| v != x).map(UsedValue::Number));
+        }
+        (FeatureEncoding::Boolean { .. }, UsedValue::Flag(b)) => out.push(UsedValue::Flag(!b)),
+        (FeatureEncoding::Categorical { categories }, UsedValue::Level(k)) => out.extend(
+            categories
+                .iter()
+                .enumerate()
+                .filter(|(j, c)| j != k && c.as_str() != MISSING && c.as_str() != OTHER)
+                .map(|(j, _)| UsedValue::Level(j)),
+        ),
+        _ => {}
     }
 }
 

@@ -1016,18 +1016,20 @@ mod tests {
 
     fn specs(n: usize) -> Vec<FeatureSpec> {
         (0..n)
-            .map(|i| FeatureSpec {
-                name: format!("f{i}"),
-                source_column: format!("F{i}"),
-                label: format!("F{i}"),
-                encoding: crate::features::FeatureEncoding::Numeric {
-                    median: 0.0,
-                    mean: 0.0,
-                    std: 1.0,
-                    min: -10.0,
-                    max: 10.0,
-                    bin_edges: vec![],
-                },
+            .map(|i| {
+                FeatureSpec::new(
+                    format!("f{i}"),
+                    format!("F{i}"),
+                    format!("F{i}"),
+                    crate::features::FeatureEncoding::Numeric {
+                        median: 0.0,
+                        mean: 0.0,
+                        std: 1.0,
+                        min: -10.0,
+                        max: 10.0,
+                        bin_edges: vec![],
+                    },
+                )
             })
             .collect()
     }

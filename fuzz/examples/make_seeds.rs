@@ -53,12 +53,8 @@ fn trained_model() -> ModelArtifact {
 }
 
 fn minimal_model() -> ModelArtifact {
-    let spec = |name: &str, encoding| FeatureSpec {
-        name: name.into(),
-        source_column: name.into(),
-        label: name.into(),
-        encoding,
-    };
+    let spec =
+        |name: &str, encoding| FeatureSpec::new(name.into(), name.into(), name.into(), encoding);
     ModelArtifact {
         format_version: FORMAT_VERSION,
         features: vec![

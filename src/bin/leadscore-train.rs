@@ -231,6 +231,7 @@ fn main() -> anyhow::Result<()> {
         test_data: args.test_data.or(config.test_data),
         params,
         command,
+        features: config.features,
     };
     let progress = TerminalProgress {
         bar: Mutex::new(None),

@@ -20,6 +20,7 @@ mod reference;
 mod reflection;
 mod reload;
 mod score;
+mod shap_reference;
 mod shutdown;
 mod stream;
 mod tls;
