@@ -51,8 +51,8 @@
 #    to stdout and $RESULTS_DIR/results.md.
 #
 # perf_analyzer requests every output a model's metadata lists. MLServer lists
-# predict_proba ([batch, 2]); leadscore lists probability, score and
-# contributions ([batch, 16]), so leadscore computes and sends more per row.
+# predict_proba ([batch, 2]); leadscore lists probability ([batch, 1]) only
+# (score and contributions are optional outputs, named in ModelConfig).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -117,8 +117,10 @@ BIN=$CARGO_TARGET_DIR/release
 
 "$MLS_PY" "$HERE/prepare.py" "$WORK_DIR" "$LEADFORGE_CSV" | tee "$RESULTS_DIR/prepare.txt" >&2
 mkdir -p "$WORK_DIR/ours/$MODEL"
-# --test-fraction 0.01 (its smallest sensible value): fit on ~all rows, as scikit-learn's model is.
-"$BIN/leadscore-train" --data "$WORK_DIR/data.csv" --target converted --numeric-bins 0 --test-fraction 0.01 \
+# --test-fraction 0.01 (its smallest sensible value): fit on ~all rows, as scikit-learn's model is;
+# --calibration none: a plain logistic regression, as scikit-learn's is.
+"$BIN/leadscore-train" --data "$WORK_DIR/data.csv" --target converted --numeric-bins 0 --calibration none \
+  --test-fraction 0.01 \
   --out "$WORK_DIR/ours/$MODEL/1" >"$RESULTS_DIR/train_ours.log" 2>&1 \
   || { cat "$RESULTS_DIR/train_ours.log" >&2; exit 1; }
 tail -n 5 "$RESULTS_DIR/train_ours.log" >&2
