@@ -14,6 +14,9 @@
 //!   gradient-boosted trees ([`gbdt`]: training, our own tree format, the
 //!   evaluator and TreeSHAP), calibration ([`calibration`]), and the training
 //!   report with its plots ([`report`]).
+//! - [`accounts`]: the buying company behind leads: account keys (account id
+//!   or email domain, free-mail excluded), roll-up, fallback and the account
+//!   model; [`stages`]: lifecycle stage rules (`public_traffic` … `signing`).
 //! - [`evaluation`]: ROC AUC, PR AUC, log loss, Brier, calibration error,
 //!   lift, and the curves behind the report's plots.
 //! - [`grpc`]: the `leadscore.v1.LeadScoring` service; [`error`] is the one
@@ -31,6 +34,7 @@
 //!   and benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod calibration;
 pub mod config;
 pub mod error;
@@ -51,6 +55,7 @@ pub mod reload;
 pub mod report;
 pub mod server;
 pub mod splits;
+pub mod stages;
 pub mod synthetic;
 pub mod table;
 pub mod telemetry;

@@ -1,0 +1,1353 @@
+//! Accounts: the buying company behind a set of leads, and its score.
+//!
+//! In B2B the buyer is a company, and the strongest late-stage signal is
+//! several people of one company engaging at once. This module owns the pure
+//! core of account scoring; it takes plain values (no protobuf, no artifact
+//! types) so the trainer and the server can both call it:
+//!
+//! - [`account_key`]: which account a lead belongs to: its `account_id`, or
+//!   else the normalised domain of its email ([`email_domain`]). Free-mail,
+//!   ISP and disposable domains ([`is_free_or_disposable`]) never form an
+//!   account: two strangers at `gmail.com` are not one buyer.
+//! - [`roll_up`]: the [`AccountFeatures`] of one account from its leads
+//!   ([`LeadView`]): contacts, engaged contacts ([`EngagementRule`]), the lead
+//!   probabilities rolled up (max, mean, noisy-OR), sums and maxima of the
+//!   behavioural features, distinct roles and seniorities.
+//! - [`fallback_probability`]: the documented roll-up the server uses when a
+//!   model has no account model (the highest lead probability, see there why).
+//! - [`fit_account_model`] / [`AccountModel`]: a small L2-penalised logistic
+//!   regression over standardised account features, fitted by Newton's method,
+//!   with exact per-feature contributions for the reasons.
+//!
+//! The free-mail list is embedded (no crate fitted: see [`is_free_or_disposable`]).
+
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------
+// Account key
+// ---------------------------------------------------------------------------
+
+/// Where an account key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// The lead's own `account_id` (from the CRM), trimmed, otherwise as given.
+    AccountId,
+    /// The normalised domain of the lead's email address.
+    EmailDomain,
+}
+
+/// The account a lead belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AccountKey {
+    /// The key leads are grouped by: an account id, or a domain such as `acme.com`.
+    pub key: String,
+    /// Whether `key` is an account id or an email domain (shown to the caller,
+    /// so a surprising grouping can be traced).
+    pub source: KeySource,
+}
+
+/// The account of a lead: its `account_id` when given (non-blank), else the
+/// normalised domain of `email` ([`email_domain`]) unless that domain is a
+/// free-mail, ISP or disposable one ([`is_free_or_disposable`]).
+///
+/// `None` when the lead has no account: no id, and no email or an invalid one
+/// or one at a free-mail domain. Such a lead is scored alone.
+///
+/// Account ids and domains share one key space on purpose: a CRM that uses
+/// the company domain as its account id (`acme.com`) groups with leads that
+/// only gave an `@acme.com` address.
+pub fn account_key(account_id: Option<&str>, email: Option<&str>) -> Option<AccountKey> {
+    if let Some(id) = account_id.map(str::trim).filter(|id| !id.is_empty()) {
+        return Some(AccountKey {
+            key: id.to_string(),
+            source: KeySource::AccountId,
+        });
+    }
+    let domain = email_domain(email?)?;
+    if is_free_or_disposable(&domain) {
+        return None;
+    }
+    Some(AccountKey {
+        key: domain,
+        source: KeySource::EmailDomain,
+    })
+}
+
+/// The normalised domain of an email address, or `None` if it is not a
+/// plausible address.
+///
+/// Normalisation: surrounding whitespace trimmed, lower-cased (Unicode-aware;
+/// internationalised domains stay as lower-cased text, not punycode), the part
+/// after the *last* `@`, a trailing root dot dropped, a leading `www.`
+/// stripped. Sub-addressing (`user+tag@`) lives in the local part, so it never
+/// changes the domain. Sub-domains are kept (`eu.acme.com` ≠ `acme.com`):
+/// folding them needs the public-suffix list, and a wrong fold would merge
+/// unrelated companies (`a.co.uk`, `b.co.uk`).
+///
+/// Refused: no `@`, an empty local part, a domain without a dot, empty labels
+/// (`a..com`, `.acme.com`), whitespace, control characters or any of
+/// `< > ( ) [ ] , ; : " \ @` in the domain (so address literals such as
+/// `user@[10.0.0.1]` and display-name forms are refused too); the same
+/// characters in an unquoted local part (lists such as `a@x.com;b@x.com`).
+pub fn email_domain(email: &str) -> Option<String> {
+    let email = email.trim();
+    let (local, domain) = email.rsplit_once('@')?;
+    let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\@".contains(c);
+    // A quoted local part ("odd@local"@acme.com) may hold anything; an
+    // unquoted one with separators is a list or a display-name form.
+    let quoted = local.len() >= 2 && local.starts_with('"') && local.ends_with('"');
+    if local.is_empty() || (!quoted && local.chars().any(bad_char)) {
+        return None;
+    }
+    let mut domain = domain.to_lowercase();
+    if domain.ends_with('.') {
+        domain.pop();
+    }
+    if let Some(rest) = domain.strip_prefix("www.") {
+        domain = rest.to_string();
+    }
+    if domain.is_empty() || domain.chars().any(bad_char) {
+        return None;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
+        return None;
+    }
+    Some(domain)
+}
+
+/// Whether `domain` is a free-mail, ISP or disposable email domain, which
+/// never forms an account.
+///
+/// The domain is normalised like [`email_domain`] (trimmed, lower-cased,
+/// leading `www.` dropped) and matched with its parent domains too, so
+/// `vip.qq.com` and `x.mailinator.com` count; no list entry is a public
+/// suffix, so a parent match never hits a company domain.
+///
+/// **Where the list comes from.** No crate fitted (checked on crates.io):
+/// `mailchecker` (MIT, maintained) lists only *disposable* providers, not
+/// free-mail such as gmail.com; `email_provider_validator` downloads its
+/// lists at build time (reqwest in build-dependencies), which our offline CI
+/// build cannot do. Large aggregated web lists also hold company domains
+/// (about.com, discovery.com, …) that would wrongly split real accounts. So the
+/// lists below ([`FREE_MAIL_DOMAINS`], [`ISP_MAIL_DOMAINS`],
+/// [`DISPOSABLE_DOMAINS`]) are our own compilation from public knowledge of
+/// the major consumer mail providers by region, the large ISPs' mailboxes,
+/// well-known disposable / relay services and the RFC 2606 example domains;
+/// not a copy of any licensed list. Extend them by adding entries in sorted
+/// order (a test checks order, case and overlap).
+pub fn is_free_or_disposable(domain: &str) -> bool {
+    let domain = domain.trim().to_lowercase();
+    let domain = domain.trim_end_matches('.');
+    let domain = domain.strip_prefix("www.").unwrap_or(domain);
+    let mut candidate = domain;
+    loop {
+        if [FREE_MAIL_DOMAINS, ISP_MAIL_DOMAINS, DISPOSABLE_DOMAINS]
+            .iter()
+            .any(|list| list.binary_search(&candidate).is_ok())
+        {
+            return true;
+        }
+        match candidate.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => candidate = parent,
+            _ => return false,
+        }
+    }
+}
+
+/// Consumer (free) mailbox providers, sorted. See [`is_free_or_disposable`].
+pub const FREE_MAIL_DOMAINS: &[&str] = &[
+    "126.com",
+    "139.com",
+    "163.com",
+    "189.cn",
+    "21cn.com",
+    "aim.com",
+    "aliyun.com",
+    "aol.co.uk",
+    "aol.com",
+    "aol.de",
+    "aol.fr",
+    "bk.ru",
+    "centrum.cz",
+    "citromail.hu",
+    "daum.net",
+    "email.com",
+    "email.cz",
+    "fastmail.com",
+    "fastmail.fm",
+    "foxmail.com",
+    "freemail.hu",
+    "gmail.com",
+    "gmx.at",
+    "gmx.ch",
+    "gmx.co.uk",
+    "gmx.com",
+    "gmx.de",
+    "gmx.fr",
+    "gmx.net",
+    "gmx.us",
+    "googlemail.com",
+    "hanmail.net",
+    "hey.com",
+    "hotmail.be",
+    "hotmail.ca",
+    "hotmail.co.jp",
+    "hotmail.co.uk",
+    "hotmail.com",
+    "hotmail.com.ar",
+    "hotmail.com.br",
+    "hotmail.de",
+    "hotmail.dk",
+    "hotmail.es",
+    "hotmail.fr",
+    "hotmail.gr",
+    "hotmail.it",
+    "hotmail.nl",
+    "hotmail.no",
+    "hotmail.se",
+    "hushmail.com",
+    "icloud.com",
+    "inbox.com",
+    "inbox.ru",
+    "interia.pl",
+    "kakao.com",
+    "keemail.me",
+    "libero.it",
+    "list.ru",
+    "live.be",
+    "live.ca",
+    "live.cn",
+    "live.co.uk",
+    "live.com",
+    "live.com.au",
+    "live.com.mx",
+    "live.de",
+    "live.dk",
+    "live.fr",
+    "live.ie",
+    "live.it",
+    "live.jp",
+    "live.nl",
+    "live.no",
+    "live.se",
+    "lycos.com",
+    "mac.com",
+    "mail.com",
+    "mail.ru",
+    "mailbox.org",
+    "mailfence.com",
+    "me.com",
+    "msn.com",
+    "mynet.com",
+    "nate.com",
+    "naver.com",
+    "o2.pl",
+    "onet.pl",
+    "op.pl",
+    "outlook.be",
+    "outlook.com",
+    "outlook.com.br",
+    "outlook.de",
+    "outlook.es",
+    "outlook.fr",
+    "outlook.it",
+    "outlook.jp",
+    "pm.me",
+    "post.com",
+    "posteo.de",
+    "proton.me",
+    "protonmail.ch",
+    "protonmail.com",
+    "qq.com",
+    "rambler.ru",
+    "rediffmail.com",
+    "rocketmail.com",
+    "runbox.com",
+    "seznam.cz",
+    "sina.cn",
+    "sina.com",
+    "sohu.com",
+    "tom.com",
+    "tuta.io",
+    "tutamail.com",
+    "tutanota.com",
+    "tutanota.de",
+    "ukr.net",
+    "usa.com",
+    "walla.co.il",
+    "web.de",
+    "wp.pl",
+    "ya.ru",
+    "yahoo.ca",
+    "yahoo.co.id",
+    "yahoo.co.in",
+    "yahoo.co.jp",
+    "yahoo.co.uk",
+    "yahoo.com",
+    "yahoo.com.ar",
+    "yahoo.com.au",
+    "yahoo.com.br",
+    "yahoo.com.hk",
+    "yahoo.com.mx",
+    "yahoo.com.ph",
+    "yahoo.com.sg",
+    "yahoo.com.tw",
+    "yahoo.com.vn",
+    "yahoo.de",
+    "yahoo.dk",
+    "yahoo.es",
+    "yahoo.fr",
+    "yahoo.gr",
+    "yahoo.ie",
+    "yahoo.in",
+    "yahoo.it",
+    "yahoo.no",
+    "yahoo.pl",
+    "yahoo.se",
+    "yandex.by",
+    "yandex.com",
+    "yandex.com.tr",
+    "yandex.kz",
+    "yandex.ru",
+    "yandex.ua",
+    "yeah.net",
+    "ymail.com",
+    "zoho.com",
+    "zohomail.com",
+    "zohomail.in",
+];
+
+/// Mailboxes that internet service providers give their (home) customers,
+/// sorted: a person's address, not a company's. See [`is_free_or_disposable`].
+pub const ISP_MAIL_DOMAINS: &[&str] = &[
+    "alice.it",
+    "arcor.de",
+    "att.net",
+    "bbox.fr",
+    "bellsouth.net",
+    "bigpond.com",
+    "bigpond.net.au",
+    "blueyonder.co.uk",
+    "bol.com.br",
+    "btinternet.com",
+    "centurylink.net",
+    "charter.net",
+    "comcast.net",
+    "cox.net",
+    "docomo.ne.jp",
+    "earthlink.net",
+    "ezweb.ne.jp",
+    "free.fr",
+    "freenet.de",
+    "ig.com.br",
+    "juno.com",
+    "laposte.net",
+    "netzero.net",
+    "neuf.fr",
+    "ntlworld.com",
+    "optonline.net",
+    "optusnet.com.au",
+    "orange.fr",
+    "rogers.com",
+    "rr.com",
+    "sapo.pt",
+    "sbcglobal.net",
+    "sfr.fr",
+    "shaw.ca",
+    "sky.com",
+    "softbank.ne.jp",
+    "sympatico.ca",
+    "t-online.de",
+    "talktalk.net",
+    "telus.net",
+    "terra.com.br",
+    "terra.es",
+    "tin.it",
+    "tiscali.it",
+    "uol.com.br",
+    "verizon.net",
+    "videotron.ca",
+    "virgilio.it",
+    "virginmedia.com",
+    "wanadoo.fr",
+    "windstream.net",
+];
+
+/// Disposable (throw-away), anonymous-relay and placeholder domains, sorted:
+/// they hide the company, if there is one. See [`is_free_or_disposable`].
+pub const DISPOSABLE_DOMAINS: &[&str] = &[
+    "10minutemail.com",
+    "10minutemail.net",
+    "20minutemail.com",
+    "33mail.com",
+    "anonaddy.me",
+    "burnermail.io",
+    "discard.email",
+    "dispostable.com",
+    "duck.com",
+    "emailondeck.com",
+    "example.com",
+    "example.net",
+    "example.org",
+    "fakeinbox.com",
+    "getnada.com",
+    "grr.la",
+    "guerrillamail.biz",
+    "guerrillamail.com",
+    "guerrillamail.de",
+    "guerrillamail.info",
+    "guerrillamail.net",
+    "guerrillamail.org",
+    "guerrillamailblock.com",
+    "inboxkitten.com",
+    "mailcatch.com",
+    "maildrop.cc",
+    "mailinator.com",
+    "mailinator.net",
+    "mailnesia.com",
+    "mailpoof.com",
+    "mintemail.com",
+    "moakt.com",
+    "mohmal.com",
+    "mytemp.email",
+    "nada.email",
+    "pokemail.net",
+    "privaterelay.appleid.com",
+    "sharklasers.com",
+    "simplelogin.com",
+    "spam4.me",
+    "spamgourmet.com",
+    "temp-mail.io",
+    "temp-mail.org",
+    "tempinbox.com",
+    "tempmail.com",
+    "tempmail.net",
+    "tempmailo.com",
+    "tempr.email",
+    "test.com",
+    "throwawaymail.com",
+    "tmpmail.org",
+    "trashmail.com",
+    "trashmail.de",
+    "yopmail.com",
+    "yopmail.fr",
+    "yopmail.net",
+];
+
+// ---------------------------------------------------------------------------
+// Roll-up
+// ---------------------------------------------------------------------------
+
+/// One lead of an account, as the roll-up sees it: built by the caller from
+/// the lead model's score and the lead's raw values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadView {
+    /// The lead model's calibrated probability (non-finite counts as 0).
+    pub probability: f64,
+    /// Whether the lead counts as an engaged contact ([`EngagementRule`]).
+    pub engaged: bool,
+    /// The behavioural numeric values, in the order the account model was
+    /// built with; NaN = missing. Every lead of a call has the same length.
+    pub numeric: Vec<f64>,
+    /// Role / function, where the data has one (`role_function`).
+    pub role: Option<String>,
+    /// Seniority band, where the data has one.
+    pub seniority: Option<String>,
+}
+
+/// When a lead counts as an *engaged contact* of its account.
+///
+/// Engaged = the lead's calibrated probability reaches `min_probability`
+/// (by default the model's warm band: sales would call it), **or**, with
+/// `any_behaviour`, any behavioural numeric value is above 0 (the person did
+/// something: a session, a demo action). Stored in the artifact next to the
+/// account model, so training and serving count alike.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EngagementRule {
+    /// Probability from which a lead is engaged on its score alone.
+    pub min_probability: f64,
+    /// Whether any positive behavioural value also makes a lead engaged.
+    pub any_behaviour: bool,
+}
+
+impl EngagementRule {
+    /// The default rule: warm band or any behaviour.
+    pub fn from_warm_band(warm_min_probability: f64) -> Self {
+        Self {
+            min_probability: warm_min_probability,
+            any_behaviour: true,
+        }
+    }
+
+    /// Whether a lead with this probability and these behavioural values
+    /// (NaN = missing, never engaging) is engaged.
+    pub fn is_engaged(&self, probability: f64, behavioural: &[f64]) -> bool {
+        (probability.is_finite() && probability >= self.min_probability)
+            || (self.any_behaviour && behavioural.iter().any(|v| *v > 0.0))
+    }
+}
+
+/// What an account looks like to the account model: its leads rolled up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountFeatures {
+    /// Leads of the account.
+    pub contacts: usize,
+    /// Leads that are engaged ([`EngagementRule`]): the multi-contact signal.
+    pub engaged_contacts: usize,
+    /// Highest lead probability: the naive roll-up.
+    pub max_lead_probability: f64,
+    /// `1 − Π(1 − pᵢ)`: the chance any lead converts if leads were independent.
+    pub noisy_or: f64,
+    /// Mean lead probability.
+    pub mean_lead_probability: f64,
+    /// Per behavioural feature: the sum over the leads (missing skipped).
+    pub sums: Vec<f64>,
+    /// Per behavioural feature: the maximum over the leads (0 if all missing).
+    pub maxima: Vec<f64>,
+    /// Distinct non-blank roles (case-insensitive): a buying committee.
+    pub distinct_roles: usize,
+    /// Distinct non-blank seniorities (case-insensitive).
+    pub distinct_seniorities: usize,
+}
+
+/// The highest probability of `probabilities` (non-finite ones skipped, 0 if none).
+pub fn max_probability(probabilities: &[f64]) -> f64 {
+    probabilities
+        .iter()
+        .filter(|p| p.is_finite())
+        .fold(0.0_f64, |m, p| m.max(p.clamp(0.0, 1.0)))
+}
+
+/// Noisy-OR: `1 − Π(1 − pᵢ)`, the chance at least one lead converts if the
+/// leads decided independently (non-finite ones skipped, 0 if none). Computed
+/// in log space so many small probabilities do not lose precision.
+pub fn noisy_or(probabilities: &[f64]) -> f64 {
+    let log_none: f64 = probabilities
+        .iter()
+        .filter(|p| p.is_finite())
+        .map(|p| (-p.clamp(0.0, 1.0)).ln_1p())
+        .sum();
+    -log_none.exp_m1()
+}
+
+/// What the server says when it has no account model.
+pub const FALLBACK_DESCRIPTION: &str =
+    "no account model: the account probability is its highest lead probability (max roll-up)";
+
+/// The account probability without an account model: the highest lead
+/// probability.
+///
+/// Why max and not noisy-OR: leads of one company are not independent (they
+/// face one buying decision), so noisy-OR, exact only under independence,
+/// piles up lukewarm leads into certainty (ten leads at 0.3 give 0.97). The
+/// maximum is a lower bound on "some lead converts" under any dependence, each
+/// lead's probability is calibrated, and it never claims more than one lead
+/// shows. It under-rates many-contact accounts; that is what the account
+/// model learns to correct, and the response says the fallback was used.
+pub fn fallback_probability(features: &AccountFeatures) -> f64 {
+    features.max_lead_probability
+}
+
+/// Rolls the leads of one account up into its [`AccountFeatures`].
+///
+/// Missing behavioural values (NaN, or a shorter `numeric`) are skipped: a
+/// column with no value has sum 0 and maximum 0 (no record of a behaviour
+/// counts as none). The width is the longest `numeric` of the leads. An empty
+/// slice gives an all-zero account.
+pub fn roll_up(leads: &[LeadView]) -> AccountFeatures {
+    let width = leads.iter().map(|l| l.numeric.len()).max().unwrap_or(0);
+    let mut sums = vec![0.0; width];
+    let mut maxima = vec![f64::NEG_INFINITY; width];
+    for lead in leads {
+        for (j, v) in lead.numeric.iter().enumerate() {
+            if v.is_finite() {
+                sums[j] += v;
+                maxima[j] = maxima[j].max(*v);
+            }
+        }
+    }
+    for m in &mut maxima {
+        if !m.is_finite() {
+            *m = 0.0;
+        }
+    }
+    let probabilities: Vec<f64> = leads
+        .iter()
+        .map(|l| {
+            if l.probability.is_finite() {
+                l.probability.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mean = if probabilities.is_empty() {
+        0.0
+    } else {
+        probabilities.iter().sum::<f64>() / probabilities.len() as f64
+    };
+    AccountFeatures {
+        contacts: leads.len(),
+        engaged_contacts: leads.iter().filter(|l| l.engaged).count(),
+        max_lead_probability: max_probability(&probabilities),
+        noisy_or: noisy_or(&probabilities),
+        mean_lead_probability: mean,
+        sums,
+        maxima,
+        distinct_roles: distinct(leads.iter().map(|l| l.role.as_deref())),
+        distinct_seniorities: distinct(leads.iter().map(|l| l.seniority.as_deref())),
+    }
+}
+
+/// Indices of the leads that drive an account: by decreasing probability
+/// (ties by index), at most `k`.
+pub fn top_leads(leads: &[LeadView], k: usize) -> Vec<usize> {
+    let key = |i: usize| {
+        let p = leads[i].probability;
+        if p.is_finite() {
+            p
+        } else {
+            0.0
+        }
+    };
+    let mut order: Vec<usize> = (0..leads.len()).collect();
+    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+}
+
+fn distinct<'a>(values: impl Iterator<Item = Option<&'a str>>) -> usize {
+    let mut seen: Vec<String> = values
+        .flatten()
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen.len()
+}
+
+// ---------------------------------------------------------------------------
+// Account model
+// ---------------------------------------------------------------------------
+
+/// Probabilities are clipped to `[EPS, 1 − EPS]` before taking log-odds.
+const EPS: f64 = 1e-6;
+
+/// Names of the fixed account-model columns, before the behavioural ones
+/// (`sum_<name>`, then `max_<name>`).
+pub const FIXED_COLUMNS: [&str; 7] = [
+    "contacts",
+    "engaged_contacts",
+    "distinct_roles",
+    "distinct_seniorities",
+    "max_lead_log_odds",
+    "noisy_or_log_odds",
+    "mean_lead_probability",
+];
+
+/// The account-model design row of `features`, unstandardised.
+///
+/// Layout: [`FIXED_COLUMNS`], then per behavioural feature its sum, then per
+/// behavioural feature its maximum, both as signed `ln(1 + |x|)` (behavioural
+/// counts are heavy-tailed). `width` is the behavioural width the model was
+/// fitted with: extra values are ignored, absent ones count as 0. Lead
+/// probabilities enter as log-odds, so weight 1 on `max_lead_log_odds` alone
+/// is exactly the naive roll-up.
+pub fn design_row(features: &AccountFeatures, width: usize) -> Vec<f64> {
+    let log_odds = |p: f64| {
+        let p = if p.is_finite() { p } else { 0.0 }.clamp(EPS, 1.0 - EPS);
+        (p / (1.0 - p)).ln()
+    };
+    let slog = |x: f64| {
+        if x.is_finite() {
+            x.signum() * x.abs().ln_1p()
+        } else {
+            0.0
+        }
+    };
+    let mut row = Vec::with_capacity(FIXED_COLUMNS.len() + 2 * width);
+    row.push(features.contacts as f64);
+    row.push(features.engaged_contacts as f64);
+    row.push(features.distinct_roles as f64);
+    row.push(features.distinct_seniorities as f64);
+    row.push(log_odds(features.max_lead_probability));
+    row.push(log_odds(features.noisy_or));
+    let mean = features.mean_lead_probability;
+    row.push(if mean.is_finite() { mean } else { 0.0 });
+    for values in [&features.sums, &features.maxima] {
+        for j in 0..width {
+            row.push(slog(values.get(j).copied().unwrap_or(0.0)));
+        }
+    }
+    row
+}
+
+/// A fitted account model: logistic regression over standardised account
+/// features ([`design_row`]). Stored in the artifact (serde).
+///
+/// `log_odds = base_log_odds + Σⱼ weightⱼ · (xⱼ − meanⱼ) / stdⱼ`, so each term
+/// is the exact contribution of one account feature relative to the average
+/// training account, and they add up with `base_log_odds`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountModel {
+    /// Column names, [`FIXED_COLUMNS`] then `sum_<name>…`, `max_<name>…`.
+    pub columns: Vec<String>,
+    /// Behavioural feature names (schema order), the width of [`LeadView::numeric`].
+    pub numeric_features: Vec<String>,
+    /// Training mean per column.
+    pub means: Vec<f64>,
+    /// Training standard deviation per column (1 for constant columns).
+    pub stds: Vec<f64>,
+    /// Weight per standardised column, in log-odds.
+    pub weights: Vec<f64>,
+    /// Log-odds of the average training account (the intercept on standardised columns).
+    pub base_log_odds: f64,
+    /// L2 penalty the model was fitted with (provenance).
+    pub l2: f64,
+}
+
+impl AccountModel {
+    /// Checks every invariant the scoring path relies on; never panics.
+    ///
+    /// # Errors
+    /// A message naming the first broken invariant.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = FIXED_COLUMNS.len() + 2 * self.numeric_features.len();
+        for (what, len) in [
+            ("columns", self.columns.len()),
+            ("means", self.means.len()),
+            ("stds", self.stds.len()),
+            ("weights", self.weights.len()),
+        ] {
+            if len != d {
+                return Err(format!(
+                    "account model: {what} has {len} entries, expected {d} \
+                     ({} fixed + 2 × {} behavioural)",
+                    FIXED_COLUMNS.len(),
+                    self.numeric_features.len()
+                ));
+            }
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        if !finite(&self.means) || !finite(&self.weights) || !self.base_log_odds.is_finite() {
+            return Err("account model: non-finite mean, weight or base log-odds".to_string());
+        }
+        if self.stds.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err("account model: every std must be finite and positive".to_string());
+        }
+        if !self.l2.is_finite() || self.l2 < 0.0 {
+            return Err("account model: l2 must be finite and non-negative".to_string());
+        }
+        Ok(())
+    }
+
+    /// Log-odds that the account buys.
+    pub fn log_odds(&self, features: &AccountFeatures) -> f64 {
+        self.base_log_odds + self.terms(features).iter().sum::<f64>()
+    }
+
+    /// Probability that the account buys.
+    pub fn probability(&self, features: &AccountFeatures) -> f64 {
+        sigmoid(self.log_odds(features))
+    }
+
+    /// Per column: its name and exact contribution to the log-odds,
+    /// `weight · (x − mean) / std`, in column order. With
+    /// [`AccountModel::base_log_odds`] they add up to [`AccountModel::log_odds`].
+    pub fn contributions(&self, features: &AccountFeatures) -> Vec<(String, f64)> {
+        self.columns
+            .iter()
+            .cloned()
+            .zip(self.terms(features))
+            .collect()
+    }
+
+    fn terms(&self, features: &AccountFeatures) -> Vec<f64> {
+        let row = design_row(features, self.numeric_features.len());
+        row.iter()
+            .zip(&self.means)
+            .zip(&self.stds)
+            .zip(&self.weights)
+            .map(|(((x, m), s), w)| w * (x - m) / s)
+            .collect()
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Fits an [`AccountModel`] on account rows and their labels (account bought
+/// = any of its leads converted).
+///
+/// Columns are [`design_row`] standardised with the training mean and
+/// standard deviation; the objective is the summed log loss plus
+/// `l2 / 2 · ‖w‖²` on the standardised weights (the intercept is not
+/// penalised), minimised by Newton's method with step halving: a handful of
+/// columns, so the exact Hessian is cheap. `numeric_features` names the
+/// behavioural columns (the width of every row's `sums` / `maxima`).
+///
+/// # Errors
+/// No rows, rows and labels of different lengths, a single class, an `l2`
+/// that is negative or not finite, non-finite account features, or a solver
+/// that does not converge to finite weights.
+pub fn fit_account_model(
+    rows: &[AccountFeatures],
+    labels: &[bool],
+    numeric_features: &[&str],
+    l2: f64,
+) -> Result<AccountModel, String> {
+    if rows.is_empty() {
+        return Err("no account rows to fit".to_string());
+    }
+    if rows.len() != labels.len() {
+        return Err(format!(
+            "{} account rows but {} labels",
+            rows.len(),
+            labels.len()
+        ));
+    }
+    if !l2.is_finite() || l2 < 0.0 {
+        return Err(format!("l2 must be finite and non-negative, got {l2}"));
+    }
+    let positives = labels.iter().filter(|y| **y).count();
+    if positives == 0 || positives == labels.len() {
+        return Err(format!(
+            "account labels have a single class ({positives} of {} accounts bought)",
+            labels.len()
+        ));
+    }
+    let width = numeric_features.len();
+    let x: Vec<Vec<f64>> = rows.iter().map(|r| design_row(r, width)).collect();
+    if x.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("non-finite account feature".to_string());
+    }
+    let n = x.len() as f64;
+    let d = FIXED_COLUMNS.len() + 2 * width;
+    let mut means = vec![0.0; d];
+    for row in &x {
+        for (m, v) in means.iter_mut().zip(row) {
+            *m += v / n;
+        }
+    }
+    let mut stds = vec![0.0; d];
+    for row in &x {
+        for ((s, v), m) in stds.iter_mut().zip(row).zip(&means) {
+            *s += (v - m) * (v - m) / n;
+        }
+    }
+    for s in &mut stds {
+        *s = s.sqrt();
+        // A constant column carries no information; std 1 keeps it at 0.
+        if !(s.is_finite() && *s > 1e-12) {
+            *s = 1.0;
+        }
+    }
+    let z: Vec<Vec<f64>> = x
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&means)
+                .zip(&stds)
+                .map(|((v, m), s)| (v - m) / s)
+                .collect()
+        })
+        .collect();
+    let (weights, intercept) = newton(&z, labels, l2)?;
+    let columns = FIXED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(numeric_features.iter().map(|f| format!("sum_{f}")))
+        .chain(numeric_features.iter().map(|f| format!("max_{f}")))
+        .collect();
+    let model = AccountModel {
+        columns,
+        numeric_features: numeric_features.iter().map(|f| f.to_string()).collect(),
+        means,
+        stds,
+        weights,
+        base_log_odds: intercept,
+        l2,
+    };
+    model.validate()?;
+    Ok(model)
+}
+
+/// Newton's method with step halving on `Σ logloss + l2/2 ‖w‖²`; returns
+/// (weights, intercept).
+fn newton(z: &[Vec<f64>], y: &[bool], l2: f64) -> Result<(Vec<f64>, f64), String> {
+    let p = z.first().map_or(0, Vec::len);
+    let d = p + 1; // weights, then the intercept
+    let objective = |beta: &[f64]| -> f64 {
+        let mut total = 0.0;
+        for (row, yi) in z.iter().zip(y) {
+            let s = beta[p] + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
+            let softplus = if s > 0.0 {
+                s + (-s).exp().ln_1p()
+            } else {
+                s.exp().ln_1p()
+            };
+            total += softplus - if *yi { s } else { 0.0 };
+        }
+        total + 0.5 * l2 * beta[..p].iter().map(|b| b * b).sum::<f64>()
+    };
+    let mut beta = vec![0.0; d];
+    let rate = y.iter().filter(|v| **v).count() as f64 / y.len() as f64;
+    beta[p] = (rate / (1.0 - rate)).ln();
+    let mut current = objective(&beta);
+    let mut xi = vec![0.0; d];
+    for _ in 0..100 {
+        let mut grad = vec![0.0; d];
+        let mut hess = vec![0.0; d * d];
+        for (row, yi) in z.iter().zip(y) {
+            xi[..p].copy_from_slice(row);
+            xi[p] = 1.0;
+            let s: f64 = xi.iter().zip(&beta).map(|(a, b)| a * b).sum();
+            let prob = sigmoid(s);
+            let r = prob - if *yi { 1.0 } else { 0.0 };
+            let h = prob * (1.0 - prob);
+            for a in 0..d {
+                grad[a] += r * xi[a];
+                for b in a..d {
+                    hess[a * d + b] += h * xi[a] * xi[b];
+                }
+            }
+        }
+        for a in 0..p {
+            grad[a] += l2 * beta[a];
+            hess[a * d + a] += l2;
+        }
+        for a in 0..d {
+            for b in 0..a {
+                hess[a * d + b] = hess[b * d + a];
+            }
+            // A tiny ridge keeps collinear columns (contacts and engaged
+            // contacts of one-lead accounts) solvable.
+            hess[a * d + a] += 1e-9;
+        }
+        let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        if grad_norm < 1e-9 * (y.len() as f64).max(1.0) {
+            break;
+        }
+        let step = cholesky_solve(&mut hess, &grad, d)
+            .ok_or_else(|| "account model: the Hessian is not positive definite".to_string())?;
+        let mut scale = 1.0;
+        let mut improved = false;
+        for _ in 0..40 {
+            let trial: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b - scale * s).collect();
+            let value = objective(&trial);
+            if value.is_finite() && value <= current {
+                improved = current - value > 1e-12 * current.abs().max(1.0);
+                beta = trial;
+                current = value;
+                break;
+            }
+            scale *= 0.5;
+        }
+        if !improved {
+            break;
+        }
+    }
+    if beta.iter().any(|b| !b.is_finite()) {
+        return Err("account model: the solver diverged".to_string());
+    }
+    let intercept = beta[p];
+    beta.truncate(p);
+    Ok((beta, intercept))
+}
+
+/// Solves `A x = b` for symmetric positive definite `A` (row-major `d × d`,
+/// overwritten by its Cholesky factor); `None` if `A` is not positive definite.
+fn cholesky_solve(a: &mut [f64], b: &[f64], d: usize) -> Option<Vec<f64>> {
+    for j in 0..d {
+        let mut diag = a[j * d + j];
+        for k in 0..j {
+            diag -= a[j * d + k] * a[j * d + k];
+        }
+        if !(diag.is_finite() && diag > 0.0) {
+            return None;
+        }
+        let diag = diag.sqrt();
+        a[j * d + j] = diag;
+        for i in j + 1..d {
+            let mut v = a[i * d + j];
+            for k in 0..j {
+                v -= a[i * d + k] * a[j * d + k];
+            }
+            a[i * d + j] = v / diag;
+        }
+    }
+    let mut y = vec![0.0; d];
+    for i in 0..d {
+        let mut v = b[i];
+        for k in 0..i {
+            v -= a[i * d + k] * y[k];
+        }
+        y[i] = v / a[i * d + i];
+    }
+    let mut x = vec![0.0; d];
+    for i in (0..d).rev() {
+        let mut v = y[i];
+        for k in i + 1..d {
+            v -= a[k * d + i] * x[k];
+        }
+        x[i] = v / a[i * d + i];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn email_domains_are_normalised() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("jane@acme.com", Some("acme.com")),
+            ("  Jane.Doe@Example-Corp.COM ", Some("example-corp.com")),
+            ("user+tag@Example.COM", Some("example.com")),
+            ("jane@www.acme.com", Some("acme.com")),
+            ("jane@WWW.Acme.Com.", Some("acme.com")),
+            ("jane@eu.acme.com", Some("eu.acme.com")),
+            ("jane@acme.co.uk", Some("acme.co.uk")),
+            ("\"odd@local\"@acme.com", Some("acme.com")),
+            ("jürgen@MÜLLER.de", Some("müller.de")),
+            ("jane@acme", None),
+            ("jane@", None),
+            ("@acme.com", None),
+            ("jane.acme.com", None),
+            ("", None),
+            ("jane@acme..com", None),
+            ("jane@.acme.com", None),
+            ("jane@-acme.com", None),
+            ("jane@ac me.com", None),
+            ("ja ne@acme.com", None),
+            ("jane@[10.0.0.1]", None),
+            ("Jane <jane@acme.com>", None),
+            ("jane@acme.com;bob@acme.com", None),
+            ("jane@www.", None),
+        ];
+        for (email, expected) in cases {
+            assert_eq!(
+                email_domain(email).as_deref(),
+                *expected,
+                "email_domain({email:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn free_and_disposable_domains_never_form_an_account() {
+        let cases: &[(&str, bool)] = &[
+            ("gmail.com", true),
+            ("GMail.com", true),
+            ("googlemail.com", true),
+            ("qq.com", true),
+            ("vip.qq.com", true),
+            ("163.com", true),
+            ("outlook.com", true),
+            ("hotmail.co.uk", true),
+            ("yahoo.co.jp", true),
+            ("icloud.com", true),
+            ("proton.me", true),
+            ("web.de", true),
+            ("yandex.ru", true),
+            ("naver.com", true),
+            ("comcast.net", true),
+            ("mailinator.com", true),
+            ("abc.mailinator.com", true),
+            ("guerrillamail.com", true),
+            ("10minutemail.com", true),
+            ("temp-mail.org", true),
+            ("privaterelay.appleid.com", true),
+            ("www.gmail.com", true),
+            ("acme.com", false),
+            ("google.com", false),
+            ("microsoft.com", false),
+            ("gmail.company.com", false),
+            ("co.uk", false),
+            ("com", false),
+            ("mygmail.com", false),
+        ];
+        for (domain, expected) in cases {
+            assert_eq!(
+                is_free_or_disposable(domain),
+                *expected,
+                "is_free_or_disposable({domain:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn account_keys_prefer_the_account_id_and_skip_free_mail() {
+        let id = |k: &str| {
+            Some(AccountKey {
+                key: k.to_string(),
+                source: KeySource::AccountId,
+            })
+        };
+        let domain = |k: &str| {
+            Some(AccountKey {
+                key: k.to_string(),
+                source: KeySource::EmailDomain,
+            })
+        };
+        let cases: &[(Option<&str>, Option<&str>, Option<AccountKey>)] = &[
+            (Some("acct_42"), Some("jane@acme.com"), id("acct_42")),
+            (Some(" acct_42 "), None, id("acct_42")),
+            (Some("acct_42"), Some("jane@gmail.com"), id("acct_42")),
+            (Some("  "), Some("Jane+x@ACME.com"), domain("acme.com")),
+            (None, Some("bob@www.acme.com"), domain("acme.com")),
+            (None, Some("bob@gmail.com"), None),
+            (None, Some("bob@mailinator.com"), None),
+            (None, Some("not an email"), None),
+            (Some(""), None, None),
+            (None, None, None),
+        ];
+        for (account_id, email, expected) in cases {
+            assert_eq!(
+                &account_key(*account_id, *email),
+                expected,
+                "account_key({account_id:?}, {email:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn domain_lists_are_sorted_lower_case_and_disjoint() {
+        let lists = [FREE_MAIL_DOMAINS, ISP_MAIL_DOMAINS, DISPOSABLE_DOMAINS];
+        for list in lists {
+            for pair in list.windows(2) {
+                assert!(pair[0] < pair[1], "{} before {}", pair[0], pair[1]);
+            }
+            for d in list {
+                assert_eq!(email_domain(&format!("x@{d}")).as_deref(), Some(*d));
+            }
+        }
+        let mut all: Vec<&str> = lists.concat();
+        let total = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), total, "a domain is in two lists");
+        assert!(total >= 250, "{total} domains");
+    }
+
+    fn lead(p: f64, engaged: bool, numeric: Vec<f64>, role: Option<&str>) -> LeadView {
+        LeadView {
+            probability: p,
+            engaged,
+            numeric,
+            role: role.map(str::to_string),
+            seniority: None,
+        }
+    }
+
+    #[test]
+    fn roll_up_counts_and_aggregates() {
+        let leads = [
+            lead(0.2, true, vec![3.0, f64::NAN], Some("Finance")),
+            lead(0.5, false, vec![1.0, f64::NAN], Some("finance ")),
+            lead(f64::NAN, true, vec![0.0], Some("IT")),
+        ];
+        let a = roll_up(&leads);
+        assert_eq!(a.contacts, 3);
+        assert_eq!(a.engaged_contacts, 2);
+        assert_eq!(a.max_lead_probability, 0.5);
+        assert!((a.noisy_or - (1.0 - 0.8 * 0.5)).abs() < 1e-12);
+        assert!((a.mean_lead_probability - 0.7 / 3.0).abs() < 1e-12);
+        assert_eq!(a.sums, vec![4.0, 0.0]);
+        assert_eq!(a.maxima, vec![3.0, 0.0]);
+        assert_eq!(a.distinct_roles, 2);
+        assert_eq!(a.distinct_seniorities, 0);
+        let empty = roll_up(&[]);
+        assert_eq!((empty.contacts, empty.max_lead_probability), (0, 0.0));
+        assert_eq!(fallback_probability(&a), 0.5);
+        assert_eq!(top_leads(&leads, 2), vec![1, 0]);
+    }
+
+    #[test]
+    fn naive_roll_ups() {
+        let cases: &[(&[f64], f64, f64)] = &[
+            (&[], 0.0, 0.0),
+            (&[0.3], 0.3, 0.3),
+            (&[0.3, 0.3], 0.3, 0.51),
+            (&[0.5, 1.0], 1.0, 1.0),
+            (&[0.1, f64::NAN], 0.1, 0.1),
+        ];
+        for (p, max, nor) in cases {
+            assert!((max_probability(p) - max).abs() < 1e-12, "max {p:?}");
+            assert!((noisy_or(p) - nor).abs() < 1e-12, "noisy_or {p:?}");
+        }
+    }
+
+    #[test]
+    fn engagement_rule() {
+        let rule = EngagementRule::from_warm_band(0.27);
+        let cases: &[(f64, &[f64], bool)] = &[
+            (0.3, &[], true),
+            (0.1, &[0.0, 2.0], true),
+            (0.1, &[0.0, f64::NAN], false),
+            (f64::NAN, &[], false),
+        ];
+        for (p, b, expected) in cases {
+            assert_eq!(rule.is_engaged(*p, b), *expected, "{p} {b:?}");
+        }
+        let strict = EngagementRule {
+            any_behaviour: false,
+            ..rule
+        };
+        assert!(!strict.is_engaged(0.1, &[5.0]));
+    }
+
+    fn log_loss(p: &[f64], y: &[bool]) -> f64 {
+        p.iter()
+            .zip(y)
+            .map(|(p, y)| {
+                let p = p.clamp(1e-12, 1.0 - 1e-12);
+                if *y {
+                    -p.ln()
+                } else {
+                    -(1.0 - p).ln()
+                }
+            })
+            .sum::<f64>()
+            / p.len() as f64
+    }
+
+    /// Accounts of 1–10 contacts; each lead has a lead-model probability
+    /// from its sessions, and an account's purchase log-odds are
+    /// `logit(max lead p) − 1.0 + 0.5 · engaged contacts`: a multi-contact
+    /// effect the max roll-up cannot see.
+    fn planted(n_accounts: usize, seed: u64) -> (Vec<AccountFeatures>, Vec<bool>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let rule = EngagementRule {
+            min_probability: 0.3,
+            any_behaviour: true,
+        };
+        let roles = ["finance", "it", "ops", "procurement"];
+        let mut rows = Vec::with_capacity(n_accounts);
+        let mut labels = Vec::with_capacity(n_accounts);
+        for _ in 0..n_accounts {
+            let size = rng.gen_range(1..=10);
+            let interest: f64 = rng.gen(); // how active this company is
+            let leads: Vec<LeadView> = (0..size)
+                .map(|_| {
+                    let sessions = if rng.gen::<f64>() < 0.25 + 0.5 * interest {
+                        (rng.gen::<f64>() * 8.0).floor() + 1.0
+                    } else {
+                        0.0
+                    };
+                    let z = -2.5 + 0.25 * sessions + rng.gen_range(-0.5..0.5);
+                    let p = sigmoid(z);
+                    let numeric = vec![sessions];
+                    LeadView {
+                        probability: p,
+                        engaged: rule.is_engaged(p, &numeric),
+                        numeric,
+                        role: Some(roles[rng.gen_range(0..roles.len())].to_string()),
+                        seniority: None,
+                    }
+                })
+                .collect();
+            let features = roll_up(&leads);
+            let p_max = features.max_lead_probability.clamp(EPS, 1.0 - EPS);
+            let z = (p_max / (1.0 - p_max)).ln() - 1.0 + 0.5 * features.engaged_contacts as f64;
+            labels.push(rng.gen::<f64>() < sigmoid(z));
+            rows.push(features);
+        }
+        (rows, labels)
+    }
+
+    #[test]
+    fn account_model_finds_the_planted_multi_contact_effect() {
+        // Arrange: accounts are the groups, so splitting accounts is a grouped split.
+        let (rows, labels) = planted(6000, 7);
+        let cut = 4200;
+        // Act
+        let model =
+            fit_account_model(&rows[..cut], &labels[..cut], &["sessions"], 1.0).expect("fit");
+        // Assert
+        let (test, y) = (&rows[cut..], &labels[cut..]);
+        let fitted: Vec<f64> = test.iter().map(|r| model.probability(r)).collect();
+        let max: Vec<f64> = test.iter().map(fallback_probability).collect();
+        let nor: Vec<f64> = test.iter().map(|r| r.noisy_or).collect();
+        let (ll_model, ll_max, ll_nor) =
+            (log_loss(&fitted, y), log_loss(&max, y), log_loss(&nor, y));
+        let base = y.iter().filter(|v| **v).count() as f64 / y.len() as f64;
+        let ll_base = log_loss(&vec![base; y.len()], y);
+        println!(
+            "held-out log loss on {} accounts: account model {ll_model:.4}, max roll-up \
+             {ll_max:.4}, noisy-OR {ll_nor:.4}, base rate {ll_base:.4}",
+            y.len()
+        );
+        let weight = |name: &str| {
+            model
+                .columns
+                .iter()
+                .position(|c| c == name)
+                .map(|i| model.weights[i] / model.stds[i])
+                .expect("column")
+        };
+        println!(
+            "per-unit log-odds: engaged_contacts {:+.3} (planted +0.5), max_lead_log_odds {:+.3} \
+             (planted +1), contacts {:+.3} (planted 0)",
+            weight("engaged_contacts"),
+            weight("max_lead_log_odds"),
+            weight("contacts")
+        );
+        assert!(ll_model < ll_max - 0.02, "{ll_model} vs max {ll_max}");
+        assert!(ll_model < ll_nor - 0.02, "{ll_model} vs noisy-OR {ll_nor}");
+        let engaged = weight("engaged_contacts");
+        assert!(
+            (0.3..0.7).contains(&engaged),
+            "the multi-contact effect: {engaged}"
+        );
+        // Contributions are exact: they add up with the base log-odds.
+        for r in test.iter().take(50) {
+            let sum: f64 = model.contributions(r).iter().map(|(_, c)| c).sum();
+            assert!((model.base_log_odds + sum - model.log_odds(r)).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn account_model_round_trips_and_validates() {
+        let (rows, labels) = planted(500, 3);
+        let model = fit_account_model(&rows, &labels, &["sessions"], 1.0).expect("fit");
+        let json = serde_json::to_string(&model).expect("serialise");
+        let back: AccountModel = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back.validate(), Ok(()));
+        assert_eq!(back.probability(&rows[0]), model.probability(&rows[0]));
+        let mut broken = model.clone();
+        broken.weights.pop();
+        assert!(broken.validate().is_err());
+        let mut broken = model.clone();
+        broken.stds[0] = 0.0;
+        assert!(broken.validate().is_err());
+        let mut broken = model;
+        broken.base_log_odds = f64::NAN;
+        assert!(broken.validate().is_err());
+    }
+
+    #[test]
+    fn fitting_refuses_bad_input() {
+        let (rows, labels) = planted(50, 1);
+        assert!(fit_account_model(&[], &[], &[], 1.0).is_err());
+        assert!(fit_account_model(&rows, &labels[..10], &["sessions"], 1.0).is_err());
+        assert!(fit_account_model(&rows, &[true; 50], &["sessions"], 1.0).is_err());
+        assert!(fit_account_model(&rows, &labels, &["sessions"], -1.0).is_err());
+        assert!(fit_account_model(&rows, &labels, &["sessions"], f64::NAN).is_err());
+    }
+}
