@@ -1,7 +1,10 @@
 //! Criterion benchmarks for the scoring hot paths, on the bundled
 //! `x_education` model (22 features) and on the synthetic model:
 //! feature encoding (named and dense), scoring and explaining per lead and
-//! per 10,000-lead batch, and wire parsing of a Score request.
+//! per 10,000-lead batch, and wire parsing of a Score request; and Explain
+//! per lead (contributions, reasons, suggestion) for the logistic model and
+//! for a gbdt of 300 trees of depth 6 trained here on behavioural leads,
+//! with its parts (TreeSHAP alone, the suggestion search alone).
 //!
 //! `cargo bench --bench scoring`; numbers are recorded in docs/benchmarks.md.
 
@@ -11,7 +14,8 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use leadscore::features::{FeatureKind, LeadInput, RawValue};
-use leadscore::model::{ModelArtifact, ScoringModel};
+use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
+use leadscore::train::{self, ModelFamily, TrainParams, TrainRequest};
 use prost::Message;
 
 fn bundled() -> ScoringModel {
@@ -139,5 +143,87 @@ fn wire(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encoding, scoring, wire);
+/// The speed-comparison gbdt: 300 trees of depth 6 (at most 64 leaves) on
+/// 20,000 behavioural leads, as `cargo run --release --example
+/// shap_reference_data -- --big DIR` writes it for the shap timing.
+fn gbdt_300x6() -> ScoringModel {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let csv = dir.path().join("behavioural.csv");
+    std::fs::write(&csv, leadscore::synthetic::behavioural(20_000, 5).0).expect("write csv");
+    let mut params = TrainParams {
+        model: ModelFamily::Gbdt,
+        folds: 2,
+        ..TrainParams::default()
+    };
+    params.gbdt.n_trees = 300;
+    params.gbdt.max_depth = 6;
+    params.gbdt.num_leaves = 64;
+    let outcome = train::train(&TrainRequest {
+        data: csv,
+        target: "converted".into(),
+        id: Some("lead_id".into()),
+        exclude: vec!["account_id".into(), "signup_date".into()],
+        params: params.check().expect("params"),
+        ..Default::default()
+    })
+    .expect("training the 300-tree model");
+    ScoringModel::from_artifact(outcome.artifact).expect("valid model")
+}
+
+fn explaining(c: &mut Criterion) {
+    let logistic = bundled();
+    let (_, logistic_leads) = leads(&logistic, 16);
+    let gbdt = gbdt_300x6();
+    let (_, gbdt_leads) = leads(&gbdt, 16);
+    let mut group = c.benchmark_group("explain_per_lead");
+    group.throughput(Throughput::Elements(1));
+    for (name, model, leads) in [
+        ("logistic_x_education", &logistic, &logistic_leads),
+        ("gbdt_300_trees_depth_6", &gbdt, &gbdt_leads),
+    ] {
+        let encoded: Vec<_> = leads
+            .iter()
+            .map(|l| model.pipeline().encode(l).expect("encodes"))
+            .collect();
+        let mut k = 0;
+        group.bench_function(format!("{name}/explain"), |b| {
+            b.iter(|| {
+                k = (k + 1) % leads.len();
+                model.explain(black_box(&leads[k]))
+            })
+        });
+        group.bench_function(format!("{name}/contributions_only"), |b| {
+            b.iter(|| {
+                k = (k + 1) % leads.len();
+                model.design_contributions(black_box(&encoded[k].design))
+            })
+        });
+        if let Estimator::Gbdt(trees) = &model.artifact().estimator {
+            // The same values by Algorithm 2 alone, for comparison.
+            group.bench_function(format!("{name}/algorithm_2_only"), |b| {
+                b.iter(|| {
+                    k = (k + 1) % leads.len();
+                    let mut phi = vec![0.0; encoded[k].design.len()];
+                    trees.tree_shap(black_box(&encoded[k].design), &mut phi);
+                    phi
+                })
+            });
+        }
+        group.bench_function(format!("{name}/suggestion_only"), |b| {
+            b.iter(|| {
+                k = (k + 1) % leads.len();
+                model.suggest(black_box(&encoded[k].design), &encoded[k].used_values)
+            })
+        });
+        group.bench_function(format!("{name}/score"), |b| {
+            b.iter(|| {
+                k = (k + 1) % leads.len();
+                model.score(black_box(&leads[k]))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encoding, scoring, wire, explaining);
 criterion_main!(benches);

@@ -410,14 +410,26 @@ impl GbdtModel {
     /// [`Self::tree_shap`] with a caller-owned scratch buffer.
     pub fn tree_shap_with(&self, row: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
         for tree in &self.trees {
-            let mut walk = ShapWalk {
-                nodes: &tree.nodes,
-                row,
-                phi: &mut *phi,
-                path: &mut scratch.path,
-            };
-            walk.recurse(0, 0, 0, 1.0, 1.0, usize::MAX, 0);
+            tree.tree_shap_into(row, phi, scratch);
         }
+    }
+
+    /// [`Self::tree_shap`] over the trees at `indices` only (out-of-range
+    /// indices are skipped); [`crate::shap_tables`] uses it for the trees it
+    /// does not tabulate.
+    pub fn tree_shap_of(&self, indices: &[usize], row: &[f64], phi: &mut [f64]) {
+        thread_local! {
+            static SCRATCH: RefCell<ShapScratch> = RefCell::new(ShapScratch::default());
+        }
+        let mut run = |scratch: &mut ShapScratch| {
+            for tree in indices.iter().filter_map(|&t| self.trees.get(t)) {
+                tree.tree_shap_into(row, phi, scratch);
+            }
+        };
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => run(&mut scratch),
+            Err(_) => run(&mut ShapScratch::default()),
+        });
     }
 
     /// Total split gain per design column (`width` entries); splits on
@@ -476,6 +488,17 @@ impl GbdtModel {
 }
 
 impl Tree {
+    /// Algorithm 2 on this tree: adds its TreeSHAP values for `row` into `phi`.
+    fn tree_shap_into(&self, row: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
+        let mut walk = ShapWalk {
+            nodes: &self.nodes,
+            row,
+            phi,
+            path: &mut scratch.path,
+        };
+        walk.recurse(0, 0, 0, 1.0, 1.0, usize::MAX, 0);
+    }
+
     /// The value of the leaf `row` reaches. Bounded by the node count, so it
     /// terminates (and never panics) even on an unvalidated tree.
     fn leaf_value(&self, row: &[f64]) -> f64 {

@@ -12,8 +12,9 @@
 //!   ([`table`]: CSV or Parquet), the leakage guard ([`leakage`]), splits and
 //!   cross-validation folds ([`splits`]), logistic regression ([`linear`]) and
 //!   gradient-boosted trees ([`gbdt`]: training, our own tree format, the
-//!   evaluator and TreeSHAP), calibration ([`calibration`]), and the training
-//!   report with its plots ([`report`]).
+//!   evaluator and TreeSHAP; [`shap_tables`]: the same TreeSHAP values from
+//!   per-leaf tables, as served), calibration ([`calibration`]), and the
+//!   training report with its plots ([`report`]).
 //! - [`accounts`]: the buying company behind leads: account keys (account id
 //!   or email domain, free-mail excluded), roll-up, fallback and the account
 //!   model; [`stages`]: lifecycle stage rules (`public_traffic` … `signing`).
@@ -54,6 +55,7 @@ pub mod registry;
 pub mod reload;
 pub mod report;
 pub mod server;
+pub mod shap_tables;
 pub mod splits;
 pub mod stages;
 pub mod synthetic;

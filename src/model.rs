@@ -11,12 +11,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{AccountFeatures, AccountModel, EngagementRule};
 use crate::calibration::Calibration;
 use crate::features::{
     EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput, UsedValue,
     MISSING, OTHER,
 };
 use crate::gbdt::GbdtModel;
+use crate::stages::{FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS};
 
 /// The artifact format this build writes.
 pub const FORMAT_VERSION: u32 = 2;
@@ -149,6 +151,18 @@ pub struct ModelArtifact {
     pub provenance: Provenance,
     /// Held-out metrics.
     pub metrics: HeldOutMetrics,
+    /// Lifecycle stage rules (see [`crate::stages`]); empty = the model has no
+    /// stages and responses leave the stage blank.
+    #[serde(default)]
+    pub stages: StageRules,
+    /// The account model (see [`crate::accounts`]), when the trainer was given
+    /// accounts; without one the server uses the documented fallback.
+    #[serde(default)]
+    pub account_model: Option<AccountModel>,
+    /// Which leads count as engaged contacts of an account; absent = engaged
+    /// from the model's warm band ([`EngagementRule::from_warm_band`]).
+    #[serde(default)]
+    pub engagement: Option<EngagementRule>,
 }
 
 /// Why an artifact was refused.
@@ -354,6 +368,8 @@ pub struct ScoringModel {
     artifact: ModelArtifact,
     pipeline: FeaturePipeline,
     base_log_odds: f64,
+    /// Per-leaf TreeSHAP tables of a gbdt estimator (built once at load).
+    shap_tables: Option<crate::shap_tables::ShapTables>,
 }
 
 impl ScoringModel {
@@ -392,6 +408,7 @@ impl ScoringModel {
             ));
         }
         validate_bands(&artifact.bands)?;
+        validate_accounts_and_stages(&artifact)?;
         artifact
             .calibration
             .validate()
@@ -423,10 +440,15 @@ impl ScoringModel {
         if !base_log_odds.is_finite() {
             return Err("the baseline log-odds are not finite".to_string());
         }
+        let shap_tables = match &artifact.estimator {
+            Estimator::Gbdt(model) => Some(crate::shap_tables::ShapTables::new(model)),
+            Estimator::Logistic { .. } => None,
+        };
         Ok(Self {
             artifact,
             pipeline,
             base_log_odds,
+            shap_tables,
         })
     }
 
@@ -519,7 +541,10 @@ impl ScoringModel {
                 .collect(),
             Estimator::Gbdt(model) => {
                 let mut phi = vec![0.0; design.len()];
-                model.tree_shap(design, &mut phi);
+                match &self.shap_tables {
+                    Some(tables) => tables.tree_shap(model, design, &mut phi),
+                    None => model.tree_shap(design, &mut phi),
+                }
                 phi
             }
         }
@@ -620,6 +645,108 @@ impl ScoringModel {
             .map(|b| b.name.as_str())
             .unwrap_or("")
     }
+
+    /// The lowest probability of the warm band (the second band, highest
+    /// first), or of the only band: where an engaged contact starts when the
+    /// artifact has no [`EngagementRule`].
+    pub fn warm_min_probability(&self) -> f64 {
+        let bands = &self.artifact.bands;
+        bands
+            .iter()
+            .find(|b| b.name == "warm")
+            .or_else(|| bands.get(bands.len().saturating_sub(2)))
+            .map_or(0.5, |b| b.min_probability)
+    }
+
+    /// The engagement rule of this model: the artifact's, else engaged from
+    /// the warm band.
+    pub fn engagement_rule(&self) -> EngagementRule {
+        self.artifact
+            .engagement
+            .unwrap_or_else(|| EngagementRule::from_warm_band(self.warm_min_probability()))
+    }
+
+    /// A lead's value of a source feature as sent (not imputed): `None` when
+    /// missing. Named: the map's value; Dense: value `i` of feature `i`,
+    /// categorical indices as their labels (the missing level as missing),
+    /// booleans as flags.
+    pub fn value_as_sent<'a>(&'a self, input: &'a LeadInput, name: &str) -> Option<FeatureValueRef<'a>> {
+        match input {
+            LeadInput::Named(map) => map.get(name).map(|v| match v {
+                crate::features::RawValue::Number(x) => FeatureValueRef::Number(*x),
+                crate::features::RawValue::Category(text) => FeatureValueRef::Text(text),
+                crate::features::RawValue::Flag(b) => FeatureValueRef::Bool(*b),
+            }),
+            LeadInput::Dense(values) => {
+                let index = self.pipeline.specs().iter().position(|s| s.name == name)?;
+                let x = *values.get(index)?;
+                if x.is_nan() {
+                    return None;
+                }
+                match &self.pipeline.specs()[index].encoding {
+                    FeatureEncoding::Numeric { .. } => Some(FeatureValueRef::Number(x)),
+                    FeatureEncoding::Boolean { .. } => Some(FeatureValueRef::Bool(x != 0.0)),
+                    FeatureEncoding::Categorical { categories } => {
+                        if x < 0.0 || x.fract() != 0.0 {
+                            return None;
+                        }
+                        let label = categories.get(x as usize)?;
+                        (label != MISSING).then_some(FeatureValueRef::Text(label.as_str()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The lead's lifecycle stage under the model's rules, or `None` when the
+    /// model has no stage rules. Values are taken as sent (see
+    /// [`Self::value_as_sent`]); `account.*` features come from `account`
+    /// and are missing without it.
+    pub fn stage_of(&self, input: &LeadInput, account: Option<&AccountFeatures>) -> Option<Stage> {
+        let rules = &self.artifact.stages;
+        if rules.rules().is_empty() {
+            return None;
+        }
+        let lookup = |name: &str| -> Option<FeatureValueRef<'_>> {
+            match name {
+                ACCOUNT_ENGAGED_CONTACTS => {
+                    account.map(|a| FeatureValueRef::Number(a.engaged_contacts as f64))
+                }
+                ACCOUNT_CONTACTS => account.map(|a| FeatureValueRef::Number(a.contacts as f64)),
+                _ => self.value_as_sent(input, name),
+            }
+        };
+        Some(rules.stage_of(&lookup))
+    }
+}
+
+/// Stage rules must name model features (or `account.*`); an account model
+/// must be well-formed and use numeric model features; an engagement rule
+/// must have a probability in [0, 1].
+fn validate_accounts_and_stages(artifact: &ModelArtifact) -> Result<(), String> {
+    let names: Vec<&str> = artifact.features.iter().map(|f| f.name.as_str()).collect();
+    artifact.stages.validate(&names)?;
+    if let Some(model) = &artifact.account_model {
+        model.validate().map_err(|e| format!("account_model: {e}"))?;
+        if let Some(unknown) = model
+            .numeric_features
+            .iter()
+            .find(|f| !names.contains(&f.as_str()))
+        {
+            return Err(format!(
+                "account_model: unknown numeric feature {unknown:?}"
+            ));
+        }
+    }
+    if let Some(rule) = &artifact.engagement {
+        if !(0.0..=1.0).contains(&rule.min_probability) {
+            return Err(format!(
+                "engagement: min_probability {} is not in [0, 1]",
+                rule.min_probability
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The values the suggestion search tries for one feature, other than `now`.
