@@ -18,7 +18,9 @@ use crate::features::{
     MISSING, OTHER,
 };
 use crate::gbdt::GbdtModel;
-use crate::stages::{FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS};
+use crate::stages::{
+    FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
+};
 
 /// The artifact format this build writes.
 pub const FORMAT_VERSION: u32 = 2;
@@ -670,7 +672,11 @@ impl ScoringModel {
     /// missing. Named: the map's value; Dense: value `i` of feature `i`,
     /// categorical indices as their labels (the missing level as missing),
     /// booleans as flags.
-    pub fn value_as_sent<'a>(&'a self, input: &'a LeadInput, name: &str) -> Option<FeatureValueRef<'a>> {
+    pub fn value_as_sent<'a>(
+        &'a self,
+        input: &'a LeadInput,
+        name: &str,
+    ) -> Option<FeatureValueRef<'a>> {
         match input {
             LeadInput::Named(map) => map.get(name).map(|v| match v {
                 crate::features::RawValue::Number(x) => FeatureValueRef::Number(*x),
@@ -727,7 +733,9 @@ fn validate_accounts_and_stages(artifact: &ModelArtifact) -> Result<(), String> 
     let names: Vec<&str> = artifact.features.iter().map(|f| f.name.as_str()).collect();
     artifact.stages.validate(&names)?;
     if let Some(model) = &artifact.account_model {
-        model.validate().map_err(|e| format!("account_model: {e}"))?;
+        model
+            .validate()
+            .map_err(|e| format!("account_model: {e}"))?;
         if let Some(unknown) = model
             .numeric_features
             .iter()

@@ -39,6 +39,7 @@ use crate::model::{
 use crate::registry::ARTIFACT_FILE;
 use crate::report::{self, TrainingReport};
 use crate::splits;
+use crate::stages::StageRules;
 use crate::table::{self, Table};
 
 pub use crate::splits::stratified_split;
@@ -947,6 +948,9 @@ fn train_bytes_with_progress(
             command: request.command.clone(),
         },
         metrics: HeldOutMetrics::default(),
+        stages: StageRules::default(),
+        account_model: None,
+        engagement: None,
     };
     let model = ScoringModel::from_artifact(artifact.clone()).map_err(TrainError::Fit)?;
     let log_odds = |x: &Array2<f64>| -> Vec<f64> {

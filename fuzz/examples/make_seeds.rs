@@ -96,6 +96,9 @@ fn minimal_model() -> ModelArtifact {
         ],
         provenance: Provenance::default(),
         metrics: HeldOutMetrics::default(),
+        stages: Default::default(),
+        account_model: None,
+        engagement: None,
     }
 }
 
