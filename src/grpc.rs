@@ -16,17 +16,19 @@ use arc_swap::ArcSwap;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
+use crate::accounts;
 use crate::error::ServiceError;
 use crate::features::UsedValue;
 use crate::features::{FeatureKind, LeadInput, RawValue};
 use crate::limits::Deadline;
 use crate::metrics as m;
 use crate::model::{
-    display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact,
+    display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact, ScoringModel,
 };
 use crate::proto;
 use crate::proto::lead_scoring_server::LeadScoring;
 use crate::registry::{LoadedModel, ModelRegistry};
+use crate::stages::FeatureValueRef;
 
 /// The registry as the service sees it: swapped atomically as a whole.
 pub type SharedRegistry = Arc<ArcSwap<ModelRegistry>>;
@@ -158,6 +160,12 @@ impl LeadScoringService {
         let job = self.job(&req.model, &req.version, req.leads, deadline)?;
         let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
         record_scores(&job.loaded, "Score", scores.iter());
+        let model = &job.loaded.model;
+        let stages: Vec<String> = job
+            .leads
+            .iter()
+            .map(|lead| stage_text(model, &lead.input, None))
+            .collect();
         Ok(proto::ScoreResponse {
             model: job.loaded.name.clone(),
             version: job.loaded.version.to_string(),
@@ -165,13 +173,15 @@ impl LeadScoringService {
                 .leads
                 .into_iter()
                 .zip(scores)
-                .map(|(lead, s)| proto::LeadScore {
+                .zip(stages)
+                .map(|((lead, s), stage)| proto::LeadScore {
                     lead_id: lead.lead_id,
                     probability: s.probability,
                     score: s.score,
                     band: s.band,
                     warnings: s.warnings,
                     error: None,
+                    stage,
                 })
                 .collect(),
             error: None,
@@ -209,10 +219,11 @@ impl LeadScoringService {
                     loaded
                         .model
                         .score(&parsed.input)
+                        .map(|s| (s, stage_text(&loaded.model, &parsed.input, None)))
                         .map_err(|e| invalid_lead(index, &lead_id, e))
                 });
                 match outcome {
-                    Ok(s) => {
+                    Ok((s, stage)) => {
                         let out = proto::LeadScore {
                             lead_id,
                             probability: s.probability,
@@ -220,6 +231,7 @@ impl LeadScoringService {
                             band: s.band.clone(),
                             warnings: s.warnings.clone(),
                             error: None,
+                            stage,
                         };
                         scored.push(s);
                         out
@@ -315,6 +327,209 @@ impl LeadScoringService {
     }
 }
 
+impl LeadScoringService {
+    async fn score_accounts_inner(
+        &self,
+        req: proto::ScoreAccountsRequest,
+        deadline: Option<Deadline>,
+    ) -> Result<proto::ScoreAccountsResponse, ServiceError> {
+        let job = self.job(&req.model, &req.version, req.leads, deadline)?;
+        let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
+        record_scores(&job.loaded, "ScoreAccounts", scores.iter());
+        let model = &job.loaded.model;
+        let lens = AccountLens::of(model);
+        // Group by account key, in order of first appearance.
+        let mut keys: Vec<accounts::AccountKey> = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut index_of: HashMap<String, usize> = HashMap::new();
+        let mut unassigned_lead_ids = Vec::new();
+        for (i, lead) in job.leads.iter().enumerate() {
+            let key = accounts::account_key(Some(&lead.account_id), Some(&lead.email));
+            match key {
+                Some(key) => {
+                    let at = *index_of.entry(key.key.clone()).or_insert_with(|| {
+                        keys.push(key);
+                        members.push(Vec::new());
+                        keys.len() - 1
+                    });
+                    members[at].push(i);
+                }
+                None => unassigned_lead_ids.push(lead.lead_id.clone()),
+            }
+        }
+        let account_scores = keys
+            .into_iter()
+            .zip(members)
+            .map(|(key, leads)| {
+                let views: Vec<accounts::LeadView> = leads
+                    .iter()
+                    .map(|&i| lens.view(model, &job.leads[i].input, scores[i].probability))
+                    .collect();
+                let features = accounts::roll_up(&views);
+                let (probability, log_odds, base, reasons, fallback, method) =
+                    match &model.artifact().account_model {
+                        Some(am) => (
+                            am.probability(&features),
+                            am.log_odds(&features),
+                            am.base_log_odds,
+                            am.contributions(&features)
+                                .into_iter()
+                                .map(|(name, c)| proto::Contribution {
+                                    label: name.clone(),
+                                    feature: name,
+                                    contribution: c,
+                                    value: String::new(),
+                                    direction: if c > 0.0 {
+                                        proto::Direction::Raises
+                                    } else if c < 0.0 {
+                                        proto::Direction::Lowers
+                                    } else {
+                                        proto::Direction::Neutral
+                                    } as i32,
+                                    reason: String::new(),
+                                })
+                                .collect(),
+                            false,
+                            "account model (logistic over rolled-up leads)".to_string(),
+                        ),
+                        None => {
+                            let p = accounts::fallback_probability(&features);
+                            (
+                                p,
+                                (p / (1.0 - p)).ln(),
+                                0.0,
+                                Vec::new(),
+                                true,
+                                accounts::FALLBACK_DESCRIPTION.to_string(),
+                            )
+                        }
+                    };
+                let top = accounts::top_leads(&views, 5)
+                    .into_iter()
+                    .map(|v| {
+                        let i = leads[v];
+                        let s = &scores[i];
+                        proto::LeadScore {
+                            lead_id: job.leads[i].lead_id.clone(),
+                            probability: s.probability,
+                            score: s.score,
+                            band: s.band.clone(),
+                            warnings: s.warnings.clone(),
+                            error: None,
+                            stage: stage_text(model, &job.leads[i].input, Some(&features)),
+                        }
+                    })
+                    .collect();
+                proto::AccountScore {
+                    account_key: key.key,
+                    key_source: match key.source {
+                        accounts::KeySource::AccountId => "account_id",
+                        accounts::KeySource::EmailDomain => "email_domain",
+                    }
+                    .to_string(),
+                    probability,
+                    score: display_score(probability),
+                    band: model.band_of(probability).to_string(),
+                    contacts: features.contacts as u32,
+                    engaged_contacts: features.engaged_contacts as u32,
+                    leads: top,
+                    reasons,
+                    fallback,
+                    method,
+                    base_log_odds: base,
+                    log_odds,
+                }
+            })
+            .collect();
+        Ok(proto::ScoreAccountsResponse {
+            model: job.loaded.name.clone(),
+            version: job.loaded.version.to_string(),
+            accounts: account_scores,
+            unassigned_lead_ids,
+        })
+    }
+}
+
+/// How the server reads a lead for the account roll-up: which numeric
+/// features are behavioural (the account model's, else every numeric
+/// feature), where role and seniority are, and who is engaged.
+struct AccountLens {
+    numeric: Vec<String>,
+    role: Option<String>,
+    seniority: Option<String>,
+    engagement: accounts::EngagementRule,
+}
+
+impl AccountLens {
+    fn of(model: &ScoringModel) -> Self {
+        let specs = model.pipeline().specs();
+        let numeric = match &model.artifact().account_model {
+            Some(am) => am.numeric_features.clone(),
+            None => specs
+                .iter()
+                .filter(|s| s.kind() == FeatureKind::Numeric)
+                .map(|s| s.name.clone())
+                .collect(),
+        };
+        let categorical = |pred: &dyn Fn(&str) -> bool| {
+            specs
+                .iter()
+                .find(|s| s.kind() == FeatureKind::Categorical && pred(&s.name))
+                .map(|s| s.name.clone())
+        };
+        Self {
+            numeric,
+            role: categorical(&|n| n.starts_with("role")),
+            seniority: categorical(&|n| n.contains("seniority")),
+            engagement: model.engagement_rule(),
+        }
+    }
+
+    fn view(
+        &self,
+        model: &ScoringModel,
+        input: &LeadInput,
+        probability: f64,
+    ) -> accounts::LeadView {
+        let numeric: Vec<f64> = self
+            .numeric
+            .iter()
+            .map(|name| match model.value_as_sent(input, name) {
+                Some(FeatureValueRef::Number(x)) => x,
+                Some(FeatureValueRef::Bool(b)) => f64::from(u8::from(b)),
+                Some(FeatureValueRef::Text(t)) => t.trim().parse().unwrap_or(f64::NAN),
+                None => f64::NAN,
+            })
+            .collect();
+        let text = |name: &Option<String>| {
+            name.as_deref()
+                .and_then(|n| match model.value_as_sent(input, n) {
+                    Some(FeatureValueRef::Text(t)) => Some(t.to_string()),
+                    _ => None,
+                })
+        };
+        accounts::LeadView {
+            probability,
+            engaged: self.engagement.is_engaged(probability, &numeric),
+            numeric,
+            role: text(&self.role),
+            seniority: text(&self.seniority),
+        }
+    }
+}
+
+/// The lead's stage as text, "" when the model has no stage rules.
+fn stage_text(
+    model: &ScoringModel,
+    input: &LeadInput,
+    account: Option<&accounts::AccountFeatures>,
+) -> String {
+    model
+        .stage_of(input, account)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default()
+}
+
 /// Per-lead metrics: leads scored, the probability distribution, fallbacks.
 pub(crate) fn record_scores<'a>(
     loaded: &LoadedModel,
@@ -350,6 +565,8 @@ pub struct ParsedLead {
     pub lead_id: String,
     /// Caller's account id.
     pub account_id: String,
+    /// Caller's email (only for the account key).
+    pub email: String,
     /// Named or dense features.
     pub input: LeadInput,
 }
@@ -414,6 +631,7 @@ pub fn parse_lead(index: usize, lead: proto::Lead) -> Result<ParsedLead, Service
     Ok(ParsedLead {
         lead_id: lead.lead_id,
         account_id: lead.account_id,
+        email: lead.email,
         input,
     })
 }
@@ -504,6 +722,7 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
             .map_or(0, |d| d.as_secs() as i64),
         labels,
         calibration: a.calibration.method().to_string(),
+        stage_rules: a.stages.rules().iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -691,6 +910,21 @@ impl LeadScoring for LeadScoringService {
         let leads = req.leads.len();
         let result = self
             .explain_inner(req, call.deadline)
+            .await
+            .map(|r| (r.model.clone(), r.version.clone(), r))
+            .map(|(m, v, r)| (r, m, v));
+        call.finish(leads, result)
+    }
+
+    async fn score_accounts(
+        &self,
+        request: Request<proto::ScoreAccountsRequest>,
+    ) -> Result<Response<proto::ScoreAccountsResponse>, Status> {
+        let call = Call::start("ScoreAccounts", &request);
+        let req = request.into_inner();
+        let leads = req.leads.len();
+        let result = self
+            .score_accounts_inner(req, call.deadline)
             .await
             .map(|r| (r.model.clone(), r.version.clone(), r))
             .map(|(m, v, r)| (r, m, v));

@@ -112,6 +112,7 @@ fn named(lead: &SyntheticLead) -> Lead {
     Lead {
         lead_id: lead.lead_id.clone(),
         account_id: "A-1".into(),
+        email: String::new(),
         features: HashMap::from([
             ("demo_actions".to_string(), number(lead.demo_actions)),
             ("visits_30d".to_string(), number(lead.visits_30d)),
@@ -155,6 +156,7 @@ fn dense(model: &ScoringModel, lead: &SyntheticLead) -> Lead {
     Lead {
         lead_id: format!("{}-dense", lead.lead_id),
         account_id: String::new(),
+        email: String::new(),
         features: HashMap::new(),
         values,
     }

@@ -163,6 +163,7 @@ pub fn lead(id: &str, demo_actions: f64, report_created: bool, size: &str) -> Le
     Lead {
         lead_id: id.into(),
         account_id: String::new(),
+        email: String::new(),
         features: [
             ("demo_actions", num(demo_actions)),
             ("visits_30d", num(12.0)),

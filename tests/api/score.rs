@@ -38,6 +38,7 @@ async fn dense_twin(
     Lead {
         lead_id: named.lead_id.clone(),
         account_id: String::new(),
+        email: String::new(),
         features: Default::default(),
         values,
     }
