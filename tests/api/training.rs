@@ -454,7 +454,11 @@ fn behavioural_parquet(csv: &str) -> Vec<u8> {
     use parquet::schema::parser::parse_message_type;
     use std::sync::Arc;
 
-    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     let schema = Arc::new(
         parse_message_type(
             "message leads {
@@ -481,7 +485,9 @@ fn behavioural_parquet(csv: &str) -> Vec<u8> {
         match index {
             3..=5 => {
                 let values: Vec<f64> = cells.map(|c| c.parse().expect("number")).collect();
-                column.typed::<DoubleType>().write_batch(&values, None, None)
+                column
+                    .typed::<DoubleType>()
+                    .write_batch(&values, None, None)
             }
             8 => {
                 let values: Vec<i32> = cells.map(|c| c.parse().expect("0/1")).collect();
@@ -489,7 +495,9 @@ fn behavioural_parquet(csv: &str) -> Vec<u8> {
             }
             _ => {
                 let values: Vec<ByteArray> = cells.map(ByteArray::from).collect();
-                column.typed::<ByteArrayType>().write_batch(&values, None, None)
+                column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&values, None, None)
             }
         }
         .expect("write column");
@@ -509,8 +517,8 @@ fn parquet_and_csv_exports_train_the_same_model() {
     let parquet_path = dir.path().join("export.parquet");
     std::fs::write(&parquet_path, behavioural_parquet(&csv)).expect("write parquet");
 
-    let from_csv = train::train(&behavioural_request(&csv_path, TrainParams::default()))
-        .expect("csv trains");
+    let from_csv =
+        train::train(&behavioural_request(&csv_path, TrainParams::default())).expect("csv trains");
     let from_parquet = train::train(&behavioural_request(&parquet_path, TrainParams::default()))
         .expect("parquet trains");
 
