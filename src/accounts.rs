@@ -885,127 +885,15 @@ pub fn fit_account_model(
     Ok(model)
 }
 
-/// Newton's method with step halving on `Σ logloss + l2/2 ‖w‖²`; returns
+/// Fits `Σ logloss + l2/2 ‖w‖²` with the trainer's Newton solver
+/// ([`crate::linear::fit_logistic`] with unit weights); returns
 /// (weights, intercept).
 fn newton(z: &[Vec<f64>], y: &[bool], l2: f64) -> Result<(Vec<f64>, f64), String> {
     let p = z.first().map_or(0, Vec::len);
-    let d = p + 1; // weights, then the intercept
-    let objective = |beta: &[f64]| -> f64 {
-        let mut total = 0.0;
-        for (row, yi) in z.iter().zip(y) {
-            let s = beta[p] + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
-            let softplus = if s > 0.0 {
-                s + (-s).exp().ln_1p()
-            } else {
-                s.exp().ln_1p()
-            };
-            total += softplus - if *yi { s } else { 0.0 };
-        }
-        total + 0.5 * l2 * beta[..p].iter().map(|b| b * b).sum::<f64>()
-    };
-    let mut beta = vec![0.0; d];
-    let rate = y.iter().filter(|v| **v).count() as f64 / y.len() as f64;
-    beta[p] = (rate / (1.0 - rate)).ln();
-    let mut current = objective(&beta);
-    let mut xi = vec![0.0; d];
-    for _ in 0..100 {
-        let mut grad = vec![0.0; d];
-        let mut hess = vec![0.0; d * d];
-        for (row, yi) in z.iter().zip(y) {
-            xi[..p].copy_from_slice(row);
-            xi[p] = 1.0;
-            let s: f64 = xi.iter().zip(&beta).map(|(a, b)| a * b).sum();
-            let prob = sigmoid(s);
-            let r = prob - if *yi { 1.0 } else { 0.0 };
-            let h = prob * (1.0 - prob);
-            for a in 0..d {
-                grad[a] += r * xi[a];
-                for b in a..d {
-                    hess[a * d + b] += h * xi[a] * xi[b];
-                }
-            }
-        }
-        for a in 0..p {
-            grad[a] += l2 * beta[a];
-            hess[a * d + a] += l2;
-        }
-        for a in 0..d {
-            for b in 0..a {
-                hess[a * d + b] = hess[b * d + a];
-            }
-            // A tiny ridge keeps collinear columns (contacts and engaged
-            // contacts of one-lead accounts) solvable.
-            hess[a * d + a] += 1e-9;
-        }
-        let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-        if grad_norm < 1e-9 * (y.len() as f64).max(1.0) {
-            break;
-        }
-        let step = cholesky_solve(&mut hess, &grad, d)
-            .ok_or_else(|| "account model: the Hessian is not positive definite".to_string())?;
-        let mut scale = 1.0;
-        let mut improved = false;
-        for _ in 0..40 {
-            let trial: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b - scale * s).collect();
-            let value = objective(&trial);
-            if value.is_finite() && value <= current {
-                improved = current - value > 1e-12 * current.abs().max(1.0);
-                beta = trial;
-                current = value;
-                break;
-            }
-            scale *= 0.5;
-        }
-        if !improved {
-            break;
-        }
-    }
-    if beta.iter().any(|b| !b.is_finite()) {
-        return Err("account model: the solver diverged".to_string());
-    }
-    let intercept = beta[p];
-    beta.truncate(p);
-    Ok((beta, intercept))
-}
-
-/// Solves `A x = b` for symmetric positive definite `A` (row-major `d × d`,
-/// overwritten by its Cholesky factor); `None` if `A` is not positive definite.
-fn cholesky_solve(a: &mut [f64], b: &[f64], d: usize) -> Option<Vec<f64>> {
-    for j in 0..d {
-        let mut diag = a[j * d + j];
-        for k in 0..j {
-            diag -= a[j * d + k] * a[j * d + k];
-        }
-        if !(diag.is_finite() && diag > 0.0) {
-            return None;
-        }
-        let diag = diag.sqrt();
-        a[j * d + j] = diag;
-        for i in j + 1..d {
-            let mut v = a[i * d + j];
-            for k in 0..j {
-                v -= a[i * d + k] * a[j * d + k];
-            }
-            a[i * d + j] = v / diag;
-        }
-    }
-    let mut y = vec![0.0; d];
-    for i in 0..d {
-        let mut v = b[i];
-        for k in 0..i {
-            v -= a[i * d + k] * y[k];
-        }
-        y[i] = v / a[i * d + i];
-    }
-    let mut x = vec![0.0; d];
-    for i in (0..d).rev() {
-        let mut v = y[i];
-        for k in i + 1..d {
-            v -= a[k * d + i] * x[k];
-        }
-        x[i] = v / a[i * d + i];
-    }
-    Some(x)
+    let x = ndarray::Array2::from_shape_fn((z.len(), p), |(i, j)| z[i][j]);
+    let fit = crate::linear::fit_logistic(&x, y, Some(&vec![1.0; y.len()]), l2, 100)
+        .map_err(|e| format!("account model: {e}"))?;
+    Ok((fit.coefficients, fit.intercept))
 }
 
 #[cfg(test)]
