@@ -432,6 +432,54 @@ impl GbdtModel {
         });
     }
 
+    /// For each tree, the sorted indices of the trees that split on any of
+    /// `columns`: the only trees whose leaf can change when those columns do.
+    pub fn trees_splitting_on(&self, columns: std::ops::Range<usize>) -> Vec<u32> {
+        self.trees
+            .iter()
+            .enumerate()
+            .filter(|(_, tree)| {
+                tree.nodes
+                    .iter()
+                    .any(|n| matches!(n, Node::Split { feature, .. } if columns.contains(feature)))
+            })
+            .filter_map(|(t, _)| u32::try_from(t).ok())
+            .collect()
+    }
+
+    /// How the margin of `row` changes when its `columns` take other values:
+    /// candidate `k` is `candidates[k·w..(k+1)·w]` (`w = columns.len()`), and
+    /// `out[k]` gains `Σ_t leaf_t(row with candidate k) − leaf_t(row)` over
+    /// the trees at `trees` (from [`Self::trees_splitting_on`]; the others
+    /// cannot change). Each tree is walked once for all candidates: at a
+    /// split on one of `columns` the candidates are partitioned between the
+    /// children, elsewhere they all follow the row. Assumes a validated model;
+    /// never panics (out-of-range indices are skipped).
+    pub fn candidate_margin_deltas(
+        &self,
+        trees: &[u32],
+        row: &[f64],
+        columns: std::ops::Range<usize>,
+        candidates: &[f64],
+        out: &mut [f64],
+    ) {
+        let width = columns.len();
+        if width == 0 {
+            return;
+        }
+        let count = (candidates.len() / width).min(out.len());
+        let mut order: Vec<u32> = (0..count as u32).collect();
+        let walk = CandidateWalk {
+            row,
+            columns,
+            candidates,
+        };
+        for tree in trees.iter().filter_map(|&t| self.trees.get(t as usize)) {
+            let now = tree.leaf_value(row);
+            walk.descend(tree, 0, 0, &mut order, now, out);
+        }
+    }
+
     /// Total split gain per design column (`width` entries); splits on
     /// columns `>= width` are ignored.
     pub fn gain_importance(&self, width: usize) -> Vec<f64> {
@@ -520,6 +568,73 @@ impl Tree {
             }
         }
         0.0
+    }
+}
+
+/// The fixed inputs of [`GbdtModel::candidate_margin_deltas`].
+struct CandidateWalk<'a> {
+    row: &'a [f64],
+    columns: std::ops::Range<usize>,
+    candidates: &'a [f64],
+}
+
+impl CandidateWalk<'_> {
+    /// Adds `leaf − now` to `out[k]` for every candidate `k` in `order`,
+    /// starting at `node` of `tree`.
+    fn descend(
+        &self,
+        tree: &Tree,
+        mut node: usize,
+        mut depth: usize,
+        mut order: &mut [u32],
+        now: f64,
+        out: &mut [f64],
+    ) {
+        let width = self.columns.len();
+        while depth <= MAX_TREE_DEPTH && !order.is_empty() {
+            depth += 1;
+            match tree.nodes.get(node) {
+                Some(&Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    ..
+                }) => {
+                    if self.columns.contains(&feature) {
+                        let j = feature - self.columns.start;
+                        let mut split = 0;
+                        for a in 0..order.len() {
+                            let k = order[a] as usize;
+                            if self
+                                .candidates
+                                .get(k * width + j)
+                                .is_some_and(|x| *x <= threshold)
+                            {
+                                order.swap(a, split);
+                                split += 1;
+                            }
+                        }
+                        let (goes_left, goes_right) = order.split_at_mut(split);
+                        self.descend(tree, left, depth, goes_left, now, out);
+                        order = goes_right;
+                        node = right;
+                    } else {
+                        let goes_left = self.row.get(feature).is_some_and(|x| *x <= threshold);
+                        node = if goes_left { left } else { right };
+                    }
+                }
+                Some(&Node::Leaf { value, .. }) => {
+                    for &k in order.iter() {
+                        if let Some(o) = out.get_mut(k as usize) {
+                            *o += value - now;
+                        }
+                    }
+                    return;
+                }
+                None => return,
+            }
+        }
     }
 }
 
@@ -1785,6 +1900,35 @@ mod tests {
             model.tree_shap(&row, &mut phi);
             let total = model.expected_value() + phi.iter().sum::<f64>();
             assert!((total - model.margin(&row)).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn candidate_margin_deltas_equal_rescoring_each_candidate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        for _ in 0..60 {
+            let width = rng.gen_range(2..=12);
+            let model = GbdtModel {
+                base_score: rng.gen_range(-1.0..1.0),
+                trees: (0..8).map(|_| random_tree(&mut rng, width, 8)).collect(),
+            };
+            let row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
+            let start = rng.gen_range(0..width);
+            let end = rng.gen_range(start + 1..=width.min(start + 3));
+            let count = rng.gen_range(0..12);
+            let values: Vec<f64> = (0..count * (end - start))
+                .map(|_| rng.gen::<f64>())
+                .collect();
+            let trees = model.trees_splitting_on(start..end);
+            let mut deltas = vec![0.0; count];
+            model.candidate_margin_deltas(&trees, &row, start..end, &values, &mut deltas);
+            for (k, delta) in deltas.iter().enumerate() {
+                let mut changed = row.clone();
+                changed[start..end]
+                    .copy_from_slice(&values[k * (end - start)..(k + 1) * (end - start)]);
+                let expected = model.margin(&changed) - model.margin(&row);
+                assert!((delta - expected).abs() < 1e-12, "{delta} vs {expected}");
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use crate::features::{
     MISSING, OTHER,
 };
 use crate::gbdt::GbdtModel;
+use crate::shap_tables::Reach;
 use crate::stages::{
     FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
 };
@@ -372,6 +373,9 @@ pub struct ScoringModel {
     base_log_odds: f64,
     /// Per-leaf TreeSHAP tables of a gbdt estimator (built once at load).
     shap_tables: Option<crate::shap_tables::ShapTables>,
+    /// Per source feature, the trees of a gbdt estimator that split on one
+    /// of its design columns (built once at load, for [`Self::suggest`]).
+    trees_by_feature: Vec<Vec<u32>>,
 }
 
 impl ScoringModel {
@@ -446,11 +450,18 @@ impl ScoringModel {
             Estimator::Gbdt(model) => Some(crate::shap_tables::ShapTables::new(model)),
             Estimator::Logistic { .. } => None,
         };
+        let trees_by_feature = match &artifact.estimator {
+            Estimator::Gbdt(model) => (0..pipeline.specs().len())
+                .map(|i| model.trees_splitting_on(pipeline.columns_of(i)))
+                .collect(),
+            Estimator::Logistic { .. } => Vec::new(),
+        };
         Ok(Self {
             artifact,
             pipeline,
             base_log_odds,
             shap_tables,
+            trees_by_feature,
         })
     }
 
@@ -505,6 +516,10 @@ impl ScoringModel {
 
     fn score_encoded(&self, encoded: EncodedLead) -> LeadScore {
         let log_odds = self.log_odds(&encoded.design);
+        self.score_encoded_with(encoded, log_odds)
+    }
+
+    fn score_encoded_with(&self, encoded: EncodedLead, log_odds: f64) -> LeadScore {
         let probability = self.probability(log_odds);
         LeadScore {
             probability,
@@ -522,7 +537,16 @@ impl ScoringModel {
     /// same way for trees. They add up with [`Self::base_log_odds`] to
     /// [`Self::log_odds`].
     pub fn contributions(&self, design: &[f64]) -> Vec<f64> {
-        let per_column = self.design_contributions(design);
+        self.contributions_with(design, None, None)
+    }
+
+    fn contributions_with(
+        &self,
+        design: &[f64],
+        followed: Option<&[u16]>,
+        reaches: Option<&mut Vec<Reach>>,
+    ) -> Vec<f64> {
+        let per_column = self.design_contributions_with(design, followed, reaches);
         (0..self.pipeline.specs().len())
             .map(|i| self.pipeline.columns_of(i).map(|c| per_column[c]).sum())
             .collect()
@@ -534,6 +558,17 @@ impl ScoringModel {
     /// per input column): `w · (x − E[x])` for a logistic model, TreeSHAP
     /// values for trees. [`Self::contributions`] sums them per source feature.
     pub fn design_contributions(&self, design: &[f64]) -> Vec<f64> {
+        self.design_contributions_with(design, None, None)
+    }
+
+    /// [`Self::design_contributions`], reusing the split pass when given
+    /// and collecting the suggestion's reaches in the same pass.
+    fn design_contributions_with(
+        &self,
+        design: &[f64],
+        followed: Option<&[u16]>,
+        reaches: Option<&mut Vec<Reach>>,
+    ) -> Vec<f64> {
         match &self.artifact.estimator {
             Estimator::Logistic { coefficients, .. } => coefficients
                 .iter()
@@ -543,13 +578,26 @@ impl ScoringModel {
                 .collect(),
             Estimator::Gbdt(model) => {
                 let mut phi = vec![0.0; design.len()];
-                match &self.shap_tables {
-                    Some(tables) => tables.tree_shap(model, design, &mut phi),
-                    None => model.tree_shap(design, &mut phi),
+                match (&self.shap_tables, followed) {
+                    (Some(tables), Some(followed)) => {
+                        tables.tree_shap_followed(model, design, followed, &mut phi, reaches)
+                    }
+                    (Some(tables), None) => tables.tree_shap(model, design, &mut phi),
+                    (None, _) => model.tree_shap(design, &mut phi),
                 }
                 phi
             }
         }
+    }
+
+    /// The per-row split pass of the TreeSHAP tables of a gbdt estimator
+    /// (see [`crate::shap_tables::ShapTables::followed`]), shared by the
+    /// contributions and the suggestion of one explanation.
+    fn followed(&self, design: &[f64]) -> Option<Vec<u16>> {
+        let tables = self.shap_tables.as_ref()?;
+        let mut followed = Vec::new();
+        tables.followed(design, &mut followed);
+        Some(followed)
     }
 
     /// Scores and explains one lead: exact contributions (see
@@ -562,8 +610,10 @@ impl ScoringModel {
         let shown = std::mem::take(&mut encoded.shown_values);
         let used = std::mem::take(&mut encoded.used_values);
         let specs = self.pipeline.specs();
+        let followed = self.followed(&encoded.design);
+        let mut reaches = followed.as_ref().map(|_| Vec::with_capacity(1024));
         let mut contributions: Vec<Contribution> = self
-            .contributions(&encoded.design)
+            .contributions_with(&encoded.design, followed.as_deref(), reaches.as_mut())
             .into_iter()
             .zip(shown)
             .zip(&used)
@@ -578,8 +628,9 @@ impl ScoringModel {
             )
             .collect();
         contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        let suggestion = self.suggest(&encoded.design, &used);
-        let score = self.score_encoded(encoded);
+        let log_odds = self.log_odds(&encoded.design);
+        let suggestion = self.suggest_with(&encoded.design, &used, log_odds, reaches);
+        let score = self.score_encoded_with(encoded, log_odds);
         Ok(LeadExplanation {
             score,
             base_log_odds: self.base_log_odds,
@@ -595,16 +646,43 @@ impl ScoringModel {
     /// Candidates stay within what training saw: for a number its training
     /// min, median, max, deciles and bin edges; for a boolean the other
     /// value; for an actionable categorical every training level (not
-    /// `(missing)` or `(other)`). Each candidate is re-scored exactly: the
-    /// changed feature's design columns are rewritten by the pipeline's own
-    /// [`FeaturePipeline::write_columns`] and the whole row goes through the
-    /// estimator and the calibration, as a lead sent with that value would.
-    /// At most a few dozen candidates per feature, so it stays cheap.
+    /// `(missing)` or `(other)`). The changed feature's design columns are
+    /// rewritten by the pipeline's own [`FeaturePipeline::write_columns`];
+    /// candidates are ranked by the change of the log-odds over only what
+    /// the feature touches (its coefficients, or the trees that split on its
+    /// columns, each walked once for all candidates), and the winner is
+    /// re-scored exactly: the whole row through the estimator and the
+    /// calibration, as a lead sent with that value would be.
     pub fn suggest(&self, design: &[f64], used: &[UsedValue]) -> Option<Suggestion> {
-        let current = self.probability(self.log_odds(design));
+        let reaches = self.followed(design).and_then(|followed| {
+            let tables = self.shap_tables.as_ref()?;
+            let mut reaches = Vec::new();
+            tables.reached_leaves(&followed, &mut reaches);
+            Some(reaches)
+        });
+        self.suggest_with(design, used, self.log_odds(design), reaches)
+    }
+
+    /// [`Self::suggest`], reusing the split pass when given.
+    fn suggest_with(
+        &self,
+        design: &[f64],
+        used: &[UsedValue],
+        now_log_odds: f64,
+        reaches: Option<Vec<Reach>>,
+    ) -> Option<Suggestion> {
+        // The leaves each tabulated tree sends the row to when one column
+        // changes, grouped by column.
+        let mut reaches = reaches;
+        if let Some(reaches) = reaches.as_mut() {
+            reaches.sort_unstable_by_key(|r| r.column);
+        }
+        let current = self.probability(now_log_odds);
         let mut row = design.to_vec();
-        let mut best: Option<(usize, UsedValue, f64, f64)> = None;
+        let mut best: Option<(usize, UsedValue, f64)> = None;
         let mut candidates = Vec::new();
+        let mut values = Vec::new();
+        let mut deltas = Vec::new();
         for (i, spec) in self.pipeline.specs().iter().enumerate() {
             let Some(now) = used.get(i) else { break };
             if !spec.is_actionable() {
@@ -612,17 +690,33 @@ impl ScoringModel {
             }
             candidates.clear();
             candidate_values(spec, now, &mut candidates);
+            // The candidates' values of the feature's design columns, as the
+            // pipeline writes them for a lead sent with that value.
+            let columns = self.pipeline.columns_of(i);
+            values.clear();
             for candidate in &candidates {
                 self.pipeline.write_columns(i, candidate, &mut row);
-                let log_odds = self.log_odds(&row);
-                let p = self.probability(log_odds);
-                if p > current && best.as_ref().is_none_or(|b| p > b.3) {
-                    best = Some((i, candidate.clone(), log_odds, p));
-                }
+                values.extend_from_slice(&row[columns.clone()]);
             }
             self.pipeline.write_columns(i, now, &mut row);
+            deltas.clear();
+            deltas.resize(candidates.len(), 0.0);
+            self.log_odds_deltas(i, design, &values, reaches.as_deref(), &mut deltas);
+            for (candidate, delta) in candidates.iter().zip(&deltas) {
+                let p = self.probability(now_log_odds + delta);
+                if p > current && best.as_ref().is_none_or(|b| p > b.2) {
+                    best = Some((i, candidate.clone(), p));
+                }
+            }
         }
-        let (feature_index, to, new_log_odds, new_probability) = best?;
+        let (feature_index, to, _) = best?;
+        // Re-score the winner exactly as a lead sent with that value.
+        self.pipeline.write_columns(feature_index, &to, &mut row);
+        let new_log_odds = self.log_odds(&row);
+        let new_probability = self.probability(new_log_odds);
+        if new_probability <= current {
+            return None;
+        }
         let spec = &self.pipeline.specs()[feature_index];
         Some(Suggestion {
             feature_index,
@@ -635,6 +729,78 @@ impl ScoringModel {
             new_log_odds,
             new_probability,
         })
+    }
+
+    /// How the log-odds of `design` change when feature `i`'s design columns
+    /// take each candidate's values (`values`: one run of the feature's
+    /// width per candidate): `deltas[k]` gains candidate `k`'s change. Only
+    /// what the feature touches is recomputed: its coefficients for a
+    /// logistic model, the trees that split on its columns for a gbdt.
+    fn log_odds_deltas(
+        &self,
+        i: usize,
+        design: &[f64],
+        values: &[f64],
+        reaches: Option<&[Reach]>,
+        deltas: &mut [f64],
+    ) {
+        let columns = self.pipeline.columns_of(i);
+        let width = columns.len();
+        if width == 0 {
+            return;
+        }
+        match &self.artifact.estimator {
+            Estimator::Logistic { coefficients, .. } => {
+                let (Some(w), Some(x)) = (
+                    coefficients.get(columns.clone()),
+                    design.get(columns.clone()),
+                ) else {
+                    return;
+                };
+                for (delta, candidate) in deltas.iter_mut().zip(values.chunks_exact(width)) {
+                    *delta += w
+                        .iter()
+                        .zip(candidate.iter().zip(x))
+                        .map(|(w, (new, old))| w * (new - old))
+                        .sum::<f64>();
+                }
+            }
+            Estimator::Gbdt(model) => {
+                let trees = self.trees_by_feature.get(i).map_or(&[][..], Vec::as_slice);
+                let (Some(tables), Some(reaches), 1) = (self.shap_tables.as_ref(), reaches, width)
+                else {
+                    model.candidate_margin_deltas(trees, design, columns, values, deltas);
+                    return;
+                };
+                // One column, tabulated trees: from the leaves the row
+                // reaches when only this column changes.
+                let column = columns.start as u32;
+                let from = reaches.partition_point(|r| r.column < column);
+                let to = reaches.partition_point(|r| r.column <= column);
+                let reaches = &reaches[from..to];
+                let now: f64 = reaches.iter().filter(|r| r.current).map(|r| r.value).sum();
+                let count = deltas.len().min(values.len());
+                let (deltas, values) = (&mut deltas[..count], &values[..count]);
+                for r in reaches {
+                    for (delta, &v) in deltas.iter_mut().zip(values) {
+                        let inside = r.lo < v && v <= r.hi;
+                        *delta += if inside { r.value } else { 0.0 };
+                    }
+                }
+                for delta in deltas.iter_mut() {
+                    *delta -= now;
+                }
+                // The trees left out of the tables, walked.
+                if !tables.fallback().is_empty() {
+                    let untabulated: Vec<u32> = trees
+                        .iter()
+                        .copied()
+                        .filter(|t| tables.fallback().contains(&(*t as usize)))
+                        .collect();
+                    model.candidate_margin_deltas(&untabulated, design, columns, values, deltas);
+                }
+            }
+        }
     }
 
     /// Band of a probability.
@@ -894,6 +1060,88 @@ mod tests {
             assert!(p > 0.0 && p < 1.0, "z={z} p={p}");
         }
         assert!((probability_from_log_odds(0.0) - 0.5).abs() < 1e-15);
+    }
+
+    /// The suggestion by brute force: every candidate's whole row re-scored.
+    fn brute_force_suggestion(model: &ScoringModel, input: &LeadInput) -> Option<(usize, f64)> {
+        let encoded = model.pipeline().encode(input).expect("encodes");
+        let current = model.probability(model.log_odds(&encoded.design));
+        let mut best: Option<(usize, f64)> = None;
+        let mut row = encoded.design.clone();
+        for (i, spec) in model.pipeline().specs().iter().enumerate() {
+            if !spec.is_actionable() {
+                continue;
+            }
+            let mut candidates = Vec::new();
+            candidate_values(spec, &encoded.used_values[i], &mut candidates);
+            for c in &candidates {
+                model.pipeline().write_columns(i, c, &mut row);
+                let p = model.probability(model.log_odds(&row));
+                if p > current && best.is_none_or(|b| p > b.1) {
+                    best = Some((i, p));
+                }
+            }
+            model
+                .pipeline()
+                .write_columns(i, &encoded.used_values[i], &mut row);
+        }
+        best
+    }
+
+    #[test]
+    fn suggestion_equals_brute_force_search_on_trees_and_logistic() {
+        use rand::{Rng, SeedableRng};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut checked = 0;
+        for path in [
+            "models/x_education/2/model.json",
+            "models/x_education/1/model.json",
+            "tests/data/shap/gbdt.json",
+            "tests/data/shap/logistic.json",
+        ] {
+            let bytes = std::fs::read(root.join(path)).expect("read model");
+            let artifact: ModelArtifact = serde_json::from_slice(&bytes).expect("artifact");
+            let model = ScoringModel::from_artifact(artifact).expect("valid");
+            for _ in 0..40 {
+                let values = model
+                    .pipeline()
+                    .specs()
+                    .iter()
+                    .map(|spec| match &spec.encoding {
+                        FeatureEncoding::Numeric { min, max, .. } => {
+                            min + (max - min) * rng.gen::<f64>()
+                        }
+                        FeatureEncoding::Boolean { .. } => f64::from(rng.gen_range(0..2u8)),
+                        FeatureEncoding::Categorical { categories } => {
+                            rng.gen_range(0..categories.len()) as f64
+                        }
+                    })
+                    .collect();
+                let input = LeadInput::Dense(values);
+                let encoded = model.pipeline().encode(&input).expect("encodes");
+                let got = model.suggest(&encoded.design, &encoded.used_values);
+                let expected = brute_force_suggestion(&model, &input);
+                // Explain's suggestion (reaches collected in the TreeSHAP
+                // pass) is the standalone one.
+                let explained = model.explain(&input).expect("explains").suggestion;
+                assert_eq!(
+                    explained.as_ref().map(|s| (s.feature_index, s.new_probability)),
+                    got.as_ref().map(|s| (s.feature_index, s.new_probability)),
+                    "{path}"
+                );
+                match (got, expected) {
+                    (None, None) => {}
+                    (Some(g), Some((i, p))) => {
+                        assert_eq!(g.feature_index, i, "{path}");
+                        assert!((g.new_probability - p).abs() < 1e-12, "{path}");
+                        checked += 1;
+                    }
+                    (g, e) => panic!("{path}: fast {g:?}, brute force {e:?}"),
+                }
+            }
+        }
+        assert!(checked > 40, "only {checked} leads had a suggestion");
     }
 
     #[test]

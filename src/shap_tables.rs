@@ -18,21 +18,27 @@
 //! ```
 //!
 //! Because each `o_j` is 0 or 1, only subsets `S` of `H = {j : o_j = 1}`
-//! survive. With `Z(H) = Π_{j ∈ P∖H} z_j` and, for `U ⊆ P`,
-//! `T(U) = v · Σ_{S ⊆ U} w(|S|, n) · Π_{j ∈ U∖S} z_j`, that is
+//! survive. With `Z(H) = Π_{j ∈ P∖H} z_j`, `T(U) = v · Σ_{S ⊆ U} w(|S|, n) ·
+//! Π_{j ∈ U∖S} z_j` for `U ⊆ P`, and `G(H) = Z(H) · T(H)`, that is
 //!
 //! ```text
-//! i ∈ H:  φ_i += (1 − z_i) · Z(H) · T(H ∖ {i})
-//! i ∉ H:  φ_i −= Z(H) · T(H)
+//! i ∈ H:  φ_i += (1 − z_i) · Z(H) · T(H ∖ {i})  =  r_i · G(H ∖ {i}),   r_i = (1 − z_i) / z_i
+//! i ∉ H:  φ_i −= Z(H) · T(H)                    =  G(H)
 //! ```
 //!
-//! `T` does not depend on the row: it is tabulated for all `2^n` subsets of
-//! each leaf's columns when the model is loaded. Per row and leaf, what is
-//! left is finding `H` (one comparison per split on the path) and `n + 1`
-//! multiply-adds. Trees with a leaf testing more than [`MAX_PATH_COLUMNS`]
-//! distinct columns, and trees past the memory budget
-//! [`MAX_TABLE_ENTRIES`], keep using Algorithm 2, so the result is always
-//! exact and memory stays bounded.
+//! `G` and `r` do not depend on the row: `G` is tabulated for all `2^n`
+//! subsets of each leaf's columns when the model is loaded.
+//!
+//! # Per row
+//!
+//! For each tree, one pass over its splits in pre-order evaluates every split
+//! once and hands each child its parent's set `H` minus the split's column
+//! when the row does not take that child (no branches on the data); then each
+//! leaf adds `n` table lookups. Trees with a leaf testing more than
+//! [`MAX_PATH_COLUMNS`] distinct columns, with a cover ratio too small for
+//! `r` (a child that no training row reached), or past the memory budget
+//! [`MAX_TABLE_ENTRIES`] keep using Algorithm 2, so the result is always exact
+//! and memory stays bounded.
 
 use crate::gbdt::{GbdtModel, Node, Tree};
 
@@ -44,43 +50,79 @@ pub const MAX_PATH_COLUMNS: usize = 10;
 /// are left to Algorithm 2.
 pub const MAX_TABLE_ENTRIES: usize = 4 << 20;
 
-/// One split on a leaf's path: the row follows the path at this split when
-/// `(row[column] <= threshold) == left`.
+/// Zero fractions below this send the tree to Algorithm 2 (`r = (1 − z) / z`
+/// must stay finite and well-conditioned).
+const MIN_ZERO_FRACTION: f64 = 1e-100;
+
+/// One split of a tabulated tree, in pre-order: a row with
+/// `row[column] <= threshold` takes `left`; the other child loses bit `slot`
+/// of the parent's followed set.
 #[derive(Debug, Clone, Copy)]
-struct Condition {
+struct Split {
+    node: u32,
     column: u32,
+    left: u32,
+    right: u32,
     slot: u8,
-    left: bool,
     threshold: f64,
 }
 
-/// A distinct column on a leaf's path, with its zero fraction `z`.
+/// A distinct column on a leaf's path, with `r = (1 − z) / z` of its zero
+/// fraction `z`.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     column: u32,
-    z: f64,
+    ratio: f64,
 }
 
 /// Where one leaf's data lives in the flat arrays.
 #[derive(Debug, Clone, Copy)]
 struct Leaf {
-    conditions: u32,
+    node: u32,
     slots: u32,
     table: u32,
-    n_conditions: u8,
     n_slots: u8,
+    value: f64,
 }
 
 /// Precomputed TreeSHAP tables for the trees of one [`GbdtModel`] that fit
 /// the limits; the others are explained by Algorithm 2.
 #[derive(Debug, Clone, Default)]
 pub struct ShapTables {
+    /// Where each tabulated tree's root sits among all tabulated nodes
+    /// (node `k` of a tree is `root + k`).
+    roots: Vec<u32>,
+    /// Every tabulated split, each tree's in pre-order.
+    splits: Vec<Split>,
+    /// Every tabulated leaf, sorted by path width so the per-leaf work needs
+    /// no data-dependent branch; `by_width[n]` is where width `n` starts.
     leaves: Vec<Leaf>,
-    conditions: Vec<Condition>,
+    by_width: [u32; MAX_PATH_COLUMNS + 2],
     slots: Vec<Slot>,
+    /// `(lo, hi)` per slot: the leaf's path holds on its column for
+    /// `lo < x <= hi`.
+    bounds: Vec<(f64, f64)>,
     table: Vec<f64>,
+    /// Nodes of all tabulated trees (the size of the per-row scratch).
+    nodes: usize,
     /// Indices of the trees left to Algorithm 2.
     fallback: Vec<usize>,
+}
+
+/// A leaf the row reaches when only `column` changes, for values in
+/// `lo < x <= hi` (see [`ShapTables::reached_leaves`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reach {
+    /// The design column.
+    pub column: u32,
+    /// Exclusive lower end of the column's values that lead to the leaf.
+    pub lo: f64,
+    /// Inclusive upper end.
+    pub hi: f64,
+    /// The leaf's value.
+    pub value: f64,
+    /// True for the leaf the row reaches as it is.
+    pub current: bool,
 }
 
 impl ShapTables {
@@ -97,22 +139,35 @@ impl ShapTables {
         let max_columns = max_columns.min(MAX_PATH_COLUMNS);
         for (t, tree) in model.trees.iter().enumerate() {
             let mark = (
+                tables.splits.len(),
                 tables.leaves.len(),
-                tables.conditions.len(),
                 tables.slots.len(),
                 tables.table.len(),
             );
-            let fits = tables.add_tree(tree, max_columns)
+            let root = tables.nodes;
+            let fits = u32::try_from(root + tree.nodes.len()).is_ok()
+                && tables.add_tree(tree, root as u32, max_columns)
                 && tables.table.len() <= max_entries
                 && u32::try_from(tables.table.len()).is_ok()
-                && u32::try_from(tables.conditions.len()).is_ok();
-            if !fits {
-                tables.leaves.truncate(mark.0);
-                tables.conditions.truncate(mark.1);
+                && u32::try_from(tables.slots.len()).is_ok();
+            if fits {
+                tables.roots.push(root as u32);
+                tables.nodes += tree.nodes.len();
+            } else {
+                tables.splits.truncate(mark.0);
+                tables.leaves.truncate(mark.1);
                 tables.slots.truncate(mark.2);
+                tables.bounds.truncate(mark.2);
                 tables.table.truncate(mark.3);
                 tables.fallback.push(t);
             }
+        }
+        tables.leaves.sort_by_key(|leaf| leaf.n_slots);
+        for n in 0..tables.by_width.len() {
+            let start = tables
+                .leaves
+                .partition_point(|leaf| usize::from(leaf.n_slots) < n);
+            tables.by_width[n] = start as u32;
         }
         tables
     }
@@ -126,73 +181,210 @@ impl ShapTables {
     /// into `phi`: exactly what [`GbdtModel::tree_shap`] adds (up to
     /// floating-point rounding), for the same validated model.
     pub fn tree_shap(&self, model: &GbdtModel, row: &[f64], phi: &mut [f64]) {
-        for leaf in &self.leaves {
-            let conditions = &self.conditions
-                [leaf.conditions as usize..leaf.conditions as usize + leaf.n_conditions as usize];
-            let slots =
-                &self.slots[leaf.slots as usize..leaf.slots as usize + leaf.n_slots as usize];
-            let n = slots.len();
-            let mut followed: usize = (1 << n) - 1;
-            for c in conditions {
-                let goes_left = row
-                    .get(c.column as usize)
-                    .is_some_and(|x| *x <= c.threshold);
-                if goes_left != c.left {
-                    followed &= !(1 << c.slot);
-                }
+        thread_local! {
+            static FOLLOWED: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        FOLLOWED.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut followed) => {
+                self.followed(row, &mut followed);
+                self.tree_shap_followed(model, row, &followed, phi, None);
             }
-            let table = &self.table[leaf.table as usize..leaf.table as usize + (1 << n)];
-            let mut zero_product = 1.0;
-            for (s, slot) in slots.iter().enumerate() {
-                if followed & (1 << s) == 0 {
-                    zero_product *= slot.z;
-                }
+            Err(_) => {
+                let mut followed = Vec::new();
+                self.followed(row, &mut followed);
+                self.tree_shap_followed(model, row, &followed, phi, None);
             }
-            if zero_product == 0.0 {
-                continue;
+        });
+    }
+
+    /// The per-row pass over the splits: `followed[node]` becomes the set `H`
+    /// (bit = slot) of the path to each node of the tabulated trees. Shared
+    /// by [`Self::tree_shap_followed`] and [`Self::reached_leaves`].
+    pub fn followed(&self, row: &[f64], followed: &mut Vec<u16>) {
+        // Every node a root reaches is written before it is read.
+        if followed.len() < self.nodes {
+            followed.resize(self.nodes, 0);
+        }
+        for &root in &self.roots {
+            followed[root as usize] = u16::MAX;
+        }
+        for s in &self.splits {
+            let h = followed[s.node as usize];
+            let goes_left = row
+                .get(s.column as usize)
+                .is_some_and(|x| *x <= s.threshold);
+            // Branch-free: the child the row does not take loses the bit.
+            let bit = 1u16 << s.slot;
+            let left_mask = u16::from(goes_left).wrapping_neg();
+            followed[s.left as usize] = h & !(bit & !left_mask);
+            followed[s.right as usize] = h & !(bit & left_mask);
+        }
+    }
+
+    /// [`Self::tree_shap`] given `followed` from [`Self::followed`] for the
+    /// same row; with `reaches`, also what [`Self::reached_leaves`] gives,
+    /// in the same pass over the leaves.
+    pub fn tree_shap_followed(
+        &self,
+        model: &GbdtModel,
+        row: &[f64],
+        followed: &[u16],
+        phi: &mut [f64],
+        mut reaches: Option<&mut Vec<Reach>>,
+    ) {
+        if followed.len() >= self.nodes {
+            let width =
+                |n: usize| &self.leaves[self.by_width[n] as usize..self.by_width[n + 1] as usize];
+            if let Some(out) = reaches.as_deref_mut() {
+                out.clear();
             }
-            let unfollowed_term = zero_product * table[followed];
-            for (s, slot) in slots.iter().enumerate() {
-                let bit = 1 << s;
-                let add = if followed & bit != 0 {
-                    (1.0 - slot.z) * zero_product * table[followed & !bit]
-                } else {
-                    -unfollowed_term
-                };
-                if let Some(p) = phi.get_mut(slot.column as usize) {
-                    *p += add;
-                }
-            }
+            let f = followed;
+            leaves_adds::<1>(self, width(1), f, phi, reaches.as_deref_mut());
+            leaves_adds::<2>(self, width(2), f, phi, reaches.as_deref_mut());
+            leaves_adds::<3>(self, width(3), f, phi, reaches.as_deref_mut());
+            leaves_adds::<4>(self, width(4), f, phi, reaches.as_deref_mut());
+            leaves_adds::<5>(self, width(5), f, phi, reaches.as_deref_mut());
+            leaves_adds::<6>(self, width(6), f, phi, reaches.as_deref_mut());
+            leaves_adds::<7>(self, width(7), f, phi, reaches.as_deref_mut());
+            leaves_adds::<8>(self, width(8), f, phi, reaches.as_deref_mut());
+            leaves_adds::<9>(self, width(9), f, phi, reaches.as_deref_mut());
+            leaves_adds::<10>(self, width(10), f, phi, reaches);
         }
         if !self.fallback.is_empty() {
             model.tree_shap_of(&self.fallback, row, phi);
         }
     }
 
-    /// Tabulates one tree's leaves; false when a leaf tests too many columns.
-    fn add_tree(&mut self, tree: &Tree, max_columns: usize) -> bool {
+    /// The trees left to Algorithm 2 (and to other per-tree methods).
+    pub fn fallback(&self) -> &[usize] {
+        &self.fallback
+    }
+
+    /// The leaves of the tabulated trees that the row reaches when at most
+    /// one design column changes, given `followed` from [`Self::followed`]:
+    /// for each tree, its reached leaf once per column on its path, and
+    /// every leaf that only the value of a single column keeps the row from
+    /// reaching. [`Reach::lo`]` < x <= `[`Reach::hi`] is the range of that
+    /// column's values that lead there; for one column and one tree the
+    /// ranges of its reaches partition the line. Summing, for a new value
+    /// `v` of column `c`, the values of `c`'s reaches whose range holds `v`,
+    /// minus those of `c`'s reaches with `current` set, gives the change of
+    /// the margin.
+    pub fn reached_leaves(&self, followed: &[u16], out: &mut Vec<Reach>) {
+        out.clear();
+        if followed.len() < self.nodes {
+            return;
+        }
+        for leaf in &self.leaves {
+            let full = (1usize << leaf.n_slots) - 1;
+            let missing = !usize::from(followed[leaf.node as usize]) & full;
+            if missing & missing.wrapping_sub(1) == 0 {
+                self.push_reaches(leaf, missing, out);
+            }
+        }
+    }
+
+    /// The reaches of one leaf whose path the row misses on the slots in
+    /// `missing` (none or one).
+    fn push_reaches(&self, leaf: &Leaf, missing: usize, out: &mut Vec<Reach>) {
+        let at = leaf.slots as usize;
+        let n = usize::from(leaf.n_slots);
+        let (Some(slots), Some(bounds)) =
+            (self.slots.get(at..at + n), self.bounds.get(at..at + n))
+        else {
+            return;
+        };
+        for (s, (slot, &(lo, hi))) in slots.iter().zip(bounds).enumerate() {
+            if missing == 0 || missing == 1 << s {
+                out.push(Reach {
+                    column: slot.column,
+                    lo,
+                    hi,
+                    value: leaf.value,
+                    current: missing == 0,
+                });
+            }
+        }
+    }
+
+    /// Tabulates one tree; false when it does not fit the limits.
+    fn add_tree(&mut self, tree: &Tree, root: u32, max_columns: usize) -> bool {
         let mut walk = Walk {
             tree,
+            root,
             max_columns,
-            path: Vec::new(),
             slots: Vec::new(),
         };
         walk.visit(self, 0, 0)
     }
 }
 
-/// The state of tabulating one tree: the current root-to-node path.
+/// The additions of leaves of path width `N` (all of `leaves`): for the
+/// followed set `H` of each, `r_i · G(H ∖ {i})` to followed columns and
+/// `−G(H)` to the others. `N` is a constant so the loop unrolls, and the
+/// choice is a load, not a branch. With `reaches`, also collects what
+/// [`ShapTables::reached_leaves`] does, in the same pass.
+fn leaves_adds<const N: usize>(
+    tables: &ShapTables,
+    leaves: &[Leaf],
+    followed: &[u16],
+    phi: &mut [f64],
+    mut reaches: Option<&mut Vec<Reach>>,
+) {
+    for leaf in leaves {
+        let h = usize::from(followed[leaf.node as usize]) & ((1 << N) - 1);
+        let (Some(table), Some(slots)) = (
+            tables
+                .table
+                .get(leaf.table as usize..leaf.table as usize + (1 << N)),
+            tables.slots.get(leaf.slots as usize..leaf.slots as usize + N),
+        ) else {
+            continue;
+        };
+        let unfollowed = -table[h];
+        for (s, slot) in slots.iter().enumerate() {
+            let bit = 1 << s;
+            let choice = [unfollowed, slot.ratio * table[h & !bit]];
+            if let Some(p) = phi.get_mut(slot.column as usize) {
+                *p += choice[(h >> s) & 1];
+            }
+        }
+        if let Some(out) = reaches.as_deref_mut() {
+            let missing = !h & ((1 << N) - 1);
+            if missing & missing.wrapping_sub(1) == 0 {
+                tables.push_reaches(leaf, missing, out);
+            }
+        }
+    }
+}
+
+/// A distinct column on the current path with its zero fraction so far.
+#[derive(Debug, Clone, Copy)]
+struct PathColumn {
+    column: u32,
+    z: f64,
+    /// The path's splits on `column` hold exactly for `lo < x <= hi`.
+    lo: f64,
+    hi: f64,
+}
+
+/// The state of tabulating one tree: the distinct columns of the current
+/// root-to-node path, in order of first use (their index is the slot).
 struct Walk<'a> {
     tree: &'a Tree,
+    /// Where node 0 of `tree` sits among all tabulated nodes.
+    root: u32,
     max_columns: usize,
-    path: Vec<Condition>,
-    slots: Vec<Slot>,
+    slots: Vec<PathColumn>,
 }
 
 impl Walk<'_> {
     fn visit(&mut self, out: &mut ShapTables, node: usize, depth: usize) -> bool {
         let Walk {
-            tree, max_columns, ..
+            tree,
+            root,
+            max_columns,
+            ..
         } = *self;
         if depth > crate::gbdt::MAX_TREE_DEPTH {
             return false;
@@ -200,14 +392,10 @@ impl Walk<'_> {
         match tree.nodes.get(node) {
             None => false,
             Some(Node::Leaf { value, .. }) => {
-                if self.path.len() > u8::MAX as usize {
-                    return false;
-                }
                 if self.slots.is_empty() {
                     return true; // a one-leaf tree moves nothing
                 }
-                out.add_leaf(*value, &self.path, &self.slots);
-                true
+                out.add_leaf(root + node as u32, *value, &self.slots)
             }
             Some(&Node::Split {
                 feature,
@@ -217,39 +405,51 @@ impl Walk<'_> {
                 cover,
                 ..
             }) => {
-                if left <= node || right <= node {
+                if left <= node || right <= node || right >= tree.nodes.len() {
                     return false;
                 }
                 let Ok(column) = u32::try_from(feature) else {
                     return false;
                 };
+                let existing = self.slots.iter().position(|s| s.column == column);
+                let slot = match existing {
+                    Some(s) => s,
+                    None if self.slots.len() >= max_columns => return false,
+                    None => self.slots.len(),
+                };
+                out.splits.push(Split {
+                    node: root + node as u32,
+                    column,
+                    left: root + left as u32,
+                    right: root + right as u32,
+                    slot: slot as u8,
+                    threshold,
+                });
+                let saved = existing.map(|s| self.slots[s]);
                 for (child, went_left) in [(left, true), (right, false)] {
                     let ratio = tree.nodes.get(child).map_or(0.0, |n| n.cover() / cover);
-                    let existing = self.slots.iter().position(|s| s.column == column);
-                    let saved = existing.map(|s| self.slots[s].z);
-                    let slot = match existing {
-                        Some(s) => {
-                            self.slots[s].z *= ratio;
-                            s
-                        }
-                        None => {
-                            if self.slots.len() >= max_columns {
-                                return false;
-                            }
-                            self.slots.push(Slot { column, z: ratio });
-                            self.slots.len() - 1
-                        }
+                    let (lo, hi) = if went_left {
+                        (f64::NEG_INFINITY, threshold)
+                    } else {
+                        (threshold, f64::INFINITY)
                     };
-                    self.path.push(Condition {
-                        column,
-                        slot: slot as u8,
-                        left: went_left,
-                        threshold,
-                    });
+                    match existing {
+                        Some(s) => {
+                            let slot = &mut self.slots[s];
+                            slot.z *= ratio;
+                            slot.lo = slot.lo.max(lo);
+                            slot.hi = slot.hi.min(hi);
+                        }
+                        None => self.slots.push(PathColumn {
+                            column,
+                            z: ratio,
+                            lo,
+                            hi,
+                        }),
+                    }
                     let ok = self.visit(out, child, depth + 1);
-                    self.path.pop();
                     match (existing, saved) {
-                        (Some(s), Some(z)) => self.slots[s].z = z,
+                        (Some(s), Some(column)) => self.slots[s] = column,
                         _ => {
                             self.slots.pop();
                         }
@@ -265,43 +465,56 @@ impl Walk<'_> {
 }
 
 impl ShapTables {
-    fn add_leaf(&mut self, value: f64, path: &[Condition], slots: &[Slot]) {
-        let n = slots.len();
-        // w(k, n) = k! (n − 1 − k)! / n!, for k = 0..n−1.
+    /// Tabulates one leaf; false when a zero fraction is too small for `r`.
+    fn add_leaf(&mut self, node: u32, value: f64, path: &[PathColumn]) -> bool {
+        let n = path.len();
+        let mut slots = Vec::with_capacity(n);
+        for p in path {
+            let ratio = (1.0 - p.z) / p.z;
+            if p.z.is_nan() || p.z < MIN_ZERO_FRACTION || !ratio.is_finite() {
+                return false;
+            }
+            slots.push(Slot {
+                column: p.column,
+                ratio,
+            });
+        }
+        // w(k, n) = k! (n − 1 − k)! / n! = 1 / (n · C(n − 1, k)), k = 0..n−1.
         let weights: Vec<f64> = (0..n)
             .map(|k| {
-                let mut w = 1.0 / n as f64;
-                // k! (n−1−k)! / (n−1)!  =  1 / C(n−1, k)
                 let mut binomial = 1.0;
                 for j in 0..k {
                     binomial = binomial * (n - 1 - j) as f64 / (j + 1) as f64;
                 }
-                w /= binomial;
-                w
+                1.0 / n as f64 / binomial
             })
             .collect();
         self.leaves.push(Leaf {
-            conditions: self.conditions.len() as u32,
+            node,
             slots: self.slots.len() as u32,
             table: self.table.len() as u32,
-            n_conditions: path.len().min(u8::MAX as usize) as u8,
             n_slots: n as u8,
+            value,
         });
-        self.conditions.extend_from_slice(path);
-        self.slots.extend_from_slice(slots);
-        // T(U) = v · Σ_{k} w(k, n) · e_{|U|−k}(z_U): e_m are the elementary
-        // symmetric polynomials of the zero fractions of U's columns.
+        self.slots.extend_from_slice(&slots);
+        self.bounds.extend(path.iter().map(|p| (p.lo, p.hi)));
+        // G(H) = Z(H) · T(H), T(H) = v · Σ_k w(k, n) · e_{|H|−k}(z_H): e_m
+        // are the elementary symmetric polynomials of the zero fractions of
+        // H's columns. G(P) is never read (no column is outside P).
         let mut elementary = vec![0.0; n + 1];
         for subset in 0..(1usize << n) {
             elementary.iter_mut().for_each(|e| *e = 0.0);
             elementary[0] = 1.0;
             let mut size = 0;
-            for (s, slot) in slots.iter().enumerate() {
+            let mut zero_product = 1.0;
+            for (s, p) in path.iter().enumerate() {
                 if subset & (1 << s) != 0 {
                     size += 1;
                     for m in (1..=size).rev() {
-                        elementary[m] += elementary[m - 1] * slot.z;
+                        elementary[m] += elementary[m - 1] * p.z;
                     }
+                } else {
+                    zero_product *= p.z;
                 }
             }
             let mut total = 0.0;
@@ -310,8 +523,9 @@ impl ShapTables {
                     total += w * elementary[size - k];
                 }
             }
-            self.table.push(value * total);
+            self.table.push(value * zero_product * total);
         }
+        true
     }
 }
 
