@@ -2021,6 +2021,13 @@ mod tests {
         let text = r#"
             target = "converted"
             exclude = ["Tags", "Lead Quality"]
+            account_column = "account_id"
+            email_column = "email"
+
+            [[stages]]
+            stage = "activation"
+            when = ["report_created == true"]
+
             [params]
             model = "gbdt"
             calibration = "isotonic"
@@ -2037,6 +2044,20 @@ mod tests {
             GbdtParams::default().num_leaves
         );
         assert_eq!(config.params.l2, TrainParams::default().l2);
+        assert_eq!(config.account_column.as_deref(), Some("account_id"));
+        assert_eq!(config.email_column.as_deref(), Some("email"));
+        assert_eq!(
+            config.stages,
+            Some(StageRules(vec![stages::StageRule::parse(
+                "activation",
+                &["report_created == true"]
+            )
+            .expect("rule")]))
+        );
+        assert_eq!(
+            toml::from_str::<TrainConfig>("").expect("empty").stages,
+            None
+        );
         let typo = "[params]\nl2_penalty = 3.0\n";
         let err = toml::from_str::<TrainConfig>(typo).expect_err("unknown key");
         assert!(err.to_string().contains("l2_penalty"), "{err}");

@@ -287,3 +287,80 @@ fn stage_rules_come_from_train_toml_and_bad_ones_are_refused_by_name() {
         "{text}"
     );
 }
+
+#[test]
+fn the_train_binary_takes_the_account_column_and_stages_from_flags_and_train_toml() {
+    // Arrange: accounts by flag, stage rules and the email column in train.toml.
+    let dir = TempDir::new().expect("tempdir");
+    let data = dir.path().join("leads.csv");
+    std::fs::write(&data, synthetic::accounts(1200, 13)).expect("write csv");
+    let config = dir.path().join("train.toml");
+    let write_config = |rule: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "target = \"converted\"\nid = \"lead_id\"\nemail_column = \"email\"\n\n\
+                 [[stages]]\nstage = \"activation\"\nwhen = [\"{rule}\"]\n"
+            ),
+        )
+        .expect("write train.toml")
+    };
+    let run = |out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_leadscore-train"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .args(["--account-column", "account_id", "--out"])
+            .arg(out)
+            .output()
+            .expect("run leadscore-train")
+    };
+    write_config("demo_actions >= 2");
+    let out = dir.path().join("models/leads/1");
+    // Act
+    let good = run(&out);
+    // Assert
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        stdout.contains("accounts: ") && stdout.contains("account model log loss"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stages: 1 rule(s) from the config"),
+        "{stdout}"
+    );
+    let served = leadscore::model::ModelArtifact::read(&out.join("model.json")).expect("artifact");
+    let a = served.artifact();
+    assert!(a.account_model.is_some());
+    assert_eq!(
+        a.stages
+            .rules()
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>(),
+        ["activation when demo_actions >= 2"]
+    );
+    assert!(a
+        .features
+        .iter()
+        .all(|f| f.name != "email" && f.name != "account_id"));
+    let report = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    assert!(report.contains("\"accounts\""), "{report}");
+
+    // A rule on an unknown feature stops the binary, naming the rule.
+    write_config("demo_made >= 2");
+    let bad = run(&dir.path().join("models/leads/2"));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        stderr.contains("stage rule 1 (activation)") && stderr.contains("\"demo_made\""),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("models/leads/2/model.json").exists());
+}
