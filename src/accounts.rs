@@ -9,6 +9,8 @@
 //!   else the normalised domain of its email ([`email_domain`]). Free-mail,
 //!   ISP and disposable domains ([`is_free_or_disposable`]) never form an
 //!   account: two strangers at `gmail.com` are not one buyer.
+//! - [`LeadLens`]: how a model reads a lead for the roll-up (behavioural
+//!   numerics, role, seniority, engagement), shared by trainer and server.
 //! - [`roll_up`]: the [`AccountFeatures`] of one account from its leads
 //!   ([`LeadView`]): contacts, engaged contacts ([`EngagementRule`]), the lead
 //!   probabilities rolled up (max, mean, noisy-OR), sums and maxima of the
@@ -22,6 +24,9 @@
 //! The free-mail list is embedded (no crate fitted: see [`is_free_or_disposable`]).
 
 use serde::{Deserialize, Serialize};
+
+use crate::features::FeatureKind;
+use crate::stages::FeatureValueRef;
 
 // ---------------------------------------------------------------------------
 // Account key
@@ -459,6 +464,92 @@ pub struct LeadView {
     pub role: Option<String>,
     /// Seniority band, where the data has one.
     pub seniority: Option<String>,
+}
+
+/// How a model reads one lead for the roll-up: which numeric features are
+/// behavioural (summed and maximised per account), which categorical
+/// features hold the role and the seniority, and who is engaged. Built the
+/// same way by the trainer and the server ([`LeadLens::new`]), so both roll
+/// up alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadLens {
+    /// Behavioural numeric features, in [`LeadView::numeric`] order.
+    pub numeric: Vec<String>,
+    /// The categorical feature holding the role (name starting with `role`).
+    pub role: Option<String>,
+    /// The categorical feature holding the seniority (name containing `seniority`).
+    pub seniority: Option<String>,
+    /// Which leads count as engaged.
+    pub engagement: EngagementRule,
+}
+
+impl LeadLens {
+    /// The lens of a model with these features (name and kind, schema order).
+    ///
+    /// Behavioural features: `account_numeric` (an account model's
+    /// [`AccountModel::numeric_features`]) when given, else every numeric
+    /// feature. Role: the first categorical feature whose name starts with
+    /// `role`; seniority: the first whose name contains `seniority`.
+    pub fn new(
+        features: &[(&str, FeatureKind)],
+        account_numeric: Option<&[String]>,
+        engagement: EngagementRule,
+    ) -> Self {
+        let numeric = match account_numeric {
+            Some(names) => names.to_vec(),
+            None => features
+                .iter()
+                .filter(|(_, kind)| *kind == FeatureKind::Numeric)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        };
+        let categorical = |pred: &dyn Fn(&str) -> bool| {
+            features
+                .iter()
+                .find(|(name, kind)| *kind == FeatureKind::Categorical && pred(name))
+                .map(|(name, _)| name.to_string())
+        };
+        Self {
+            numeric,
+            role: categorical(&|n| n.starts_with("role")),
+            seniority: categorical(&|n| n.contains("seniority")),
+            engagement,
+        }
+    }
+
+    /// The [`LeadView`] of a lead with this probability; `value` gives the
+    /// lead's value of a feature as sent (`None` = missing). Numbers as they
+    /// are, booleans as 1 / 0, texts parsed (NaN when not a number); role and
+    /// seniority only from texts.
+    pub fn view<'v>(
+        &self,
+        probability: f64,
+        value: &dyn Fn(&str) -> Option<FeatureValueRef<'v>>,
+    ) -> LeadView {
+        let numeric: Vec<f64> = self
+            .numeric
+            .iter()
+            .map(|name| match value(name) {
+                Some(FeatureValueRef::Number(x)) => x,
+                Some(FeatureValueRef::Bool(b)) => f64::from(u8::from(b)),
+                Some(FeatureValueRef::Text(t)) => t.trim().parse().unwrap_or(f64::NAN),
+                None => f64::NAN,
+            })
+            .collect();
+        let text = |name: &Option<String>| {
+            name.as_deref().and_then(|n| match value(n) {
+                Some(FeatureValueRef::Text(t)) => Some(t.to_string()),
+                _ => None,
+            })
+        };
+        LeadView {
+            probability,
+            engaged: self.engagement.is_engaged(probability, &numeric),
+            numeric,
+            role: text(&self.role),
+            seniority: text(&self.seniority),
+        }
+    }
 }
 
 /// When a lead counts as an *engaged contact* of its account.

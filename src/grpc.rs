@@ -28,7 +28,6 @@ use crate::model::{
 use crate::proto;
 use crate::proto::lead_scoring_server::LeadScoring;
 use crate::registry::{LoadedModel, ModelRegistry};
-use crate::stages::FeatureValueRef;
 
 /// The registry as the service sees it: swapped atomically as a whole.
 pub type SharedRegistry = Arc<ArcSwap<ModelRegistry>>;
@@ -337,7 +336,7 @@ impl LeadScoringService {
         let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
         record_scores(&job.loaded, "ScoreAccounts", scores.iter());
         let model = &job.loaded.model;
-        let lens = AccountLens::of(model);
+        let lens = account_lens(model);
         // Group by account key, in order of first appearance.
         let mut keys: Vec<accounts::AccountKey> = Vec::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
@@ -363,7 +362,12 @@ impl LeadScoringService {
             .map(|(key, leads)| {
                 let views: Vec<accounts::LeadView> = leads
                     .iter()
-                    .map(|&i| lens.view(model, &job.leads[i].input, scores[i].probability))
+                    .map(|&i| {
+                        let input = &job.leads[i].input;
+                        lens.view(scores[i].probability, &|name| {
+                            model.value_as_sent(input, name)
+                        })
+                    })
                     .collect();
                 let features = accounts::roll_up(&views);
                 let (probability, log_odds, base, reasons, fallback, method) =
@@ -450,72 +454,21 @@ impl LeadScoringService {
     }
 }
 
-/// How the server reads a lead for the account roll-up: which numeric
-/// features are behavioural (the account model's, else every numeric
-/// feature), where role and seniority are, and who is engaged.
-struct AccountLens {
-    numeric: Vec<String>,
-    role: Option<String>,
-    seniority: Option<String>,
-    engagement: accounts::EngagementRule,
-}
-
-impl AccountLens {
-    fn of(model: &ScoringModel) -> Self {
-        let specs = model.pipeline().specs();
-        let numeric = match &model.artifact().account_model {
-            Some(am) => am.numeric_features.clone(),
-            None => specs
-                .iter()
-                .filter(|s| s.kind() == FeatureKind::Numeric)
-                .map(|s| s.name.clone())
-                .collect(),
-        };
-        let categorical = |pred: &dyn Fn(&str) -> bool| {
-            specs
-                .iter()
-                .find(|s| s.kind() == FeatureKind::Categorical && pred(&s.name))
-                .map(|s| s.name.clone())
-        };
-        Self {
-            numeric,
-            role: categorical(&|n| n.starts_with("role")),
-            seniority: categorical(&|n| n.contains("seniority")),
-            engagement: model.engagement_rule(),
-        }
-    }
-
-    fn view(
-        &self,
-        model: &ScoringModel,
-        input: &LeadInput,
-        probability: f64,
-    ) -> accounts::LeadView {
-        let numeric: Vec<f64> = self
-            .numeric
-            .iter()
-            .map(|name| match model.value_as_sent(input, name) {
-                Some(FeatureValueRef::Number(x)) => x,
-                Some(FeatureValueRef::Bool(b)) => f64::from(u8::from(b)),
-                Some(FeatureValueRef::Text(t)) => t.trim().parse().unwrap_or(f64::NAN),
-                None => f64::NAN,
-            })
-            .collect();
-        let text = |name: &Option<String>| {
-            name.as_deref()
-                .and_then(|n| match model.value_as_sent(input, n) {
-                    Some(FeatureValueRef::Text(t)) => Some(t.to_string()),
-                    _ => None,
-                })
-        };
-        accounts::LeadView {
-            probability,
-            engaged: self.engagement.is_engaged(probability, &numeric),
-            numeric,
-            role: text(&self.role),
-            seniority: text(&self.seniority),
-        }
-    }
+/// The account lens of a served model: its account model's behavioural
+/// features (else every numeric feature) and its engagement rule.
+fn account_lens(model: &ScoringModel) -> accounts::LeadLens {
+    let features: Vec<(&str, FeatureKind)> = model
+        .pipeline()
+        .specs()
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind()))
+        .collect();
+    let account_numeric = model
+        .artifact()
+        .account_model
+        .as_ref()
+        .map(|am| am.numeric_features.as_slice());
+    accounts::LeadLens::new(&features, account_numeric, model.engagement_rule())
 }
 
 /// The lead's stage as text, "" when the model has no stage rules.

@@ -16,8 +16,9 @@
 //!   per-leaf tables, as served), calibration ([`calibration`]), and the
 //!   training report with its plots ([`report`]).
 //! - [`accounts`]: the buying company behind leads: account keys (account id
-//!   or email domain, free-mail excluded), roll-up, fallback and the account
-//!   model; [`stages`]: lifecycle stage rules (`public_traffic` … `signing`).
+//!   or email domain, free-mail excluded), the lead lens and roll-up shared
+//!   by trainer and server, fallback and the account model (fitted by the
+//!   trainer with `--account-column`); [`stages`]: lifecycle stage rules (`public_traffic` … `signing`).
 //! - [`evaluation`]: ROC AUC, PR AUC, log loss, Brier, calibration error,
 //!   lift, and the curves behind the report's plots.
 //! - [`grpc`]: the `leadscore.v1.LeadScoring` service; [`error`] is the one
@@ -31,7 +32,8 @@
 //! - [`config`], [`telemetry`], [`otel`]: settings from flags / env vars,
 //!   logging, and optional OpenTelemetry trace export.
 //! - [`proto`]: generated wire types and the reflection descriptor set.
-//! - [`synthetic`]: lead data generated from a known model, for tests, demos
+//! - [`synthetic`]: lead data generated from a known model (and companies
+//!   whose purchase depends on several engaged contacts), for tests, demos
 //!   and benchmarks.
 #![forbid(unsafe_code)]
 

@@ -55,6 +55,52 @@ pub struct TrainingReport {
     pub leakage: Vec<LeakFinding>,
     /// Anything else a reader should know (warnings, dropped columns…).
     pub notices: Vec<String>,
+    /// The account model against the naive roll-ups, when the trainer was
+    /// given accounts and fitted one.
+    pub accounts: Option<AccountSummary>,
+}
+
+/// The account model's evaluation: accounts on each side of the grouped
+/// split and held-out metrics of the account model and the roll-ups.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountSummary {
+    /// How leads were grouped (the account column, else the email domain).
+    pub key: String,
+    /// Accounts the account model was fitted on.
+    pub train_accounts: u64,
+    /// Training accounts that bought (any lead converted).
+    pub train_positives: u64,
+    /// Held-out accounts the metrics are computed on.
+    pub test_accounts: u64,
+    /// Held-out accounts that bought.
+    pub test_positives: u64,
+    /// Share of training accounts that bought (the base-rate prior).
+    pub base_rate: f64,
+    /// Leads with no account (no id, no or a free-mail email), scored alone.
+    pub leads_without_account: u64,
+    /// Accounts left out because their leads were on both sides of the split.
+    pub straddling_accounts: u64,
+    /// Lead probability from which a contact counts as engaged (the warm band).
+    pub engaged_min_probability: f64,
+    /// Numeric features summed and maximised per account.
+    pub behavioural_features: Vec<String>,
+    /// Held-out metrics: account model, max lead score, noisy-OR, base rate.
+    pub methods: Vec<AccountMetrics>,
+}
+
+/// Held-out metrics of one way to score accounts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountMetrics {
+    /// `"account model"`, `"max lead score (fallback)"`, `"noisy-OR"` or `"base rate"`.
+    pub method: String,
+    /// Mean log loss (natural log).
+    pub log_loss: f64,
+    /// Area under the ROC curve.
+    pub roc_auc: f64,
+    /// Brier score.
+    pub brier: f64,
 }
 
 /// The training data file.
@@ -1039,6 +1085,33 @@ pub fn render_html(report: &TrainingReport) -> String {
     }
     h.push_str("</section>");
 
+    // Accounts.
+    if let Some(a) = &r.accounts {
+        let _ = write!(
+            h,
+            r#"<section id="accounts"><h2>Accounts</h2><p class="meta">Accounts keyed by {}; {} training accounts ({} bought), {} held-out accounts ({} bought); base rate {}. {} leads without an account. An engaged contact has a lead probability of at least {} or any behaviour above 0.</p><table><thead><tr><th>held-out accounts</th><th>log loss</th><th>ROC AUC</th><th>Brier</th></tr></thead><tbody>"#,
+            e(&a.key),
+            a.train_accounts,
+            a.train_positives,
+            a.test_accounts,
+            a.test_positives,
+            pct(a.base_rate),
+            a.leads_without_account,
+            num(a.engaged_min_probability, 4),
+        );
+        for m in &a.methods {
+            let _ = write!(
+                h,
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+                e(&m.method),
+                num(m.log_loss, 4),
+                num(m.roc_auc, 4),
+                num(m.brier, 4)
+            );
+        }
+        h.push_str("</tbody></table></section>");
+    }
+
     // Notices.
     h.push_str(r#"<section id="notices"><h2>Notices</h2>"#);
     if r.notices.is_empty() {
@@ -1159,6 +1232,31 @@ pub fn render_markdown(report: &TrainingReport) -> String {
             );
         }
     }
+    if let Some(a) = &r.accounts {
+        let _ = writeln!(
+            md,
+            "\nAccounts keyed by {}: {} training ({} bought), {} held out ({} bought), \
+             base rate {}; {} leads without an account.\n\n\
+             | held-out accounts | log loss | ROC AUC | Brier |\n|---|---:|---:|---:|",
+            md_cell(&a.key),
+            a.train_accounts,
+            a.train_positives,
+            a.test_accounts,
+            a.test_positives,
+            pct(a.base_rate),
+            a.leads_without_account
+        );
+        for m in &a.methods {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                md_cell(&m.method),
+                num(m.log_loss, 4),
+                num(m.roc_auc, 4),
+                num(m.brier, 4)
+            );
+        }
+    }
     if !r.notices.is_empty() {
         md.push('\n');
         for n in &r.notices {
@@ -1202,6 +1300,22 @@ mod tests {
                 allowed: false,
             }],
             notices: vec!["ECE 'before' > 'after'".into()],
+            accounts: Some(AccountSummary {
+                key: "\"<acct|id>\"".into(),
+                train_accounts: 800,
+                test_accounts: 200,
+                base_rate: 0.3,
+                methods: ["account model", "max lead score (fallback)"]
+                    .into_iter()
+                    .map(|m| AccountMetrics {
+                        method: m.into(),
+                        log_loss: 0.5,
+                        roc_auc: 0.7,
+                        brier: 0.2,
+                    })
+                    .collect(),
+                ..AccountSummary::default()
+            }),
             ..TrainingReport::default()
         }
     }
@@ -1227,6 +1341,9 @@ mod tests {
         assert!(html.contains("a&amp;b.csv"));
         assert!(html.contains("ECE &#39;before&#39; &gt; &#39;after&#39;"));
         assert!(html.contains("top 20 of 25"));
+        assert!(html.contains(r#"<section id="accounts">"#));
+        assert!(html.contains("&quot;&lt;acct|id&gt;&quot;"));
+        assert!(html.contains("<td>max lead score (fallback)</td>"));
         // Every opened element of the kinds we emit is closed.
         for tag in ["table", "section", "tr", "text", "ul"] {
             let opened = html.matches(&format!("<{tag}>")).count()
@@ -1268,6 +1385,8 @@ mod tests {
         assert!(md.contains("&lt;script&gt;"));
         assert!(!md.contains("<script"));
         assert!(md.contains("| ROC AUC |"));
+        assert!(md.contains("| account model | 0.5000 | 0.7000 | 0.2000 |"));
+        assert!(md.contains("&quot;&lt;acct\\|id&gt;&quot;"), "{md}");
     }
 
     #[test]

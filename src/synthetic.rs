@@ -9,8 +9,10 @@
 //! [`behavioural`] draws leads whose outcome has thresholds and an
 //! interaction (pricing-page views *and* demo actions) that a linear model
 //! cannot express, with account ids and sign-up dates for grouped and
-//! out-of-time evaluation; [`wide`] draws many numeric columns for the
-//! trainer's scaling runs.
+//! out-of-time evaluation; [`accounts`] draws leads of companies whose
+//! purchase depends on how many of their people engage, for the account
+//! model; [`write_wide`] draws many numeric columns for the trainer's scaling
+//! runs.
 
 use rand::{Rng, SeedableRng};
 
@@ -219,6 +221,85 @@ pub fn behavioural(n: usize, seed: u64) -> (String, Vec<f64>) {
     (csv, truth)
 }
 
+/// Leads of `n_accounts` companies, as CSV (target `converted`): the
+/// account model's known answer.
+///
+/// Columns: `lead_id`, `account_id`, `email`, `sessions_30d`,
+/// `demo_actions`, `role_function`, `seniority`, `converted`. A company has
+/// 1–8 contacts; each has a lead probability `σ(−2.5 + 0.12 · sessions +
+/// 0.3 · demo actions + noise)` and is *engaged* when it had a session. The
+/// company buys with log-odds `logit(max lead probability) − 1 + 0.6 ·
+/// engaged contacts`: several engaged people matter beyond what the best
+/// lead shows. When it buys, one of its leads (drawn in proportion to the
+/// lead probabilities) is the converted row; the others are 0. About a tenth
+/// of the one-contact companies have no account id and a gmail.com address
+/// (no account: scored alone); the others have addresses at `co<id>.com`.
+pub fn accounts(n_accounts: usize, seed: u64) -> String {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let roles = ["finance", "it", "operations", "procurement", "sales"];
+    let seniorities = ["individual", "manager", "director", "vp"];
+    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let mut csv = String::with_capacity(n_accounts * 4 * 64);
+    csv.push_str(
+        "lead_id,account_id,email,sessions_30d,demo_actions,role_function,seniority,converted\n",
+    );
+    let mut lead_no = 0usize;
+    for a in 0..n_accounts {
+        let size = rng.gen_range(1..=8usize);
+        let interest: f64 = rng.gen();
+        let solo = size == 1 && rng.gen::<f64>() < 0.1;
+        let leads: Vec<(f64, f64, f64)> = (0..size)
+            .map(|_| {
+                let sessions = if rng.gen::<f64>() < 0.2 + 0.6 * interest {
+                    (rng.gen::<f64>() * 20.0).floor() + 1.0
+                } else {
+                    0.0
+                };
+                let demo = if sessions > 0.0 && rng.gen::<f64>() < 0.5 {
+                    (rng.gen::<f64>() * 4.0).floor()
+                } else {
+                    0.0
+                };
+                let z = -2.5 + 0.12 * sessions + 0.3 * demo + rng.gen_range(-0.5..0.5);
+                (sessions, demo, sigmoid(z))
+            })
+            .collect();
+        let max_p = leads.iter().map(|l| l.2).fold(0.0, f64::max);
+        let engaged = leads.iter().filter(|l| l.0 > 0.0).count() as f64;
+        let z = (max_p / (1.0 - max_p)).ln() - 1.0 + 0.6 * engaged;
+        let buyer = if rng.gen::<f64>() < sigmoid(z) {
+            let total: f64 = leads.iter().map(|l| l.2).sum();
+            let mut draw = rng.gen::<f64>() * total;
+            let mut chosen = size - 1;
+            for (j, l) in leads.iter().enumerate() {
+                if draw < l.2 {
+                    chosen = j;
+                    break;
+                }
+                draw -= l.2;
+            }
+            Some(chosen)
+        } else {
+            None
+        };
+        for (j, (sessions, demo, _)) in leads.iter().enumerate() {
+            lead_no += 1;
+            let role = roles[rng.gen_range(0..roles.len())];
+            let seniority = seniorities[rng.gen_range(0..seniorities.len())];
+            let (account, email) = if solo {
+                (String::new(), format!("person{a}@gmail.com"))
+            } else {
+                (format!("acct_{a:05}"), format!("{role}.{j}@co{a:05}.com"))
+            };
+            csv.push_str(&format!(
+                "A{lead_no:06},{account},{email},{sessions},{demo},{role},{seniority},{}\n",
+                u8::from(buyer == Some(j))
+            ));
+        }
+    }
+    csv
+}
+
 /// Month (1–12) and day of month of day `d` (0-based) of a 365-day year.
 fn month_day(d: usize) -> (usize, usize) {
     const LENGTHS: [usize; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -315,5 +396,32 @@ mod tests {
         let text = String::from_utf8(out).expect("utf8");
         assert_eq!(text.lines().count(), 51);
         assert_eq!(text.lines().next().map(|h| h.split(',').count()), Some(31));
+    }
+
+    #[test]
+    fn account_leads_have_the_stated_shape() {
+        let csv = accounts(400, 5);
+        assert_eq!(csv, accounts(400, 5));
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert!(rows.iter().all(|r| r.len() == 8));
+        let mut ids: Vec<&str> = rows
+            .iter()
+            .map(|r| r[1])
+            .filter(|a| !a.is_empty())
+            .collect();
+        ids.dedup();
+        assert!((300..=400).contains(&ids.len()), "{} accounts", ids.len());
+        assert!(rows
+            .iter()
+            .any(|r| r[1].is_empty() && r[2].ends_with("@gmail.com")));
+        // At most one converted lead per account.
+        for id in &ids {
+            let converted = rows.iter().filter(|r| r[1] == *id && r[7] == "1").count();
+            assert!(converted <= 1, "{id}: {converted}");
+        }
     }
 }

@@ -12,6 +12,14 @@
 //! out-of-fold predictions, fit the final model on all training rows, and
 //! evaluate it once on the test rows.
 //!
+//! With an account column (or an email column) the rows are also grouped
+//! into accounts ([`crate::accounts`]): the split and the folds keep each
+//! account on one side, and an account model is fitted on the training
+//! accounts' rolled-up out-of-fold lead scores and compared on the test
+//! accounts with the naive roll-ups (max lead score, noisy-OR). Lifecycle
+//! stage rules (`[[stages]]`, else [`stages::default_for_features`]) are
+//! checked against the feature names and stored in the artifact.
+//!
 //! Hyperparameters go through [`TrainParams::check`] once, up front (linfa
 //! style): a [`ValidTrainParams`] can only hold usable values. They can come
 //! from a `train.toml` file ([`TrainConfig`]) with flags overriding it.
@@ -23,6 +31,7 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{self, AccountModel, EngagementRule, LeadLens};
 use crate::calibration::{self, Calibration};
 use crate::evaluation;
 use crate::features::{
@@ -39,7 +48,7 @@ use crate::model::{
 use crate::registry::ARTIFACT_FILE;
 use crate::report::{self, TrainingReport};
 use crate::splits;
-use crate::stages::StageRules;
+use crate::stages::{self, FeatureValueRef, StageRules};
 use crate::table::{self, Table};
 
 pub use crate::splits::stratified_split;
@@ -160,6 +169,9 @@ pub enum TrainError {
     /// The solver failed or produced an unusable model.
     #[error("fitting failed: {0}")]
     Fit(String),
+    /// A `[[stages]]` rule of `train.toml` does not fit the model's features.
+    #[error("[[stages]] in train.toml: {0}")]
+    Stages(String),
 }
 
 fn leak_message(findings: &[LeakFinding]) -> String {
@@ -353,6 +365,15 @@ pub struct TrainRequest {
     pub time_column: Option<String>,
     /// Grouped evaluation: no value of this column (e.g. account_id) in both train and test.
     pub group_column: Option<String>,
+    /// Account id column: groups lead rows into accounts for the account
+    /// model ([`accounts::account_key`]); never a lead feature.
+    pub account_column: Option<String>,
+    /// Email column: a lead without an account id joins the account of its
+    /// email's company domain (free-mail never forms one); never a lead feature.
+    pub email_column: Option<String>,
+    /// Lifecycle stage rules (`[[stages]]` in `train.toml`); `None` = the
+    /// defaults for the model's features ([`stages::default_for_features`]).
+    pub stages: Option<StageRules>,
     /// A separate held-out file (same columns): every row of `data` trains,
     /// every row of this file tests, so a comparison can use exactly the rows
     /// another tool used.
@@ -423,6 +444,13 @@ pub struct TrainConfig {
     pub time_column: Option<String>,
     /// Grouped split column.
     pub group_column: Option<String>,
+    /// Account id column (account model; grouped split unless `group_column`).
+    pub account_column: Option<String>,
+    /// Email column (account by company domain when there is no account id).
+    pub email_column: Option<String>,
+    /// Lifecycle stage rules (`[[stages]]` with `stage` and `when`), checked
+    /// against the model's feature names; absent = the defaults.
+    pub stages: Option<StageRules>,
     /// Separate held-out file.
     pub test_data: Option<PathBuf>,
     /// Output directory.
@@ -629,6 +657,28 @@ fn train_bytes_with_progress(
     for c in time_idx.iter().chain(group_idx.iter()) {
         excluded.push(table.header[*c].clone());
     }
+    let account_idx = match &request.account_column {
+        Some(c) => Some(find("--account-column", c)?),
+        None => None,
+    };
+    let email_idx = match &request.email_column {
+        Some(c) => Some(find("--email-column", c)?),
+        None => None,
+    };
+    for (c, flag) in [
+        (account_idx, "--account-column"),
+        (email_idx, "--email-column"),
+    ] {
+        if let Some(c) = c {
+            let column = &table.header[c];
+            if !excluded.contains(column) {
+                notices.push(format!(
+                    "column \"{column}\" excluded from the lead features: it keys accounts ({flag})"
+                ));
+                excluded.push(column.clone());
+            }
+        }
+    }
     for pattern in &request.exclude {
         let hits: Vec<&String> = table
             .header
@@ -766,6 +816,40 @@ fn train_bytes_with_progress(
         notices.push(format!("allowed by --allow-leaky: {}", f.evidence));
     }
 
+    // Account keys, one per row (None: the lead has no account).
+    let account_keys: Option<Vec<Option<String>>> = (account_idx.is_some() || email_idx.is_some())
+        .then(|| {
+            table
+                .rows
+                .iter()
+                .map(|row| {
+                    let cell =
+                        |c: Option<usize>| c.map(|c| row[c].as_str()).filter(|v| !is_missing(v));
+                    accounts::account_key(cell(account_idx), cell(email_idx)).map(|k| k.key)
+                })
+                .collect()
+        });
+    // Groups of the grouped split and folds: the group column, else the
+    // account (a lead without one is a group of its own), so that no
+    // account straddles training and test rows or two folds.
+    let split_groups: Option<(Vec<String>, String)> = match (group_idx, &account_keys) {
+        (Some(c), _) => Some((
+            table.rows.iter().map(|r| r[c].trim().to_string()).collect(),
+            format!("grouped by \"{}\"", table.header[c]),
+        )),
+        (None, Some(keys)) => Some((
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| match k {
+                    Some(k) => format!("account:{k}"),
+                    None => format!("row:{i}"),
+                })
+                .collect(),
+            format!("grouped by account ({})", account_key_description(request)),
+        )),
+        (None, None) => None,
+    };
+
     // Held-out split.
     let (train_idx, test_idx, split_method) = if let Some(first) = given_test {
         (
@@ -796,10 +880,9 @@ fn train_bytes_with_progress(
             .collect::<Result<_, _>>()?;
         let (a, b) = splits::time_split(&times, params.test_fraction);
         (a, b, format!("out-of-time on \"{}\"", table.header[c]))
-    } else if let Some(c) = group_idx {
-        let groups: Vec<String> = table.rows.iter().map(|r| r[c].trim().to_string()).collect();
-        let (a, b) = splits::group_split(&groups, params.test_fraction, params.seed);
-        (a, b, format!("grouped by \"{}\"", table.header[c]))
+    } else if let Some((groups, method)) = &split_groups {
+        let (a, b) = splits::group_split(groups, params.test_fraction, params.seed);
+        (a, b, method.clone())
     } else {
         let (a, b) = stratified_split(&labels, params.test_fraction, params.seed);
         (a, b, "stratified".to_string())
@@ -831,13 +914,35 @@ fn train_bytes_with_progress(
         params,
     };
 
+    // Stage rules name features, so check them before any fitting.
+    let names = feature_names(&prepared);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let stage_rules = match &request.stages {
+        Some(rules) => {
+            rules.validate(&names).map_err(TrainError::Stages)?;
+            rules.clone()
+        }
+        None => {
+            let rules = stages::default_for_features(&names);
+            notices.push(if rules.rules().is_empty() {
+                "no stage rules: none of the default rules fits these features, so responses \
+                 leave the stage blank; write [[stages]] in train.toml to place leads in stages"
+                    .to_string()
+            } else {
+                format!(
+                    "stage rules: {} default rule(s) for these features \
+                     (stages::default_for_features); write [[stages]] in train.toml to change them",
+                    rules.rules().len()
+                )
+            });
+            rules
+        }
+    };
+
     // Cross-validation folds on the training rows (positions in train_idx).
-    let folds: Vec<Vec<usize>> = match group_idx {
-        Some(c) => {
-            let groups: Vec<String> = train_idx
-                .iter()
-                .map(|&i| table.rows[i][c].trim().to_string())
-                .collect();
+    let folds: Vec<Vec<usize>> = match &split_groups {
+        Some((groups, _)) => {
+            let groups: Vec<String> = train_idx.iter().map(|&i| groups[i].clone()).collect();
             splits::group_folds(&groups, params.folds, params.seed)
         }
         None => splits::stratified_folds(&y_train, params.folds, params.seed),
@@ -986,6 +1091,45 @@ fn train_bytes_with_progress(
     artifact.explanation.mean_abs_contributions =
         sums.iter().map(|s| s / counted.max(1) as f64).collect();
 
+    // Accounts: training rows scored out of fold (as the calibration saw
+    // them), test rows by the final model; both calibrated.
+    let account_summary = match &account_keys {
+        Some(keys) => {
+            let mut row_probs = vec![f64::NAN; labels.len()];
+            for (&i, &z) in train_idx.iter().zip(&chosen.oof) {
+                row_probs[i] = model.probability(z);
+            }
+            for (&i, &p) in test_idx.iter().zip(&test_probs) {
+                row_probs[i] = p;
+            }
+            let warm = artifact
+                .bands
+                .iter()
+                .find(|b| b.name == "warm")
+                .map_or(0.5, |b| b.min_probability);
+            fit_accounts(
+                AccountInputs {
+                    prepared: &prepared,
+                    specs: &artifact.features,
+                    keys,
+                    train_idx: &train_idx,
+                    test_idx: &test_idx,
+                    probabilities: &row_probs,
+                    engagement: EngagementRule::from_warm_band(warm),
+                    key: account_key_description(request),
+                },
+                &mut notices,
+            )
+            .map(|fitted| {
+                artifact.account_model = Some(fitted.model);
+                artifact.engagement = Some(fitted.engagement);
+                fitted.summary
+            })
+        }
+        None => None,
+    };
+    artifact.stages = stage_rules;
+
     let metric_set = report::MetricSet::from_predictions(&y_test, &test_probs, train_positive_rate);
     artifact.metrics = HeldOutMetrics {
         roc_auc: metric_set.roc_auc,
@@ -1019,6 +1163,7 @@ fn train_bytes_with_progress(
         calibration: calibration_summary,
         findings: &findings,
         notices: &notices,
+        accounts: account_summary,
     });
 
     Ok(TrainOutcome {
@@ -1027,6 +1172,175 @@ fn train_bytes_with_progress(
         train_rows: train_idx.len(),
         test_rows: test_idx.len(),
         report,
+    })
+}
+
+/// What the account step works on.
+struct AccountInputs<'a> {
+    prepared: &'a Prepared<'a>,
+    /// The final model's features (names and kinds, schema order).
+    specs: &'a [FeatureSpec],
+    /// Account key per row (`None`: no account).
+    keys: &'a [Option<String>],
+    train_idx: &'a [usize],
+    test_idx: &'a [usize],
+    /// Calibrated lead probability per row: out-of-fold for training rows,
+    /// the final model's for test rows.
+    probabilities: &'a [f64],
+    engagement: EngagementRule,
+    /// How accounts were keyed, for the report.
+    key: String,
+}
+
+/// A fitted account model with its engagement rule and evaluation.
+struct FittedAccounts {
+    model: AccountModel,
+    engagement: EngagementRule,
+    summary: report::AccountSummary,
+}
+
+/// Rolls the leads up into accounts, fits the account model on the training
+/// accounts and compares it with the max and noisy-OR roll-ups on the test
+/// accounts. An account's label: any of its leads converted. Accounts with
+/// leads on both sides of the split (only possible with a group column, a
+/// time column or a test file) are left out. Too few accounts of a class
+/// (fewer than `min_positives` in training, none in test) or a failed fit
+/// skip the account model with a notice: the lead model stands on its own.
+fn fit_accounts(a: AccountInputs, notices: &mut Vec<String>) -> Option<FittedAccounts> {
+    let p = a.prepared;
+    let features: Vec<(&str, FeatureKind)> = a
+        .specs
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind()))
+        .collect();
+    let lens = LeadLens::new(&features, None, a.engagement);
+    let index: HashMap<&str, usize> = features
+        .iter()
+        .enumerate()
+        .map(|(f, (name, _))| (*name, f))
+        .collect();
+    let view = |i: usize| {
+        let row = &p.raw[i];
+        lens.view(a.probabilities[i], &|name| {
+            index
+                .get(name)
+                .and_then(|&f| row.get(f))
+                .and_then(Option::as_ref)
+                .map(|v| match v {
+                    RawValue::Number(x) => FeatureValueRef::Number(*x),
+                    RawValue::Category(c) => FeatureValueRef::Text(c),
+                    RawValue::Flag(b) => FeatureValueRef::Bool(*b),
+                })
+        })
+    };
+
+    let mut side = vec![None; a.keys.len()];
+    for &i in a.train_idx {
+        side[i] = Some(true);
+    }
+    for &i in a.test_idx {
+        side[i] = Some(false);
+    }
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, key) in a.keys.iter().enumerate() {
+        if let Some(key) = key {
+            members.entry(key.as_str()).or_default().push(i);
+        }
+    }
+    let leads_without_account = a.keys.iter().filter(|k| k.is_none()).count();
+    let (mut train, mut test) = ((vec![], vec![]), (vec![], vec![]));
+    let mut straddling = 0usize;
+    for rows in members.values() {
+        let first = side[rows[0]];
+        if rows.iter().any(|&i| side[i] != first) {
+            straddling += 1;
+            continue;
+        }
+        let views: Vec<accounts::LeadView> = rows.iter().map(|&i| view(i)).collect();
+        let bought = rows.iter().any(|&i| p.labels[i]);
+        let (x, y) = if first == Some(true) {
+            (&mut train.0, &mut train.1)
+        } else {
+            (&mut test.0, &mut test.1)
+        };
+        x.push(accounts::roll_up(&views));
+        y.push(bought);
+    }
+    if straddling > 0 {
+        notices.push(format!(
+            "accounts: {straddling} account(s) have leads in both the training and the test rows \
+             and are left out of the account model (use the account column as the split group)"
+        ));
+    }
+    let (train_rows, train_labels): (Vec<accounts::AccountFeatures>, Vec<bool>) = train;
+    let (test_rows, test_labels): (Vec<accounts::AccountFeatures>, Vec<bool>) = test;
+    let count = |y: &[bool]| {
+        let pos = y.iter().filter(|&&b| b).count();
+        (pos, y.len() - pos)
+    };
+    let ((train_pos, train_neg), (test_pos, test_neg)) =
+        (count(&train_labels), count(&test_labels));
+    let min = p.params.min_positives;
+    if train_pos < min || train_neg < min || test_pos == 0 || test_neg == 0 {
+        notices.push(format!(
+            "no account model: too few accounts of a class ({train_pos} bought / {train_neg} not \
+             in training, need {min} of each (--min-positives); {test_pos} / {test_neg} in test, \
+             need 1 of each); the server will use the max roll-up"
+        ));
+        return None;
+    }
+    let numeric: Vec<&str> = lens.numeric.iter().map(String::as_str).collect();
+    let model = match accounts::fit_account_model(&train_rows, &train_labels, &numeric, p.params.l2)
+    {
+        Ok(model) => model,
+        Err(e) => {
+            notices.push(format!(
+                "no account model: {e}; the server will use the max roll-up"
+            ));
+            return None;
+        }
+    };
+    let base_rate = train_pos as f64 / train_labels.len() as f64;
+    let methods = [
+        (
+            "account model",
+            test_rows.iter().map(|r| model.probability(r)).collect(),
+        ),
+        (
+            "max lead score (fallback)",
+            test_rows
+                .iter()
+                .map(accounts::fallback_probability)
+                .collect(),
+        ),
+        ("noisy-OR", test_rows.iter().map(|r| r.noisy_or).collect()),
+        ("base rate", vec![base_rate; test_rows.len()]),
+    ]
+    .into_iter()
+    .map(|(method, probs): (&str, Vec<f64>)| report::AccountMetrics {
+        method: method.to_string(),
+        log_loss: evaluation::log_loss(&test_labels, &probs),
+        roc_auc: evaluation::roc_auc(&test_labels, &probs).unwrap_or(0.5),
+        brier: evaluation::brier(&test_labels, &probs),
+    })
+    .collect();
+    let summary = report::AccountSummary {
+        key: a.key,
+        train_accounts: train_labels.len() as u64,
+        train_positives: train_pos as u64,
+        test_accounts: test_labels.len() as u64,
+        test_positives: test_pos as u64,
+        base_rate,
+        leads_without_account: leads_without_account as u64,
+        straddling_accounts: straddling as u64,
+        engaged_min_probability: a.engagement.min_probability,
+        behavioural_features: lens.numeric.clone(),
+        methods,
+    };
+    Some(FittedAccounts {
+        model,
+        engagement: a.engagement,
+        summary,
     })
 }
 
@@ -1143,6 +1457,33 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Feature names of the chosen columns: the header in snake case, made
+/// unique with trailing underscores.
+fn feature_names(prepared: &Prepared) -> Vec<String> {
+    let mut used = HashSet::new();
+    prepared
+        .columns
+        .iter()
+        .map(|col| {
+            let mut name = snake_case(&prepared.table.header[col.index]);
+            while !used.insert(name.clone()) {
+                name.push('_');
+            }
+            name
+        })
+        .collect()
+}
+
+/// How accounts were keyed, for the report.
+fn account_key_description(request: &TrainRequest) -> String {
+    match (&request.account_column, &request.email_column) {
+        (Some(a), Some(e)) => format!("\"{a}\", else the email domain of \"{e}\""),
+        (Some(a), None) => format!("\"{a}\""),
+        (None, Some(e)) => format!("the email domain of \"{e}\""),
+        (None, None) => String::new(),
+    }
+}
+
 /// Fits the feature pipeline and the estimator of `family` on `rows`.
 fn fit_on(
     prepared: &Prepared,
@@ -1156,17 +1497,13 @@ fn fit_on(
         ModelFamily::Gbdt => 0,
         _ => params.numeric_bins,
     };
-    let mut used_names = HashSet::new();
     let specs: Vec<FeatureSpec> = prepared
         .columns
         .iter()
+        .zip(feature_names(prepared))
         .enumerate()
-        .map(|(f, col)| {
+        .map(|(f, (col, name))| {
             let header = &prepared.table.header[col.index];
-            let mut name = snake_case(header);
-            while !used_names.insert(name.clone()) {
-                name.push('_');
-            }
             FeatureSpec::new(
                 name,
                 header.clone(),
@@ -1356,6 +1693,7 @@ struct ReportInputs<'a> {
     calibration: report::CalibrationSummary,
     findings: &'a [LeakFinding],
     notices: &'a [String],
+    accounts: Option<report::AccountSummary>,
 }
 
 fn build_report(r: ReportInputs) -> TrainingReport {
@@ -1437,6 +1775,7 @@ fn build_report(r: ReportInputs) -> TrainingReport {
             })
             .collect(),
         notices: r.notices.to_vec(),
+        accounts: r.accounts,
     }
 }
 
@@ -1682,6 +2021,13 @@ mod tests {
         let text = r#"
             target = "converted"
             exclude = ["Tags", "Lead Quality"]
+            account_column = "account_id"
+            email_column = "email"
+
+            [[stages]]
+            stage = "activation"
+            when = ["report_created == true"]
+
             [params]
             model = "gbdt"
             calibration = "isotonic"
@@ -1698,6 +2044,20 @@ mod tests {
             GbdtParams::default().num_leaves
         );
         assert_eq!(config.params.l2, TrainParams::default().l2);
+        assert_eq!(config.account_column.as_deref(), Some("account_id"));
+        assert_eq!(config.email_column.as_deref(), Some("email"));
+        assert_eq!(
+            config.stages,
+            Some(StageRules(vec![stages::StageRule::parse(
+                "activation",
+                &["report_created == true"]
+            )
+            .expect("rule")]))
+        );
+        assert_eq!(
+            toml::from_str::<TrainConfig>("").expect("empty").stages,
+            None
+        );
         let typo = "[params]\nl2_penalty = 3.0\n";
         let err = toml::from_str::<TrainConfig>(typo).expect_err("unknown key");
         assert!(err.to_string().contains("l2_penalty"), "{err}");

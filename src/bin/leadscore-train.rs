@@ -51,6 +51,14 @@ struct Args {
     /// train and test, and grouped cross-validation folds.
     #[arg(long)]
     group_column: Option<String>,
+    /// Account id column: groups leads into accounts and fits an account
+    /// model (also the split group unless --group-column is given).
+    #[arg(long)]
+    account_column: Option<String>,
+    /// Email column: a lead without an account id joins the account of its
+    /// email's company domain (free-mail never forms an account).
+    #[arg(long)]
+    email_column: Option<String>,
     /// A separate held-out file with the same columns: all of --data trains,
     /// all of this file tests (instead of splitting --data).
     #[arg(long, conflicts_with_all = ["time_column", "group_column"])]
@@ -228,6 +236,9 @@ fn main() -> anyhow::Result<()> {
         allow_leaky: config.allow_leaky,
         time_column,
         group_column,
+        account_column: args.account_column.or(config.account_column),
+        email_column: args.email_column.or(config.email_column),
+        stages: config.stages,
         test_data: args.test_data.or(config.test_data),
         params,
         command,
@@ -277,6 +288,34 @@ fn main() -> anyhow::Result<()> {
             .map(|b| format!("{} >= {}", b.name, b.min_probability))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    match &r.accounts {
+        Some(acc) => println!(
+            "accounts: {} train / {} test; held-out {}",
+            acc.train_accounts,
+            acc.test_accounts,
+            acc.methods
+                .iter()
+                .map(|m| format!(
+                    "{} log loss {:.4} (ROC AUC {:.4})",
+                    m.method, m.log_loss, m.roc_auc
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None if request.account_column.is_some() || request.email_column.is_some() => {
+            println!("accounts: no account model (see the notes above)")
+        }
+        None => {}
+    }
+    println!(
+        "stages: {} rule(s){}",
+        a.stages.rules().len(),
+        if request.stages.is_some() {
+            " from the config"
+        } else {
+            " (defaults for these features)"
+        }
     );
     for p in reports {
         println!("wrote {}", p.display());

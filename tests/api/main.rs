@@ -1,6 +1,7 @@
 //! Integration tests: the real server on 127.0.0.1:0, called over the
 //! network with tonic clients; the trainer on generated data.
 
+mod account_training;
 mod accounts;
 mod bad_input;
 mod bundled;
