@@ -672,11 +672,7 @@ impl ScoringModel {
         reaches: Option<Vec<Reach>>,
     ) -> Option<Suggestion> {
         // The leaves each tabulated tree sends the row to when one column
-        // changes, grouped by column.
-        let mut reaches = reaches;
-        if let Some(reaches) = reaches.as_mut() {
-            reaches.sort_unstable_by_key(|r| r.column);
-        }
+        // changes (a few thousand; each feature filters its column's).
         let current = self.probability(now_log_odds);
         let mut row = design.to_vec();
         let mut best: Option<(usize, UsedValue, f64)> = None;
@@ -775,13 +771,13 @@ impl ScoringModel {
                 // One column, tabulated trees: from the leaves the row
                 // reaches when only this column changes.
                 let column = columns.start as u32;
-                let from = reaches.partition_point(|r| r.column < column);
-                let to = reaches.partition_point(|r| r.column <= column);
-                let reaches = &reaches[from..to];
-                let now: f64 = reaches.iter().filter(|r| r.current).map(|r| r.value).sum();
                 let count = deltas.len().min(values.len());
                 let (deltas, values) = (&mut deltas[..count], &values[..count]);
-                for r in reaches {
+                let mut now = 0.0;
+                for r in reaches.iter().filter(|r| r.column == column) {
+                    if r.current {
+                        now += r.value;
+                    }
                     for (delta, &v) in deltas.iter_mut().zip(values) {
                         let inside = r.lo < v && v <= r.hi;
                         *delta += if inside { r.value } else { 0.0 };
