@@ -20,7 +20,7 @@ async fn bundled_model_loads_and_scores() {
         .expect("GetModel")
         .into_inner();
     assert_eq!(info.name, "x_education");
-    assert_eq!(info.version, "2");
+    assert_eq!(info.version, "3");
     assert_eq!(info.kind, "gbdt");
     assert_eq!(info.calibration, "platt");
     let metrics = info.metrics.expect("metrics");
@@ -87,6 +87,15 @@ async fn bundled_model_loads_and_scores() {
     assert!(scores[1].probability < 0.3, "{:?}", scores[1]);
     assert!(scores[0].probability > scores[1].probability + 0.3);
     assert_ne!(scores[0].band, "cold");
+    // Stage rules ship with the model: 5 visits and 1,500 s on the site
+    // make a high-value user; one visit and 20 s is not even activation.
+    assert!(!info.stage_rules.is_empty(), "the default model has stage rules");
+    assert_eq!(scores[0].stage, "high_value", "{:?}", scores[0]);
+    assert!(
+        !["high_value", "signing", "activation"].contains(&scores[1].stage.as_str()),
+        "{:?}",
+        scores[1]
+    );
     assert!(
         !scores[0].warnings.is_empty(),
         "unsent features are imputed with warnings"
