@@ -1141,6 +1141,57 @@ mod tests {
     }
 
     #[test]
+    fn dense_values_as_sent_and_stages() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(root.join("models/x_education/3/model.json")).expect("read");
+        let artifact: ModelArtifact = serde_json::from_slice(&bytes).expect("artifact");
+        let model = ScoringModel::from_artifact(artifact).expect("valid");
+        let specs = model.pipeline().specs();
+        let index = |name: &str| specs.iter().position(|s| s.name == name).expect(name);
+        let (visits, time, origin) = (
+            index("total_visits"),
+            index("total_time_spent_on_website"),
+            index("lead_origin"),
+        );
+        let FeatureEncoding::Categorical { categories } = &specs[origin].encoding else {
+            panic!("lead_origin is categorical");
+        };
+        let level = |label: &str| categories.iter().position(|c| c == label).expect(label) as f64;
+        let mut values = vec![0.0; specs.len()];
+        for (i, spec) in specs.iter().enumerate() {
+            if let FeatureEncoding::Categorical { categories } = &spec.encoding {
+                values[i] = categories.iter().position(|c| c == MISSING).unwrap_or(0) as f64;
+            }
+        }
+        values[visits] = 6.0;
+        values[time] = 1200.0;
+        values[origin] = level("Lead Add Form");
+        let input = LeadInput::Dense(values.clone());
+        assert_eq!(
+            model.value_as_sent(&input, "total_visits"),
+            Some(FeatureValueRef::Number(6.0))
+        );
+        assert_eq!(
+            model.value_as_sent(&input, "lead_origin"),
+            Some(FeatureValueRef::Text("Lead Add Form"))
+        );
+        assert_eq!(model.value_as_sent(&input, "no_such_feature"), None);
+        assert_eq!(model.stage_of(&input, None), Some(Stage::HighValue));
+        // The missing level is missing, not the text "(missing)".
+        if let Some(missing) = categories.iter().position(|c| c == MISSING) {
+            values[origin] = missing as f64;
+            let input = LeadInput::Dense(values.clone());
+            assert_eq!(model.value_as_sent(&input, "lead_origin"), None);
+        }
+        // Fewer visits and time: only the form submission (conversion).
+        values[visits] = 0.0;
+        values[time] = 0.0;
+        values[origin] = level("Lead Add Form");
+        let input = LeadInput::Dense(values);
+        assert_eq!(model.stage_of(&input, None), Some(Stage::Conversion));
+    }
+
+    #[test]
     fn bands_are_validated() {
         let band = |n: &str, p: f64| ScoreBand {
             name: n.into(),
