@@ -780,6 +780,22 @@ pub fn design_row(features: &AccountFeatures, width: usize) -> Vec<f64> {
     row
 }
 
+/// One account-model column's contribution in sales language (see
+/// [`AccountModel::reasons`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountReason {
+    /// The account-model column, e.g. `engaged_contacts`, `sum_sessions`.
+    pub column: String,
+    /// A human label.
+    pub label: String,
+    /// The account's value as shown (a count, a percentage, a number).
+    pub value: String,
+    /// The rendered reason.
+    pub reason: String,
+    /// Contribution to the account's log-odds.
+    pub contribution: f64,
+}
+
 /// A fitted account model: logistic regression over standardised account
 /// features ([`design_row`]). Stored in the artifact (serde).
 ///
@@ -857,6 +873,112 @@ impl AccountModel {
             .iter()
             .cloned()
             .zip(self.terms(features))
+            .collect()
+    }
+
+    /// [`Self::contributions`] in sales language: per account-model column
+    /// its label, the account's value as shown, and a rendered reason, e.g.
+    /// `engaged_contacts` → "Engaged contacts", "3", "3 engaged contacts".
+    pub fn reasons(&self, features: &AccountFeatures) -> Vec<AccountReason> {
+        let width = self.numeric_features.len();
+        let count = |n: usize| n.to_string();
+        let share = |p: f64| format!("{:.0}%", 100.0 * p);
+        let number = |x: f64| {
+            if x.fract() == 0.0 && x.abs() < 1e15 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.2}")
+            }
+        };
+        self.contributions(features)
+            .into_iter()
+            .enumerate()
+            .map(|(j, (column, contribution))| {
+                let (label, value, reason) = match j {
+                    0 => (
+                        "Contacts".to_string(),
+                        count(features.contacts),
+                        format!("{} contacts from this company", features.contacts),
+                    ),
+                    1 => (
+                        "Engaged contacts".to_string(),
+                        count(features.engaged_contacts),
+                        format!("{} engaged contacts", features.engaged_contacts),
+                    ),
+                    2 => (
+                        "Distinct roles".to_string(),
+                        count(features.distinct_roles),
+                        format!("{} different roles involved", features.distinct_roles),
+                    ),
+                    3 => (
+                        "Distinct seniority levels".to_string(),
+                        count(features.distinct_seniorities),
+                        format!(
+                            "{} different seniority levels involved",
+                            features.distinct_seniorities
+                        ),
+                    ),
+                    4 => (
+                        "Hottest lead".to_string(),
+                        share(features.max_lead_probability),
+                        format!(
+                            "Its hottest lead scores {}",
+                            share(features.max_lead_probability)
+                        ),
+                    ),
+                    5 => (
+                        "Any lead buys".to_string(),
+                        share(features.noisy_or),
+                        format!(
+                            "{} chance that at least one lead buys (leads taken as independent)",
+                            share(features.noisy_or)
+                        ),
+                    ),
+                    6 => (
+                        "Average lead".to_string(),
+                        share(features.mean_lead_probability),
+                        format!(
+                            "Its leads score {} on average",
+                            share(features.mean_lead_probability)
+                        ),
+                    ),
+                    _ => {
+                        let k = j - FIXED_COLUMNS.len();
+                        let (total, k) = if k < width {
+                            (true, k)
+                        } else {
+                            (false, k - width)
+                        };
+                        let name = self.numeric_features.get(k).map_or("?", String::as_str);
+                        let values = if total {
+                            &features.sums
+                        } else {
+                            &features.maxima
+                        };
+                        let x = number(values.get(k).copied().unwrap_or(0.0));
+                        if total {
+                            (
+                                format!("Total {name}"),
+                                x.clone(),
+                                format!("{x} {name} across its leads"),
+                            )
+                        } else {
+                            (
+                                format!("Most {name} by one lead"),
+                                x.clone(),
+                                format!("{x} {name} at most by one lead"),
+                            )
+                        }
+                    }
+                };
+                AccountReason {
+                    column,
+                    label,
+                    value,
+                    reason,
+                    contribution,
+                }
+            })
             .collect()
     }
 

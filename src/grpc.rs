@@ -376,21 +376,21 @@ impl LeadScoringService {
                             am.probability(&features),
                             am.log_odds(&features),
                             am.base_log_odds,
-                            am.contributions(&features)
+                            am.reasons(&features)
                                 .into_iter()
-                                .map(|(name, c)| proto::Contribution {
-                                    label: name.clone(),
-                                    feature: name,
-                                    contribution: c,
-                                    value: String::new(),
-                                    direction: if c > 0.0 {
+                                .map(|r| proto::Contribution {
+                                    direction: if r.contribution > 0.0 {
                                         proto::Direction::Raises
-                                    } else if c < 0.0 {
+                                    } else if r.contribution < 0.0 {
                                         proto::Direction::Lowers
                                     } else {
                                         proto::Direction::Neutral
                                     } as i32,
-                                    reason: String::new(),
+                                    label: r.label,
+                                    feature: r.column,
+                                    contribution: r.contribution,
+                                    value: r.value,
+                                    reason: r.reason,
                                 })
                                 .collect(),
                             false,

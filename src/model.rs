@@ -1122,7 +1122,9 @@ mod tests {
                 // pass) is the standalone one.
                 let explained = model.explain(&input).expect("explains").suggestion;
                 assert_eq!(
-                    explained.as_ref().map(|s| (s.feature_index, s.new_probability)),
+                    explained
+                        .as_ref()
+                        .map(|s| (s.feature_index, s.new_probability)),
                     got.as_ref().map(|s| (s.feature_index, s.new_probability)),
                     "{path}"
                 );

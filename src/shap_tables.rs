@@ -289,8 +289,7 @@ impl ShapTables {
     fn push_reaches(&self, leaf: &Leaf, missing: usize, out: &mut Vec<Reach>) {
         let at = leaf.slots as usize;
         let n = usize::from(leaf.n_slots);
-        let (Some(slots), Some(bounds)) =
-            (self.slots.get(at..at + n), self.bounds.get(at..at + n))
+        let (Some(slots), Some(bounds)) = (self.slots.get(at..at + n), self.bounds.get(at..at + n))
         else {
             return;
         };
@@ -337,7 +336,9 @@ fn leaves_adds<const N: usize>(
             tables
                 .table
                 .get(leaf.table as usize..leaf.table as usize + (1 << N)),
-            tables.slots.get(leaf.slots as usize..leaf.slots as usize + N),
+            tables
+                .slots
+                .get(leaf.slots as usize..leaf.slots as usize + N),
         ) else {
             continue;
         };

@@ -87,6 +87,21 @@ async fn accounts_group_by_id_and_domain_with_the_account_model() {
         "{total} vs {}",
         acme.log_odds
     );
+    // Reasons speak sales language: label, the account's value, a sentence.
+    let contacts = acme
+        .reasons
+        .iter()
+        .find(|r| r.feature == "contacts")
+        .expect("contacts reason");
+    assert_eq!(
+        (contacts.label.as_str(), contacts.value.as_str()),
+        ("Contacts", "3")
+    );
+    assert_eq!(contacts.reason, "3 contacts from this company");
+    assert!(acme
+        .reasons
+        .iter()
+        .all(|r| !r.label.is_empty() && !r.value.is_empty() && !r.reason.is_empty()));
     let crm = &response.accounts[1];
     assert_eq!(
         (crm.account_key.as_str(), crm.key_source.as_str()),

@@ -89,7 +89,10 @@ async fn bundled_model_loads_and_scores() {
     assert_ne!(scores[0].band, "cold");
     // Stage rules ship with the model: 5 visits and 1,500 s on the site
     // make a high-value user; one visit and 20 s is not even activation.
-    assert!(!info.stage_rules.is_empty(), "the default model has stage rules");
+    assert!(
+        !info.stage_rules.is_empty(),
+        "the default model has stage rules"
+    );
     assert_eq!(scores[0].stage, "high_value", "{:?}", scores[0]);
     assert!(
         !["high_value", "signing", "activation"].contains(&scores[1].stage.as_str()),
