@@ -32,12 +32,19 @@
 //! closed-loop (a worker sends its next request when the last one returns).
 //! Requests name no version, so they follow the newest loaded one through
 //! hot reloads.
+//!
+//! `--rpc empty` sends `inference.GRPCInferenceService/ServerLive` instead: an
+//! RPC with an empty request and a one-flag answer on the same server, the
+//! transport's own limit to hold `Score` against (same connections, same
+//! concurrency, same closed loop).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use leadscore::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use leadscore::proto::inference::ServerLiveRequest;
 use leadscore::proto::lead_scoring_client::LeadScoringClient;
 use leadscore::proto::{FeatureKind, GetModelRequest, Lead, ModelInfo, ScoreRequest};
 use tonic::transport::Channel;
@@ -57,6 +64,10 @@ struct Args {
     /// Leads per request.
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// `score` (LeadScoring.Score) or `empty` (OIP ServerLive: the
+    /// transport baseline).
+    #[arg(long, default_value = "score", value_parser = ["score", "empty"])]
+    rpc: String,
     /// Seconds per level.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -206,7 +217,8 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .into_inner();
     println!(
-        "model {} v{} ({} features), batch {}, {} s per level, {} connections",
+        "rpc {}, model {} v{} ({} features), batch {}, {} s per level, {} connections",
+        args.rpc,
         model.name,
         model.version,
         model.features.len(),
@@ -234,16 +246,23 @@ async fn main() -> anyhow::Result<()> {
         let mut workers = Vec::new();
         for w in 0..concurrency {
             let mut client = LeadScoringClient::new(channels[w % channels.len()].clone());
+            let mut empty = GrpcInferenceServiceClient::new(channels[w % channels.len()].clone());
             let request = ScoreRequest {
                 leads: dense_leads(&model, args.batch, w),
                 ..Default::default()
             };
+            let score = args.rpc == "score";
             let shared = shared.clone();
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < until {
                     let started = Instant::now();
-                    match client.score(request.clone()).await {
+                    let outcome = if score {
+                        client.score(request.clone()).await.map(|_| ())
+                    } else {
+                        empty.server_live(ServerLiveRequest {}).await.map(|_| ())
+                    };
+                    match outcome {
                         Ok(_) => {
                             let latency = started.elapsed();
                             latencies.push(latency);
