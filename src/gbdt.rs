@@ -571,6 +571,116 @@ impl Tree {
     }
 }
 
+/// A validated [`GbdtModel`] laid out for scoring: all trees' nodes in one
+/// array of 16-byte records, each split's children side by side (right =
+/// left + 1), so a row steps down a tree with one comparison and an add
+/// instead of a branch on the comparison. [`Self::margin`] equals
+/// [`GbdtModel::margin`] bit for bit (same leaves, summed in the same order).
+#[derive(Debug, Clone, Default)]
+pub struct FlatForest {
+    base_score: f64,
+    roots: Vec<u32>,
+    nodes: Vec<FlatNode>,
+}
+
+/// A split (`feature < LEAF`: rows with `row[feature] <= value` go to
+/// `child`, others to `child + 1`) or a leaf (`feature == LEAF`, `value` its
+/// value).
+#[derive(Debug, Clone, Copy)]
+struct FlatNode {
+    feature: u32,
+    child: u32,
+    value: f64,
+}
+
+/// The `feature` of a leaf in [`FlatNode`].
+const LEAF: u32 = u32::MAX;
+
+impl FlatForest {
+    /// Lays out a validated model; `None` when it does not fit 32-bit
+    /// indices or a tree is malformed (callers then use
+    /// [`GbdtModel::margin`]).
+    pub fn new(model: &GbdtModel) -> Option<Self> {
+        let mut forest = FlatForest {
+            base_score: model.base_score,
+            ..Default::default()
+        };
+        for tree in &model.trees {
+            let root = u32::try_from(forest.nodes.len()).ok()?;
+            forest.roots.push(root);
+            // Breadth-first: a split's two children get adjacent slots.
+            let mut queue = std::collections::VecDeque::from([(0usize, forest.nodes.len())]);
+            forest.nodes.push(FlatNode {
+                feature: LEAF,
+                child: 0,
+                value: 0.0,
+            });
+            let mut steps = 0;
+            while let Some((original, at)) = queue.pop_front() {
+                steps += 1;
+                if steps > tree.nodes.len() {
+                    return None; // not a tree
+                }
+                forest.nodes[at] = match *tree.nodes.get(original)? {
+                    Node::Leaf { value, .. } => FlatNode {
+                        feature: LEAF,
+                        child: 0,
+                        value,
+                    },
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                        ..
+                    } => {
+                        let child = forest.nodes.len();
+                        let placeholder = FlatNode {
+                            feature: LEAF,
+                            child: 0,
+                            value: 0.0,
+                        };
+                        forest.nodes.extend([placeholder, placeholder]);
+                        queue.push_back((left, child));
+                        queue.push_back((right, child + 1));
+                        FlatNode {
+                            feature: u32::try_from(feature).ok().filter(|f| *f != LEAF)?,
+                            child: u32::try_from(child).ok()?,
+                            value: threshold,
+                        }
+                    }
+                };
+            }
+        }
+        u32::try_from(forest.nodes.len()).ok()?;
+        Some(forest)
+    }
+
+    /// Raw log-odds of a design row, as [`GbdtModel::margin`]. Never panics;
+    /// a missing column counts as "not `<= threshold`".
+    pub fn margin(&self, row: &[f64]) -> f64 {
+        let mut sum = self.base_score;
+        for &root in &self.roots {
+            let mut at = root as usize;
+            // Bounded by the node count even if the layout were broken.
+            for _ in 0..self.nodes.len() {
+                let Some(node) = self.nodes.get(at) else {
+                    break;
+                };
+                if node.feature == LEAF {
+                    sum += node.value;
+                    break;
+                }
+                let goes_right = !row
+                    .get(node.feature as usize)
+                    .is_some_and(|x| *x <= node.value);
+                at = node.child as usize + usize::from(goes_right);
+            }
+        }
+        sum
+    }
+}
+
 /// The fixed inputs of [`GbdtModel::candidate_margin_deltas`].
 struct CandidateWalk<'a> {
     row: &'a [f64],
@@ -1900,6 +2010,29 @@ mod tests {
             model.tree_shap(&row, &mut phi);
             let total = model.expected_value() + phi.iter().sum::<f64>();
             assert!((total - model.margin(&row)).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn flat_forest_margin_equals_margin_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(41);
+        for _ in 0..60 {
+            let width = rng.gen_range(1..=12);
+            let model = GbdtModel {
+                base_score: rng.gen_range(-1.0..1.0),
+                trees: (0..6).map(|_| random_tree(&mut rng, width, 9)).collect(),
+            };
+            let flat = FlatForest::new(&model).expect("lays out");
+            for _ in 0..20 {
+                let mut row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
+                if rng.gen_bool(0.2) {
+                    row[0] = f64::NAN;
+                }
+                if rng.gen_bool(0.1) {
+                    row.pop(); // a short row: missing columns go right
+                }
+                assert_eq!(flat.margin(&row).to_bits(), model.margin(&row).to_bits());
+            }
         }
     }
 

@@ -376,6 +376,8 @@ pub struct ScoringModel {
     /// Per source feature, the trees of a gbdt estimator that split on one
     /// of its design columns (built once at load, for [`Self::suggest`]).
     trees_by_feature: Vec<Vec<u32>>,
+    /// A gbdt estimator laid out for scoring (built once at load).
+    flat: Option<crate::gbdt::FlatForest>,
 }
 
 impl ScoringModel {
@@ -447,7 +449,22 @@ impl ScoringModel {
             return Err("the baseline log-odds are not finite".to_string());
         }
         let shap_tables = match &artifact.estimator {
-            Estimator::Gbdt(model) => Some(crate::shap_tables::ShapTables::new(model)),
+            Estimator::Gbdt(model) => {
+                let mut tables = crate::shap_tables::ShapTables::new(model);
+                // The suggestion search reads reaches of the actionable
+                // one-column features only.
+                let mut wanted = vec![false; width];
+                for (i, spec) in pipeline.specs().iter().enumerate() {
+                    let columns = pipeline.columns_of(i);
+                    if spec.is_actionable() && columns.len() == 1 {
+                        if let Some(w) = wanted.get_mut(columns.start) {
+                            *w = true;
+                        }
+                    }
+                }
+                tables.restrict_reaches(&wanted);
+                Some(tables)
+            }
             Estimator::Logistic { .. } => None,
         };
         let trees_by_feature = match &artifact.estimator {
@@ -456,12 +473,17 @@ impl ScoringModel {
                 .collect(),
             Estimator::Logistic { .. } => Vec::new(),
         };
+        let flat = match &artifact.estimator {
+            Estimator::Gbdt(model) => crate::gbdt::FlatForest::new(model),
+            Estimator::Logistic { .. } => None,
+        };
         Ok(Self {
             artifact,
             pipeline,
             base_log_odds,
             shap_tables,
             trees_by_feature,
+            flat,
         })
     }
 
@@ -495,7 +517,10 @@ impl ScoringModel {
                         .map(|(w, x)| w * x)
                         .sum::<f64>()
             }
-            Estimator::Gbdt(model) => model.margin(design),
+            Estimator::Gbdt(model) => match &self.flat {
+                Some(flat) => flat.margin(design),
+                None => model.margin(design),
+            },
         }
     }
 

@@ -82,6 +82,9 @@ struct Leaf {
     slots: u32,
     table: u32,
     n_slots: u8,
+    /// Slots whose column's reaches are collected (see
+    /// [`ShapTables::restrict_reaches`]); all by default.
+    wanted: u16,
     value: f64,
 }
 
@@ -255,6 +258,24 @@ impl ShapTables {
         }
     }
 
+    /// Collect reaches (see [`Self::reached_leaves`]) only for the design
+    /// columns where `wanted` is true (a column past its end: not wanted):
+    /// the suggestion search needs them for a few actionable columns only.
+    pub fn restrict_reaches(&mut self, wanted: &[bool]) {
+        for leaf in &mut self.leaves {
+            let at = leaf.slots as usize;
+            let slots = self
+                .slots
+                .get(at..at + usize::from(leaf.n_slots))
+                .unwrap_or(&[]);
+            leaf.wanted = slots
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| wanted.get(slot.column as usize).copied().unwrap_or(false))
+                .fold(0, |mask, (s, _)| mask | 1 << s);
+        }
+    }
+
     /// The trees left to Algorithm 2 (and to other per-tree methods).
     pub fn fallback(&self) -> &[usize] {
         &self.fallback
@@ -294,7 +315,7 @@ impl ShapTables {
             return;
         };
         for (s, (slot, &(lo, hi))) in slots.iter().zip(bounds).enumerate() {
-            if missing == 0 || missing == 1 << s {
+            if leaf.wanted & (1 << s) != 0 && (missing == 0 || missing == 1 << s) {
                 out.push(Reach {
                     column: slot.column,
                     lo,
@@ -352,7 +373,7 @@ fn leaves_adds<const N: usize>(
         }
         if let Some(out) = reaches.as_deref_mut() {
             let missing = !h & ((1 << N) - 1);
-            if missing & missing.wrapping_sub(1) == 0 {
+            if leaf.wanted != 0 && missing & missing.wrapping_sub(1) == 0 {
                 tables.push_reaches(leaf, missing, out);
             }
         }
@@ -495,6 +516,7 @@ impl ShapTables {
             slots: self.slots.len() as u32,
             table: self.table.len() as u32,
             n_slots: n as u8,
+            wanted: u16::MAX,
             value,
         });
         self.slots.extend_from_slice(&slots);
