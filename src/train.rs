@@ -172,6 +172,9 @@ pub enum TrainError {
     /// A `[[stages]]` rule of `train.toml` does not fit the model's features.
     #[error("[[stages]] in train.toml: {0}")]
     Stages(String),
+    /// The account settings do not fit the data.
+    #[error("accounts: {0}")]
+    Accounts(String),
 }
 
 fn leak_message(findings: &[LeakFinding]) -> String {
@@ -371,6 +374,10 @@ pub struct TrainRequest {
     /// Email column: a lead without an account id joins the account of its
     /// email's company domain (free-mail never forms one); never a lead feature.
     pub email_column: Option<String>,
+    /// The numeric lead features that count as behaviour for accounts
+    /// (engaged contacts, the account model's sums and maxima); empty = every
+    /// numeric feature. Each must be a numeric feature of the model.
+    pub behavioural_features: Vec<String>,
     /// Lifecycle stage rules (`[[stages]]` in `train.toml`); `None` = the
     /// defaults for the model's features ([`stages::default_for_features`]).
     pub stages: Option<StageRules>,
@@ -448,6 +455,8 @@ pub struct TrainConfig {
     pub account_column: Option<String>,
     /// Email column (account by company domain when there is no account id).
     pub email_column: Option<String>,
+    /// Numeric features that count as behaviour for accounts (empty = all).
+    pub behavioural_features: Vec<String>,
     /// Lifecycle stage rules (`[[stages]]` with `stage` and `when`), checked
     /// against the model's feature names; absent = the defaults.
     pub stages: Option<StageRules>,
@@ -914,9 +923,29 @@ fn train_bytes_with_progress(
         params,
     };
 
-    // Stage rules name features, so check them before any fitting.
+    // Stage rules and behavioural features name features, so check them
+    // before any fitting.
     let names = feature_names(&prepared);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for wanted in &request.behavioural_features {
+        let kind = names
+            .iter()
+            .position(|n| n == wanted)
+            .map(|i| prepared.columns[i].kind);
+        if kind != Some(FeatureKind::Numeric) {
+            return Err(TrainError::Accounts(format!(
+                "behavioural feature {wanted:?} is not a numeric feature of this model \
+                 (numeric features: {})",
+                names
+                    .iter()
+                    .zip(&prepared.columns)
+                    .filter(|(_, c)| c.kind == FeatureKind::Numeric)
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
     let stage_rules = match &request.stages {
         Some(rules) => {
             rules.validate(&names).map_err(TrainError::Stages)?;
@@ -1116,6 +1145,7 @@ fn train_bytes_with_progress(
                     test_idx: &test_idx,
                     probabilities: &row_probs,
                     engagement: EngagementRule::from_warm_band(warm),
+                    behavioural: &request.behavioural_features,
                     key: account_key_description(request),
                 },
                 &mut notices,
@@ -1188,6 +1218,8 @@ struct AccountInputs<'a> {
     /// the final model's for test rows.
     probabilities: &'a [f64],
     engagement: EngagementRule,
+    /// Behavioural features chosen by the request (empty = every numeric).
+    behavioural: &'a [String],
     /// How accounts were keyed, for the report.
     key: String,
 }
@@ -1213,7 +1245,11 @@ fn fit_accounts(a: AccountInputs, notices: &mut Vec<String>) -> Option<FittedAcc
         .iter()
         .map(|s| (s.name.as_str(), s.kind()))
         .collect();
-    let lens = LeadLens::new(&features, None, a.engagement);
+    let lens = LeadLens::new(
+        &features,
+        (!a.behavioural.is_empty()).then_some(a.behavioural),
+        a.engagement,
+    );
     let index: HashMap<&str, usize> = features
         .iter()
         .enumerate()
@@ -2023,6 +2059,7 @@ mod tests {
             exclude = ["Tags", "Lead Quality"]
             account_column = "account_id"
             email_column = "email"
+            behavioural_features = ["sessions_30d", "demo_actions"]
 
             [[stages]]
             stage = "activation"
@@ -2045,6 +2082,10 @@ mod tests {
         );
         assert_eq!(config.params.l2, TrainParams::default().l2);
         assert_eq!(config.account_column.as_deref(), Some("account_id"));
+        assert_eq!(
+            config.behavioural_features,
+            ["sessions_30d", "demo_actions"]
+        );
         assert_eq!(config.email_column.as_deref(), Some("email"));
         assert_eq!(
             config.stages,

@@ -59,6 +59,11 @@ struct Args {
     /// email's company domain (free-mail never forms an account).
     #[arg(long)]
     email_column: Option<String>,
+    /// Numeric features that count as behaviour for accounts (engaged
+    /// contacts, sums and maxima), comma separated; default: every numeric
+    /// feature.
+    #[arg(long, value_delimiter = ',')]
+    behavioural_features: Vec<String>,
     /// A separate held-out file with the same columns: all of --data trains,
     /// all of this file tests (instead of splitting --data).
     #[arg(long, conflicts_with_all = ["time_column", "group_column"])]
@@ -238,6 +243,11 @@ fn main() -> anyhow::Result<()> {
         group_column,
         account_column: args.account_column.or(config.account_column),
         email_column: args.email_column.or(config.email_column),
+        behavioural_features: if args.behavioural_features.is_empty() {
+            config.behavioural_features
+        } else {
+            args.behavioural_features
+        },
         stages: config.stages,
         test_data: args.test_data.or(config.test_data),
         params,

@@ -364,3 +364,37 @@ fn the_train_binary_takes_the_account_column_and_stages_from_flags_and_train_tom
     );
     assert!(!dir.path().join("models/leads/2/model.json").exists());
 }
+
+#[test]
+fn behavioural_features_choose_what_counts_as_engagement_and_bad_ones_are_refused() {
+    // Arrange
+    let dir = TempDir::new().expect("tempdir");
+    let csv = synthetic::accounts(1500, 6);
+    let mut chosen = request(&dir, &csv, Some("account_id"), None);
+    chosen.behavioural_features = vec!["sessions_30d".into()];
+    // Act
+    let outcome = train::train(&chosen).expect("train");
+    // Assert: the account model rolls up only the chosen feature; the
+    // server's lens follows the stored list.
+    let model = outcome
+        .artifact
+        .account_model
+        .as_ref()
+        .expect("account model");
+    assert_eq!(model.numeric_features, ["sessions_30d"]);
+    let summary = outcome.report.accounts.as_ref().expect("summary");
+    assert_eq!(summary.behavioural_features, ["sessions_30d"]);
+
+    // A categorical or unknown name stops training, naming it.
+    for bad in ["role_function", "sessions_90d"] {
+        let mut wrong = request(&dir, &csv, Some("account_id"), None);
+        wrong.behavioural_features = vec![bad.into()];
+        let err = train::train(&wrong).expect_err("refused").to_string();
+        assert!(
+            err.contains(&format!(
+                "behavioural feature {bad:?} is not a numeric feature"
+            )) && err.contains("sessions_30d"),
+            "{err}"
+        );
+    }
+}
