@@ -18,7 +18,7 @@ use crate::features::{
     MISSING, OTHER,
 };
 use crate::gbdt::GbdtModel;
-use crate::shap_tables::Reach;
+use crate::shap_tables::Reaches;
 use crate::stages::{
     FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
 };
@@ -569,7 +569,7 @@ impl ScoringModel {
         &self,
         design: &[f64],
         followed: Option<&[u16]>,
-        reaches: Option<&mut Vec<Reach>>,
+        reaches: Option<&mut Reaches>,
     ) -> Vec<f64> {
         let per_column = self.design_contributions_with(design, followed, reaches);
         (0..self.pipeline.specs().len())
@@ -592,7 +592,7 @@ impl ScoringModel {
         &self,
         design: &[f64],
         followed: Option<&[u16]>,
-        reaches: Option<&mut Vec<Reach>>,
+        reaches: Option<&mut Reaches>,
     ) -> Vec<f64> {
         match &self.artifact.estimator {
             Estimator::Logistic { coefficients, .. } => coefficients
@@ -636,7 +636,7 @@ impl ScoringModel {
         let used = std::mem::take(&mut encoded.used_values);
         let specs = self.pipeline.specs();
         let followed = self.followed(&encoded.design);
-        let mut reaches = followed.as_ref().map(|_| Vec::with_capacity(1024));
+        let mut reaches = followed.as_ref().map(|_| Reaches::default());
         let mut contributions: Vec<Contribution> = self
             .contributions_with(&encoded.design, followed.as_deref(), reaches.as_mut())
             .into_iter()
@@ -681,7 +681,7 @@ impl ScoringModel {
     pub fn suggest(&self, design: &[f64], used: &[UsedValue]) -> Option<Suggestion> {
         let reaches = self.followed(design).and_then(|followed| {
             let tables = self.shap_tables.as_ref()?;
-            let mut reaches = Vec::new();
+            let mut reaches = Reaches::default();
             tables.reached_leaves(&followed, &mut reaches);
             Some(reaches)
         });
@@ -694,7 +694,7 @@ impl ScoringModel {
         design: &[f64],
         used: &[UsedValue],
         now_log_odds: f64,
-        reaches: Option<Vec<Reach>>,
+        reaches: Option<Reaches>,
     ) -> Option<Suggestion> {
         // The leaves each tabulated tree sends the row to when one column
         // changes (a few thousand; each feature filters its column's).
@@ -722,7 +722,7 @@ impl ScoringModel {
             self.pipeline.write_columns(i, now, &mut row);
             deltas.clear();
             deltas.resize(candidates.len(), 0.0);
-            self.log_odds_deltas(i, design, &values, reaches.as_deref(), &mut deltas);
+            self.log_odds_deltas(i, design, &values, reaches.as_ref(), &mut deltas);
             for (candidate, delta) in candidates.iter().zip(&deltas) {
                 let p = self.probability(now_log_odds + delta);
                 if p > current && best.as_ref().is_none_or(|b| p > b.2) {
@@ -762,7 +762,7 @@ impl ScoringModel {
         i: usize,
         design: &[f64],
         values: &[f64],
-        reaches: Option<&[Reach]>,
+        reaches: Option<&Reaches>,
         deltas: &mut [f64],
     ) {
         let columns = self.pipeline.columns_of(i);
@@ -798,18 +798,15 @@ impl ScoringModel {
                 let column = columns.start as u32;
                 let count = deltas.len().min(values.len());
                 let (deltas, values) = (&mut deltas[..count], &values[..count]);
-                let mut now = 0.0;
-                for r in reaches.iter().filter(|r| r.column == column) {
-                    if r.current {
-                        now += r.value;
-                    }
-                    for (delta, &v) in deltas.iter_mut().zip(values) {
-                        let inside = r.lo < v && v <= r.hi;
-                        *delta += if inside { r.value } else { 0.0 };
-                    }
-                }
-                for delta in deltas.iter_mut() {
-                    *delta -= now;
+                let reaches = reaches.of(column);
+                let now: f64 = reaches.iter().filter(|r| r.current).map(|r| r.value).sum();
+                for (delta, &v) in deltas.iter_mut().zip(values) {
+                    // Branch-free: a 0/1 factor (leaf values are finite).
+                    let reached: f64 = reaches
+                        .iter()
+                        .map(|r| r.value * f64::from(u8::from((r.lo < v) & (v <= r.hi))))
+                        .sum();
+                    *delta += reached - now;
                 }
                 // The trees left out of the tables, walked.
                 if !tables.fallback().is_empty() {

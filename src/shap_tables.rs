@@ -75,6 +75,14 @@ struct Slot {
     ratio: f64,
 }
 
+/// A slot's column and the range of its values the leaf's path takes.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    column: u32,
+    lo: f64,
+    hi: f64,
+}
+
 /// Where one leaf's data lives in the flat arrays.
 #[derive(Debug, Clone, Copy)]
 struct Leaf {
@@ -102,14 +110,53 @@ pub struct ShapTables {
     leaves: Vec<Leaf>,
     by_width: [u32; MAX_PATH_COLUMNS + 2],
     slots: Vec<Slot>,
-    /// `(lo, hi)` per slot: the leaf's path holds on its column for
-    /// `lo < x <= hi`.
-    bounds: Vec<(f64, f64)>,
+    /// Per slot, what a reach needs: the column, and the leaf's path holds
+    /// on it for `lo < x <= hi`.
+    bounds: Vec<Bound>,
     table: Vec<f64>,
     /// Nodes of all tabulated trees (the size of the per-row scratch).
     nodes: usize,
+    /// One past the largest design column a tabulated split tests.
+    columns: usize,
     /// Indices of the trees left to Algorithm 2.
     fallback: Vec<usize>,
+}
+
+/// The reaches of one row (see [`ShapTables::reached_leaves`]), by design
+/// column; reused from row to row.
+#[derive(Debug, Clone, Default)]
+pub struct Reaches {
+    by_column: Vec<Vec<Reach>>,
+    /// Leaves found in the pass over the leaves, resolved after it (their
+    /// reads then overlap): `(leaf index, missing slots)`.
+    pending: Vec<(u32, u16)>,
+}
+
+impl Reaches {
+    /// The reaches of one design column (none for a column past the end).
+    pub fn of(&self, column: u32) -> &[Reach] {
+        self.by_column
+            .get(column as usize)
+            .map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Every reach, column by column.
+    pub fn iter(&self) -> impl Iterator<Item = &Reach> {
+        self.by_column.iter().flatten()
+    }
+
+    /// Empties the lists, keeping one per column `0..columns`.
+    fn reset(&mut self, columns: usize) {
+        self.by_column.resize_with(columns, Vec::new);
+        self.by_column.iter_mut().for_each(Vec::clear);
+        self.pending.clear();
+    }
+
+    fn push(&mut self, reach: Reach) {
+        if let Some(list) = self.by_column.get_mut(reach.column as usize) {
+            list.push(reach);
+        }
+    }
 }
 
 /// A leaf the row reaches when only `column` changes, for values in
@@ -165,7 +212,14 @@ impl ShapTables {
                 tables.fallback.push(t);
             }
         }
+        tables.columns = tables
+            .splits
+            .iter()
+            .map(|s| s.column as usize + 1)
+            .max()
+            .unwrap_or(0);
         tables.leaves.sort_by_key(|leaf| leaf.n_slots);
+        tables.lay_out_in_leaf_order();
         for n in 0..tables.by_width.len() {
             let start = tables
                 .leaves
@@ -173,6 +227,27 @@ impl ShapTables {
             tables.by_width[n] = start as u32;
         }
         tables
+    }
+
+    /// Rewrites the slots and tables in the order of `leaves`, so that the
+    /// per-row pass over the leaves reads them front to back (fewer cache
+    /// and TLB misses than jumping between trees).
+    fn lay_out_in_leaf_order(&mut self) {
+        let mut table = Vec::with_capacity(self.table.len());
+        let mut slots = Vec::with_capacity(self.slots.len());
+        let mut bounds = Vec::with_capacity(self.bounds.len());
+        for leaf in &mut self.leaves {
+            let n = usize::from(leaf.n_slots);
+            let (t, at) = (leaf.table as usize, leaf.slots as usize);
+            leaf.table = table.len() as u32;
+            leaf.slots = slots.len() as u32;
+            table.extend_from_slice(self.table.get(t..t + (1 << n)).unwrap_or(&[]));
+            slots.extend_from_slice(self.slots.get(at..at + n).unwrap_or(&[]));
+            bounds.extend_from_slice(self.bounds.get(at..at + n).unwrap_or(&[]));
+        }
+        self.table = table;
+        self.slots = slots;
+        self.bounds = bounds;
     }
 
     /// Number of trees explained by Algorithm 2 rather than by tables.
@@ -233,25 +308,26 @@ impl ShapTables {
         row: &[f64],
         followed: &[u16],
         phi: &mut [f64],
-        mut reaches: Option<&mut Vec<Reach>>,
+        mut reaches: Option<&mut Reaches>,
     ) {
+        if let Some(out) = reaches.as_deref_mut() {
+            out.reset(self.columns);
+        }
         if followed.len() >= self.nodes {
-            let width =
-                |n: usize| &self.leaves[self.by_width[n] as usize..self.by_width[n + 1] as usize];
-            if let Some(out) = reaches.as_deref_mut() {
-                out.clear();
-            }
             let f = followed;
-            leaves_adds::<1>(self, width(1), f, phi, reaches.as_deref_mut());
-            leaves_adds::<2>(self, width(2), f, phi, reaches.as_deref_mut());
-            leaves_adds::<3>(self, width(3), f, phi, reaches.as_deref_mut());
-            leaves_adds::<4>(self, width(4), f, phi, reaches.as_deref_mut());
-            leaves_adds::<5>(self, width(5), f, phi, reaches.as_deref_mut());
-            leaves_adds::<6>(self, width(6), f, phi, reaches.as_deref_mut());
-            leaves_adds::<7>(self, width(7), f, phi, reaches.as_deref_mut());
-            leaves_adds::<8>(self, width(8), f, phi, reaches.as_deref_mut());
-            leaves_adds::<9>(self, width(9), f, phi, reaches.as_deref_mut());
-            leaves_adds::<10>(self, width(10), f, phi, reaches);
+            leaves_adds::<1>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<2>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<3>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<4>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<5>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<6>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<7>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<8>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<9>(self, f, phi, reaches.as_deref_mut());
+            leaves_adds::<10>(self, f, phi, reaches.as_deref_mut());
+            if let Some(out) = reaches {
+                self.resolve_reaches(out);
+            }
         }
         if !self.fallback.is_empty() {
             model.tree_shap_of(&self.fallback, row, phi);
@@ -291,40 +367,44 @@ impl ShapTables {
     /// `v` of column `c`, the values of `c`'s reaches whose range holds `v`,
     /// minus those of `c`'s reaches with `current` set, gives the change of
     /// the margin.
-    pub fn reached_leaves(&self, followed: &[u16], out: &mut Vec<Reach>) {
-        out.clear();
+    pub fn reached_leaves(&self, followed: &[u16], out: &mut Reaches) {
+        out.reset(self.columns);
         if followed.len() < self.nodes {
             return;
         }
-        for leaf in &self.leaves {
+        for (k, leaf) in self.leaves.iter().enumerate() {
             let full = (1usize << leaf.n_slots) - 1;
             let missing = !usize::from(followed[leaf.node as usize]) & full;
-            if missing & missing.wrapping_sub(1) == 0 {
-                self.push_reaches(leaf, missing, out);
-            }
+            note_reaches(leaf, k, missing, out);
         }
+        self.resolve_reaches(out);
     }
 
-    /// The reaches of one leaf whose path the row misses on the slots in
-    /// `missing` (none or one).
-    fn push_reaches(&self, leaf: &Leaf, missing: usize, out: &mut Vec<Reach>) {
-        let at = leaf.slots as usize;
-        let n = usize::from(leaf.n_slots);
-        let (Some(slots), Some(bounds)) = (self.slots.get(at..at + n), self.bounds.get(at..at + n))
-        else {
-            return;
-        };
-        for (s, (slot, &(lo, hi))) in slots.iter().zip(bounds).enumerate() {
-            if leaf.wanted & (1 << s) != 0 && (missing == 0 || missing == 1 << s) {
-                out.push(Reach {
-                    column: slot.column,
-                    lo,
-                    hi,
-                    value: leaf.value,
-                    current: missing == 0,
-                });
+    /// Turns the leaves [`note_reaches`] noted into reaches.
+    fn resolve_reaches(&self, out: &mut Reaches) {
+        let pending = std::mem::take(&mut out.pending);
+        for &(k, todo) in &pending {
+            let Some(leaf) = self.leaves.get(k as usize) else {
+                continue;
+            };
+            let current = todo & CURRENT != 0;
+            let mut todo = todo & !CURRENT;
+            while todo != 0 {
+                let s = todo.trailing_zeros() as usize;
+                todo &= todo - 1;
+                if let Some(b) = self.bounds.get(leaf.slots as usize + s) {
+                    out.push(Reach {
+                        column: b.column,
+                        lo: b.lo,
+                        hi: b.hi,
+                        value: leaf.value,
+                        current,
+                    });
+                }
             }
         }
+        out.pending = pending;
+        out.pending.clear();
     }
 
     /// Tabulates one tree; false when it does not fit the limits.
@@ -346,12 +426,13 @@ impl ShapTables {
 /// [`ShapTables::reached_leaves`] does, in the same pass.
 fn leaves_adds<const N: usize>(
     tables: &ShapTables,
-    leaves: &[Leaf],
     followed: &[u16],
     phi: &mut [f64],
-    mut reaches: Option<&mut Vec<Reach>>,
+    mut reaches: Option<&mut Reaches>,
 ) {
-    for leaf in leaves {
+    let first = tables.by_width[N] as usize;
+    let leaves = &tables.leaves[first..tables.by_width[N + 1] as usize];
+    for (k, leaf) in leaves.iter().enumerate() {
         let h = usize::from(followed[leaf.node as usize]) & ((1 << N) - 1);
         let (Some(table), Some(slots)) = (
             tables
@@ -372,11 +453,33 @@ fn leaves_adds<const N: usize>(
             }
         }
         if let Some(out) = reaches.as_deref_mut() {
-            let missing = !h & ((1 << N) - 1);
-            if leaf.wanted != 0 && missing & missing.wrapping_sub(1) == 0 {
-                tables.push_reaches(leaf, missing, out);
-            }
+            note_reaches(leaf, first + k, !h & ((1 << N) - 1), out);
         }
+    }
+}
+
+/// Marks a noted leaf as the one the row reaches (slots fit below it).
+const CURRENT: u16 = 1 << 15;
+
+/// Notes leaf `k` for [`ShapTables::resolve_reaches`] when the row misses
+/// its path on at most one slot (`missing`) with a wanted column: the reached
+/// leaf counts for every wanted column on its path, a leaf missed on one
+/// slot for that slot's column only.
+fn note_reaches(leaf: &Leaf, k: usize, missing: usize, out: &mut Reaches) {
+    // At most one bit set, written so that it does not become a population
+    // count (a long instruction sequence on baseline x86-64).
+    let m = missing as u32;
+    if m >> (m.trailing_zeros() & 31) > 1 {
+        return;
+    }
+    let wanted = leaf.wanted & ((1u16 << leaf.n_slots) - 1);
+    let todo = if missing == 0 {
+        wanted | CURRENT
+    } else {
+        missing as u16 & wanted
+    };
+    if todo & !CURRENT != 0 {
+        out.pending.push((k as u32, todo));
     }
 }
 
@@ -520,7 +623,11 @@ impl ShapTables {
             value,
         });
         self.slots.extend_from_slice(&slots);
-        self.bounds.extend(path.iter().map(|p| (p.lo, p.hi)));
+        self.bounds.extend(path.iter().map(|p| Bound {
+            column: p.column,
+            lo: p.lo,
+            hi: p.hi,
+        }));
         // G(H) = Z(H) · T(H), T(H) = v · Σ_k w(k, n) · e_{|H|−k}(z_H): e_m
         // are the elementary symmetric polynomials of the zero fractions of
         // H's columns. G(P) is never read (no column is outside P).
