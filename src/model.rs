@@ -800,13 +800,16 @@ impl ScoringModel {
                 let (deltas, values) = (&mut deltas[..count], &values[..count]);
                 let reaches = reaches.of(column);
                 let now: f64 = reaches.iter().filter(|r| r.current).map(|r| r.value).sum();
-                for (delta, &v) in deltas.iter_mut().zip(values) {
-                    // Branch-free: a 0/1 factor (leaf values are finite).
-                    let reached: f64 = reaches
-                        .iter()
-                        .map(|r| r.value * f64::from(u8::from((r.lo < v) & (v <= r.hi))))
-                        .sum();
-                    *delta += reached - now;
+                // Reach by reach, every candidate at once: independent sums
+                // and no branch (a 0/1 factor; leaf values are finite).
+                let mut reached = vec![0.0; count];
+                for r in reaches {
+                    for (sum, &v) in reached.iter_mut().zip(values) {
+                        *sum += r.value * f64::from(u8::from((r.lo < v) & (v <= r.hi)));
+                    }
+                }
+                for (delta, sum) in deltas.iter_mut().zip(reached) {
+                    *delta += sum - now;
                 }
                 // The trees left out of the tables, walked.
                 if !tables.fallback().is_empty() {

@@ -68,17 +68,13 @@ struct Split {
 }
 
 /// A distinct column on a leaf's path, with `r = (1 − z) / z` of its zero
-/// fraction `z`.
+/// fraction `z`, and the range `lo < x <= hi` of its values the path takes
+/// (what a reach needs; next to the ratio, so that the leaf pass has
+/// already loaded it).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     column: u32,
     ratio: f64,
-}
-
-/// A slot's column and the range of its values the leaf's path takes.
-#[derive(Debug, Clone, Copy)]
-struct Bound {
-    column: u32,
     lo: f64,
     hi: f64,
 }
@@ -110,9 +106,6 @@ pub struct ShapTables {
     leaves: Vec<Leaf>,
     by_width: [u32; MAX_PATH_COLUMNS + 2],
     slots: Vec<Slot>,
-    /// Per slot, what a reach needs: the column, and the leaf's path holds
-    /// on it for `lo < x <= hi`.
-    bounds: Vec<Bound>,
     table: Vec<f64>,
     /// Nodes of all tabulated trees (the size of the per-row scratch).
     nodes: usize,
@@ -127,9 +120,9 @@ pub struct ShapTables {
 #[derive(Debug, Clone, Default)]
 pub struct Reaches {
     by_column: Vec<Vec<Reach>>,
-    /// Leaves found in the pass over the leaves, resolved after it (their
-    /// reads then overlap): `(leaf index, missing slots)`.
-    pending: Vec<(u32, u16)>,
+    /// The reaches in the order found, before filing them by column
+    /// (appending to one list does not wait for the column).
+    found: Vec<Reach>,
 }
 
 impl Reaches {
@@ -149,7 +142,7 @@ impl Reaches {
     fn reset(&mut self, columns: usize) {
         self.by_column.resize_with(columns, Vec::new);
         self.by_column.iter_mut().for_each(Vec::clear);
-        self.pending.clear();
+        self.found.clear();
     }
 
     fn push(&mut self, reach: Reach) {
@@ -207,7 +200,6 @@ impl ShapTables {
                 tables.splits.truncate(mark.0);
                 tables.leaves.truncate(mark.1);
                 tables.slots.truncate(mark.2);
-                tables.bounds.truncate(mark.2);
                 tables.table.truncate(mark.3);
                 tables.fallback.push(t);
             }
@@ -235,7 +227,6 @@ impl ShapTables {
     fn lay_out_in_leaf_order(&mut self) {
         let mut table = Vec::with_capacity(self.table.len());
         let mut slots = Vec::with_capacity(self.slots.len());
-        let mut bounds = Vec::with_capacity(self.bounds.len());
         for leaf in &mut self.leaves {
             let n = usize::from(leaf.n_slots);
             let (t, at) = (leaf.table as usize, leaf.slots as usize);
@@ -243,11 +234,9 @@ impl ShapTables {
             leaf.slots = slots.len() as u32;
             table.extend_from_slice(self.table.get(t..t + (1 << n)).unwrap_or(&[]));
             slots.extend_from_slice(self.slots.get(at..at + n).unwrap_or(&[]));
-            bounds.extend_from_slice(self.bounds.get(at..at + n).unwrap_or(&[]));
         }
         self.table = table;
         self.slots = slots;
-        self.bounds = bounds;
     }
 
     /// Number of trees explained by Algorithm 2 rather than by tables.
@@ -326,7 +315,7 @@ impl ShapTables {
             leaves_adds::<9>(self, f, phi, reaches.as_deref_mut());
             leaves_adds::<10>(self, f, phi, reaches.as_deref_mut());
             if let Some(out) = reaches {
-                self.resolve_reaches(out);
+                self.file_reaches(out);
             }
         }
         if !self.fallback.is_empty() {
@@ -372,39 +361,24 @@ impl ShapTables {
         if followed.len() < self.nodes {
             return;
         }
-        for (k, leaf) in self.leaves.iter().enumerate() {
+        for leaf in &self.leaves {
             let full = (1usize << leaf.n_slots) - 1;
             let missing = !usize::from(followed[leaf.node as usize]) & full;
-            note_reaches(leaf, k, missing, out);
+            let at = leaf.slots as usize;
+            let slots = self.slots.get(at..at + usize::from(leaf.n_slots));
+            note_reaches(leaf, slots.unwrap_or(&[]), missing, out);
         }
-        self.resolve_reaches(out);
+        self.file_reaches(out);
     }
 
-    /// Turns the leaves [`note_reaches`] noted into reaches.
-    fn resolve_reaches(&self, out: &mut Reaches) {
-        let pending = std::mem::take(&mut out.pending);
-        for &(k, todo) in &pending {
-            let Some(leaf) = self.leaves.get(k as usize) else {
-                continue;
-            };
-            let current = todo & CURRENT != 0;
-            let mut todo = todo & !CURRENT;
-            while todo != 0 {
-                let s = todo.trailing_zeros() as usize;
-                todo &= todo - 1;
-                if let Some(b) = self.bounds.get(leaf.slots as usize + s) {
-                    out.push(Reach {
-                        column: b.column,
-                        lo: b.lo,
-                        hi: b.hi,
-                        value: leaf.value,
-                        current,
-                    });
-                }
-            }
+    /// Files the reaches [`note_reaches`] found by column.
+    fn file_reaches(&self, out: &mut Reaches) {
+        let found = std::mem::take(&mut out.found);
+        for reach in &found {
+            out.push(*reach);
         }
-        out.pending = pending;
-        out.pending.clear();
+        out.found = found;
+        out.found.clear();
     }
 
     /// Tabulates one tree; false when it does not fit the limits.
@@ -432,7 +406,7 @@ fn leaves_adds<const N: usize>(
 ) {
     let first = tables.by_width[N] as usize;
     let leaves = &tables.leaves[first..tables.by_width[N + 1] as usize];
-    for (k, leaf) in leaves.iter().enumerate() {
+    for leaf in leaves {
         let h = usize::from(followed[leaf.node as usize]) & ((1 << N) - 1);
         let (Some(table), Some(slots)) = (
             tables
@@ -453,19 +427,16 @@ fn leaves_adds<const N: usize>(
             }
         }
         if let Some(out) = reaches.as_deref_mut() {
-            note_reaches(leaf, first + k, !h & ((1 << N) - 1), out);
+            note_reaches(leaf, slots, !h & ((1 << N) - 1), out);
         }
     }
 }
 
-/// Marks a noted leaf as the one the row reaches (slots fit below it).
-const CURRENT: u16 = 1 << 15;
-
-/// Notes leaf `k` for [`ShapTables::resolve_reaches`] when the row misses
-/// its path on at most one slot (`missing`) with a wanted column: the reached
-/// leaf counts for every wanted column on its path, a leaf missed on one
-/// slot for that slot's column only.
-fn note_reaches(leaf: &Leaf, k: usize, missing: usize, out: &mut Reaches) {
+/// The reaches of a leaf (with its `slots`) whose path the row misses on
+/// the slots in `missing`, when that is at most one: the reached leaf counts
+/// for every wanted column on its path, a leaf missed on one slot for that
+/// slot's column only (when wanted).
+fn note_reaches(leaf: &Leaf, slots: &[Slot], missing: usize, out: &mut Reaches) {
     // At most one bit set, written so that it does not become a population
     // count (a long instruction sequence on baseline x86-64).
     let m = missing as u32;
@@ -473,13 +444,23 @@ fn note_reaches(leaf: &Leaf, k: usize, missing: usize, out: &mut Reaches) {
         return;
     }
     let wanted = leaf.wanted & ((1u16 << leaf.n_slots) - 1);
-    let todo = if missing == 0 {
-        wanted | CURRENT
+    let mut todo = if missing == 0 {
+        wanted
     } else {
         missing as u16 & wanted
     };
-    if todo & !CURRENT != 0 {
-        out.pending.push((k as u32, todo));
+    while todo != 0 {
+        let s = todo.trailing_zeros() as usize;
+        todo &= todo - 1;
+        if let Some(slot) = slots.get(s) {
+            out.found.push(Reach {
+                column: slot.column,
+                lo: slot.lo,
+                hi: slot.hi,
+                value: leaf.value,
+                current: missing == 0,
+            });
+        }
     }
 }
 
@@ -602,6 +583,8 @@ impl ShapTables {
             slots.push(Slot {
                 column: p.column,
                 ratio,
+                lo: p.lo,
+                hi: p.hi,
             });
         }
         // w(k, n) = k! (n − 1 − k)! / n! = 1 / (n · C(n − 1, k)), k = 0..n−1.
@@ -623,11 +606,6 @@ impl ShapTables {
             value,
         });
         self.slots.extend_from_slice(&slots);
-        self.bounds.extend(path.iter().map(|p| Bound {
-            column: p.column,
-            lo: p.lo,
-            hi: p.hi,
-        }));
         // G(H) = Z(H) · T(H), T(H) = v · Σ_k w(k, n) · e_{|H|−k}(z_H): e_m
         // are the elementary symmetric polynomials of the zero fractions of
         // H's columns. G(P) is never read (no column is outside P).
