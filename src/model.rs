@@ -631,14 +631,38 @@ impl ScoringModel {
     /// # Errors
     /// [`FeatureError`] when the input does not fit the schema.
     pub fn explain(&self, input: &LeadInput) -> Result<LeadExplanation, FeatureError> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<ExplainScratch> =
+                std::cell::RefCell::new(ExplainScratch::default());
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.explain_with(input, &mut scratch),
+            Err(_) => self.explain_with(input, &mut ExplainScratch::default()),
+        })
+    }
+
+    /// [`Self::explain`] with per-thread buffers that keep their capacity
+    /// from one lead to the next.
+    fn explain_with(
+        &self,
+        input: &LeadInput,
+        scratch: &mut ExplainScratch,
+    ) -> Result<LeadExplanation, FeatureError> {
         let mut encoded = self.pipeline.encode(input)?;
         let shown = std::mem::take(&mut encoded.shown_values);
         let used = std::mem::take(&mut encoded.used_values);
         let specs = self.pipeline.specs();
-        let followed = self.followed(&encoded.design);
-        let mut reaches = followed.as_ref().map(|_| Reaches::default());
+        let ExplainScratch { followed, reaches } = scratch;
+        let tables = self.shap_tables.as_ref();
+        if let Some(tables) = tables {
+            tables.followed(&encoded.design, followed);
+        }
+        let (followed, mut reaches) = match tables {
+            Some(_) => (Some(followed.as_slice()), Some(reaches)),
+            None => (None, None),
+        };
         let mut contributions: Vec<Contribution> = self
-            .contributions_with(&encoded.design, followed.as_deref(), reaches.as_mut())
+            .contributions_with(&encoded.design, followed, reaches.as_deref_mut())
             .into_iter()
             .zip(shown)
             .zip(&used)
@@ -654,7 +678,7 @@ impl ScoringModel {
             .collect();
         contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
         let log_odds = self.log_odds(&encoded.design);
-        let suggestion = self.suggest_with(&encoded.design, &used, log_odds, reaches);
+        let suggestion = self.suggest_with(&encoded.design, &used, log_odds, reaches.as_deref());
         let score = self.score_encoded_with(encoded, log_odds);
         Ok(LeadExplanation {
             score,
@@ -685,7 +709,7 @@ impl ScoringModel {
             tables.reached_leaves(&followed, &mut reaches);
             Some(reaches)
         });
-        self.suggest_with(design, used, self.log_odds(design), reaches)
+        self.suggest_with(design, used, self.log_odds(design), reaches.as_ref())
     }
 
     /// [`Self::suggest`], reusing the split pass when given.
@@ -694,7 +718,7 @@ impl ScoringModel {
         design: &[f64],
         used: &[UsedValue],
         now_log_odds: f64,
-        reaches: Option<Reaches>,
+        reaches: Option<&Reaches>,
     ) -> Option<Suggestion> {
         // The leaves each tabulated tree sends the row to when one column
         // changes (a few thousand; each feature filters its column's).
@@ -722,7 +746,7 @@ impl ScoringModel {
             self.pipeline.write_columns(i, now, &mut row);
             deltas.clear();
             deltas.resize(candidates.len(), 0.0);
-            self.log_odds_deltas(i, design, &values, reaches.as_ref(), &mut deltas);
+            self.log_odds_deltas(i, design, &values, reaches, &mut deltas);
             for (candidate, delta) in candidates.iter().zip(&deltas) {
                 let p = self.probability(now_log_odds + delta);
                 if p > current && best.as_ref().is_none_or(|b| p > b.2) {
@@ -942,6 +966,15 @@ fn validate_accounts_and_stages(artifact: &ModelArtifact) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// Buffers of one explanation, kept per thread (see
+/// [`ScoringModel::explain`]).
+#[derive(Default)]
+struct ExplainScratch {
+    /// The split pass of the TreeSHAP tables.
+    followed: Vec<u16>,
+    reaches: Reaches,
 }
 
 /// The values the suggestion search tries for one feature, other than `now`.

@@ -301,6 +301,8 @@ impl ShapTables {
     ) {
         if let Some(out) = reaches.as_deref_mut() {
             out.reset(self.columns);
+            // About as many reaches as a few per tree.
+            out.found.reserve(8 * self.roots.len());
         }
         if followed.len() >= self.nodes {
             let f = followed;
@@ -374,6 +376,17 @@ impl ShapTables {
     /// Files the reaches [`note_reaches`] found by column.
     fn file_reaches(&self, out: &mut Reaches) {
         let found = std::mem::take(&mut out.found);
+        // Each list its exact size first (a fresh `Reaches` would otherwise
+        // grow, and copy, every list several times per row).
+        let mut counts = vec![0usize; out.by_column.len()];
+        for reach in &found {
+            if let Some(n) = counts.get_mut(reach.column as usize) {
+                *n += 1;
+            }
+        }
+        for (list, n) in out.by_column.iter_mut().zip(counts) {
+            list.reserve(n);
+        }
         for reach in &found {
             out.push(*reach);
         }
