@@ -15,7 +15,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use leadscore::features::{FeatureKind, LeadInput, RawValue};
 use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
-use leadscore::train::{self, ModelFamily, TrainParams, TrainRequest};
+use leadscore::train::{self, TrainParams, TrainRequest};
 use prost::Message;
 
 fn bundled() -> ScoringModel {
@@ -150,20 +150,12 @@ fn gbdt_300x6() -> ScoringModel {
     let dir = tempfile::TempDir::new().expect("tempdir");
     let csv = dir.path().join("behavioural.csv");
     std::fs::write(&csv, leadscore::synthetic::behavioural(20_000, 5).0).expect("write csv");
-    let mut params = TrainParams {
-        model: ModelFamily::Gbdt,
-        folds: 2,
-        ..TrainParams::default()
-    };
-    params.gbdt.n_trees = 300;
-    params.gbdt.max_depth = 6;
-    params.gbdt.num_leaves = 64;
     let outcome = train::train(&TrainRequest {
         data: csv,
         target: "converted".into(),
         id: Some("lead_id".into()),
         exclude: vec!["account_id".into(), "signup_date".into()],
-        params: params.check().expect("params"),
+        params: TrainParams::explain_benchmark().check().expect("params"),
         ..Default::default()
     })
     .expect("training the 300-tree model");

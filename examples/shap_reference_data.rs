@@ -42,20 +42,6 @@ fn train_on(csv: &str, params: TrainParams) -> ModelArtifact {
     artifact
 }
 
-/// The speed-comparison model: 300 trees of depth 6 (at most 64 leaves) on
-/// 20,000 behavioural leads; the same call as in `benches/scoring.rs`.
-pub fn big_params() -> TrainParams {
-    let mut params = TrainParams {
-        model: ModelFamily::Gbdt,
-        folds: 2,
-        ..TrainParams::default()
-    };
-    params.gbdt.n_trees = 300;
-    params.gbdt.max_depth = 6;
-    params.gbdt.num_leaves = 64;
-    params
-}
-
 /// Encodes raw CSV rows (header first) with a model's pipeline.
 fn design_rows(model: &ScoringModel, csv: &str) -> Vec<Vec<f64>> {
     let mut lines = csv.lines();
@@ -98,7 +84,7 @@ fn main() {
     if let Some(at) = args.iter().position(|a| a == "--big") {
         let dir = PathBuf::from(args.get(at + 1).expect("--big DIR"));
         let (csv, _) = leadscore::synthetic::behavioural(20_000, 5);
-        let artifact = train_on(&csv, big_params());
+        let artifact = train_on(&csv, TrainParams::explain_benchmark());
         let model = ScoringModel::from_artifact(artifact.clone()).expect("valid");
         let (rows, _) = leadscore::synthetic::behavioural(1000, 6);
         write(&dir.join("model.json"), &artifact.to_json());

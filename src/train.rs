@@ -293,6 +293,22 @@ impl Default for TrainParams {
 pub struct ValidTrainParams(TrainParams);
 
 impl TrainParams {
+    /// The gbdt of the Explain speed comparison against `shap`
+    /// (docs/benchmarks.md): 300 trees of depth 6 with at most 64 leaves,
+    /// 2 folds; `benches/scoring.rs` and `examples/shap_reference_data.rs`
+    /// both train it.
+    pub fn explain_benchmark() -> Self {
+        let mut params = Self {
+            model: ModelFamily::Gbdt,
+            folds: 2,
+            ..Self::default()
+        };
+        params.gbdt.n_trees = 300;
+        params.gbdt.max_depth = 6;
+        params.gbdt.num_leaves = 64;
+        params
+    }
+
     /// Validates every parameter once.
     ///
     /// # Errors
