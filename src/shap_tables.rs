@@ -133,15 +133,31 @@ impl Reaches {
             .map_or(&[][..], Vec::as_slice)
     }
 
-    /// Every reach, column by column.
-    pub fn iter(&self) -> impl Iterator<Item = &Reach> {
-        self.by_column.iter().flatten()
-    }
-
     /// Empties the lists, keeping one per column `0..columns`.
     fn reset(&mut self, columns: usize) {
         self.by_column.resize_with(columns, Vec::new);
         self.by_column.iter_mut().for_each(Vec::clear);
+        self.found.clear();
+    }
+
+    /// Files the reaches [`note_reaches`] found by column.
+    fn file(&mut self) {
+        let found = std::mem::take(&mut self.found);
+        // Each list its exact size first (a fresh `Reaches` would otherwise
+        // grow, and copy, every list several times per row).
+        let mut counts = vec![0usize; self.by_column.len()];
+        for reach in &found {
+            if let Some(n) = counts.get_mut(reach.column as usize) {
+                *n += 1;
+            }
+        }
+        for (list, n) in self.by_column.iter_mut().zip(counts) {
+            list.reserve(n);
+        }
+        for reach in &found {
+            self.push(*reach);
+        }
+        self.found = found;
         self.found.clear();
     }
 
@@ -317,7 +333,7 @@ impl ShapTables {
             leaves_adds::<9>(self, f, phi, reaches.as_deref_mut());
             leaves_adds::<10>(self, f, phi, reaches.as_deref_mut());
             if let Some(out) = reaches {
-                self.file_reaches(out);
+                out.file();
             }
         }
         if !self.fallback.is_empty() {
@@ -370,28 +386,7 @@ impl ShapTables {
             let slots = self.slots.get(at..at + usize::from(leaf.n_slots));
             note_reaches(leaf, slots.unwrap_or(&[]), missing, out);
         }
-        self.file_reaches(out);
-    }
-
-    /// Files the reaches [`note_reaches`] found by column.
-    fn file_reaches(&self, out: &mut Reaches) {
-        let found = std::mem::take(&mut out.found);
-        // Each list its exact size first (a fresh `Reaches` would otherwise
-        // grow, and copy, every list several times per row).
-        let mut counts = vec![0usize; out.by_column.len()];
-        for reach in &found {
-            if let Some(n) = counts.get_mut(reach.column as usize) {
-                *n += 1;
-            }
-        }
-        for (list, n) in out.by_column.iter_mut().zip(counts) {
-            list.reserve(n);
-        }
-        for reach in &found {
-            out.push(*reach);
-        }
-        out.found = found;
-        out.found.clear();
+        out.file();
     }
 
     /// Tabulates one tree; false when it does not fit the limits.
