@@ -754,7 +754,12 @@ impl Call {
             .record(elapsed.as_secs_f64());
         metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => code_label(code))
             .increment(1);
-        if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
+        if let Ok(mut id) = MetadataValue::try_from(self.request_id.as_str()) {
+            // A fresh value per response: sent as a never-indexed literal.
+            // Indexed, every id would enter the connection's HPACK table,
+            // evict the headers that repeat, and lengthen the list of
+            // same-named entries each later response is compared against.
+            id.set_sensitive(true);
             match &mut outcome {
                 Ok(response) => {
                     response.metadata_mut().insert("x-request-id", id);
@@ -769,10 +774,26 @@ impl Call {
 }
 
 /// gRPC code as a metric label: "OK", "InvalidArgument", ... (as grpc-go names them).
-pub fn code_label(code: tonic::Code) -> String {
+pub fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
     match code {
-        tonic::Code::Ok => "OK".to_string(),
-        other => format!("{other:?}"),
+        Code::Ok => "OK",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }
 
@@ -919,5 +940,20 @@ impl LeadScoring for LeadScoringService {
             default_model: registry.default_model().unwrap_or_default().to_string(),
         };
         call.finish(0, Ok((body, String::new(), String::new())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_label;
+
+    /// The labels are the codes' names as grpc-go writes them, `OK` for 0.
+    #[test]
+    fn code_labels_name_every_code() {
+        assert_eq!(code_label(tonic::Code::Ok), "OK");
+        for number in 1..=16 {
+            let code = tonic::Code::from_i32(number);
+            assert_eq!(code_label(code), format!("{code:?}"), "code {number}");
+        }
     }
 }

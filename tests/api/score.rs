@@ -154,3 +154,49 @@ async fn a_request_can_pin_a_model_and_version() {
         (MODEL, "1")
     );
 }
+
+/// Every answer carries `x-request-id`: the caller's when sent, otherwise a
+/// fresh 16-hex-digit id, on errors too. Many answers on one connection
+/// (the ids are sent as never-indexed HPACK literals) all decode.
+#[tokio::test]
+async fn request_ids_are_echoed_or_fresh_on_every_answer() {
+    let app = spawn_app().await;
+    let mut client = app.client();
+    let id_of = |md: &tonic::metadata::MetadataMap| {
+        md.get("x-request-id")
+            .expect("x-request-id in the response metadata")
+            .to_str()
+            .expect("ASCII id")
+            .to_string()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for k in 0..40 {
+        let mut request = tonic::Request::new(ScoreRequest {
+            leads: vec![lead("a", 1.0, true, "1-10")],
+            ..Default::default()
+        });
+        if k % 4 == 0 {
+            let mine = format!("crm-{k}");
+            request
+                .metadata_mut()
+                .insert("x-request-id", mine.parse().expect("ascii"));
+            let response = client.score(request).await.expect("Score");
+            assert_eq!(id_of(response.metadata()), mine);
+        } else {
+            let response = client.score(request).await.expect("Score");
+            let id = id_of(response.metadata());
+            assert!(
+                id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+                "fresh id {id:?}"
+            );
+            assert!(seen.insert(id.clone()), "id {id} given twice");
+        }
+    }
+    let status = client
+        .score(ScoreRequest::default())
+        .await
+        .expect_err("no leads");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let id = id_of(status.metadata());
+    assert_eq!(id.len(), 16, "fresh id on an error: {id:?}");
+}
