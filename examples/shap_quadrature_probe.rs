@@ -47,6 +47,15 @@ struct QChild {
     link: u32,
 }
 
+/// A node's child data before its parent fills it in (the root keeps it).
+const UNSET: QChild = QChild {
+    a1: [0.0; M],
+    a0: [0.0; M],
+    c1: [0.0; M],
+    r: 0.0,
+    link: NONE,
+};
+
 struct QTree {
     nodes: Vec<QNode>,
     kids: Vec<QChild>, // indexed by pre-order node index (root's unused)
@@ -95,13 +104,7 @@ fn build(model: &GbdtModel, q: &Quad) -> Vec<QTree> {
                             right: 0,
                             value,
                         });
-                        kids.push(QChild {
-                            a1: [0.0; M],
-                            a0: [0.0; M],
-                            c1: [0.0; M],
-                            r: 0.0,
-                            link: NONE,
-                        });
+                        kids.push(UNSET);
                     }
                     Node::Split {
                         feature,
@@ -116,13 +119,7 @@ fn build(model: &GbdtModel, q: &Quad) -> Vec<QTree> {
                             right: 0,
                             value: threshold,
                         });
-                        kids.push(QChild {
-                            a1: [0.0; M],
-                            a0: [0.0; M],
-                            c1: [0.0; M],
-                            r: 0.0,
-                            link: NONE,
-                        });
+                        kids.push(UNSET);
                         for (side, child) in [left, right].into_iter().enumerate() {
                             let child_cover = match tree.nodes[child] {
                                 Node::Leaf { cover, .. } | Node::Split { cover, .. } => cover,
@@ -139,13 +136,7 @@ fn build(model: &GbdtModel, q: &Quad) -> Vec<QTree> {
                             };
                             let z_new = z_old * r;
                             let idx = nodes.len() as u32;
-                            let mut k = QChild {
-                                a1: [0.0; M],
-                                a0: [0.0; M],
-                                c1: [0.0; M],
-                                r: 0.0,
-                                link,
-                            };
+                            let mut k = QChild { link, ..UNSET };
                             for j in 0..M {
                                 let t = q.t[j];
                                 let f_old1 = z_old + (1.0 - z_old) * t;
