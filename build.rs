@@ -1,5 +1,7 @@
 //! Compiles `proto/` with protox (pure Rust, no system `protoc`), writes the
 //! encoded descriptor set for server reflection, and generates the tonic code.
+//! Only the `serve` feature needs them: the scoring core and the trainer
+//! build without any protobuf code.
 
 use std::path::PathBuf;
 
@@ -8,6 +10,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/leadscore/v1/leadscore.proto",
         "proto/inference/grpc_service.proto",
     ];
+    println!("cargo:rerun-if-env-changed=CARGO_FEATURE_SERVE");
+    if std::env::var_os("CARGO_FEATURE_SERVE").is_none() {
+        return Ok(());
+    }
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");
     }

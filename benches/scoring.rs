@@ -13,8 +13,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use leadscore::features::{FeatureKind, LeadInput, RawValue};
-use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
+use leadscore::scoring::features::{FeatureKind, LeadInput, RawValue};
+use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
 use leadscore::train::{self, TrainParams, TrainRequest};
 use prost::Message;
 
@@ -115,9 +115,9 @@ fn scoring(c: &mut Criterion) {
 
 fn wire(c: &mut Criterion) {
     // Decoding a Score request of 100 dense leads and parsing it into domain leads.
-    let request = leadscore::proto::ScoreRequest {
+    let request = leadscore::serve::proto::ScoreRequest {
         leads: (0..100)
-            .map(|i| leadscore::proto::Lead {
+            .map(|i| leadscore::serve::proto::Lead {
                 lead_id: format!("L{i}"),
                 values: (0..22).map(|j| ((i * j) % 7) as f64).collect(),
                 ..Default::default()
@@ -132,8 +132,9 @@ fn wire(c: &mut Criterion) {
         b.iter_batched(
             || bytes.clone(),
             |bytes| {
-                let req = leadscore::proto::ScoreRequest::decode(bytes.as_slice()).expect("decode");
-                leadscore::grpc::parse_leads(req.leads)
+                let req = leadscore::serve::proto::ScoreRequest::decode(bytes.as_slice())
+                    .expect("decode");
+                leadscore::serve::grpc::parse_leads(req.leads)
                     .expect("parse")
                     .len()
             },
@@ -149,7 +150,7 @@ fn wire(c: &mut Criterion) {
 fn gbdt_300x6() -> ScoringModel {
     let dir = tempfile::TempDir::new().expect("tempdir");
     let csv = dir.path().join("behavioural.csv");
-    std::fs::write(&csv, leadscore::synthetic::behavioural(20_000, 5).0).expect("write csv");
+    std::fs::write(&csv, leadscore::train::synthetic::behavioural(20_000, 5).0).expect("write csv");
     let outcome = train::train(&TrainRequest {
         data: csv,
         target: "converted".into(),

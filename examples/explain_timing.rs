@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use leadscore::features::{FeatureKind, LeadInput, RawValue};
-use leadscore::model::{ModelArtifact, ScoringModel};
+use leadscore::scoring::features::{FeatureKind, LeadInput, RawValue};
+use leadscore::scoring::model::{ModelArtifact, ScoringModel};
 
 /// Every feature given, numbers near the median (as in `benches/scoring.rs`).
 fn leads(model: &ScoringModel, n: usize) -> Vec<LeadInput> {

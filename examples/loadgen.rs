@@ -43,10 +43,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use leadscore::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
-use leadscore::proto::inference::ServerLiveRequest;
-use leadscore::proto::lead_scoring_client::LeadScoringClient;
-use leadscore::proto::{FeatureKind, GetModelRequest, Lead, ModelInfo, ScoreRequest};
+use leadscore::serve::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use leadscore::serve::proto::inference::ServerLiveRequest;
+use leadscore::serve::proto::lead_scoring_client::LeadScoringClient;
+use leadscore::serve::proto::{FeatureKind, GetModelRequest, Lead, ModelInfo, ScoreRequest};
 use tonic::transport::Channel;
 
 /// How many distinct error statuses are kept and printed per level.

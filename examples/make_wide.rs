@@ -1,5 +1,5 @@
 //! Writes the synthetic wide data of the trainer's scaling runs
-//! (`leadscore::synthetic::write_wide`): `--rows N` rows of `--features F`
+//! (`leadscore::train::synthetic::write_wide`): `--rows N` rows of `--features F`
 //! numeric columns `x01…` and a 0/1 target `converted`.
 //!
 //! usage: cargo run --release --example make_wide -- \
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = out.ok_or("--out FILE is required")?;
     let file = std::fs::File::create(&out)?;
     let mut writer = BufWriter::with_capacity(1 << 20, file);
-    leadscore::synthetic::write_wide(&mut writer, rows, features, seed)?;
+    leadscore::train::synthetic::write_wide(&mut writer, rows, features, seed)?;
     writer.flush()?;
     eprintln!("wrote {out}: {rows} rows x {features} features (seed {seed})");
     Ok(())

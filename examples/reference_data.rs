@@ -9,7 +9,7 @@
 use leadscore::train::{stratified_split, TrainParams};
 
 fn main() -> std::io::Result<()> {
-    let data = leadscore::synthetic::generate(2000, 77);
+    let data = leadscore::train::synthetic::generate(2000, 77);
     std::fs::create_dir_all("tests/data")?;
     std::fs::write("tests/data/reference_leads.csv", data.to_csv())?;
     let labels: Vec<bool> = data.leads.iter().map(|l| l.converted).collect();

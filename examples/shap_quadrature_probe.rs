@@ -24,8 +24,8 @@
 
 use std::time::Instant;
 
-use leadscore::gbdt::{GbdtModel, Node};
-use leadscore::model::{Estimator, ModelArtifact};
+use leadscore::scoring::model::{Estimator, ModelArtifact};
+use leadscore::scoring::trees::{GbdtModel, Node};
 
 const M: usize = 3;
 const NONE: u32 = u32::MAX;
@@ -89,7 +89,7 @@ fn build(model: &GbdtModel, q: &Quad) -> Vec<QTree> {
             // (orig index, link for this node as a child, z of this node's column chain... )
             // DFS with explicit path info: for each column on the path, (child pre-order index, z).
             fn rec(
-                tree: &leadscore::gbdt::Tree,
+                tree: &leadscore::scoring::trees::Tree,
                 at: usize,
                 path: &mut Vec<(usize, u32, f64)>, // (column, child index, z_comb)
                 nodes: &mut Vec<QNode>,
@@ -301,7 +301,11 @@ fn shap(f: &Flat, q: &Quad, row: &[f64], phi: &mut [f64], s: &mut Scratch) {
 }
 
 /// The most distinct columns on any root-to-leaf path of `tree`.
-fn widest_path(tree: &leadscore::gbdt::Tree, at: usize, columns: &mut Vec<usize>) -> usize {
+fn widest_path(
+    tree: &leadscore::scoring::trees::Tree,
+    at: usize,
+    columns: &mut Vec<usize>,
+) -> usize {
     match tree.nodes.get(at) {
         Some(&Node::Split {
             feature,

@@ -16,8 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use leadscore::features::{parse_bool, FeatureKind, LeadInput, RawValue};
-use leadscore::model::{ModelArtifact, ScoringModel};
+use leadscore::scoring::features::{parse_bool, FeatureKind, LeadInput, RawValue};
+use leadscore::scoring::model::{ModelArtifact, ScoringModel};
 use leadscore::train::{self, ModelFamily, TrainParams, TrainRequest};
 
 fn train_on(csv: &str, params: TrainParams) -> ModelArtifact {
@@ -83,16 +83,16 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--big") {
         let dir = PathBuf::from(args.get(at + 1).expect("--big DIR"));
-        let (csv, _) = leadscore::synthetic::behavioural(20_000, 5);
+        let (csv, _) = leadscore::train::synthetic::behavioural(20_000, 5);
         let artifact = train_on(&csv, TrainParams::explain_benchmark());
         let model = ScoringModel::from_artifact(artifact.clone()).expect("valid");
-        let (rows, _) = leadscore::synthetic::behavioural(1000, 6);
+        let (rows, _) = leadscore::train::synthetic::behavioural(1000, 6);
         write(&dir.join("model.json"), &artifact.to_json());
         let design = serde_json::json!({ "gbdt": design_rows(&model, &rows) });
         write(&dir.join("design.json"), &design.to_string());
         return;
     }
-    let (csv, _) = leadscore::synthetic::behavioural(3000, 7);
+    let (csv, _) = leadscore::train::synthetic::behavioural(3000, 7);
     let logistic = train_on(&csv, TrainParams::default());
     let mut gbdt_params = TrainParams {
         model: ModelFamily::Gbdt,
@@ -100,7 +100,7 @@ fn main() {
     };
     gbdt_params.gbdt.n_trees = 30;
     let gbdt = train_on(&csv, gbdt_params);
-    let (rows, _) = leadscore::synthetic::behavioural(200, 99);
+    let (rows, _) = leadscore::train::synthetic::behavioural(200, 99);
     let out = Path::new("tests/data/shap");
     let mut design = serde_json::Map::new();
     for (name, artifact) in [("logistic", &logistic), ("gbdt", &gbdt)] {

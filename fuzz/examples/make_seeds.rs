@@ -1,11 +1,11 @@
 //! Writes the seed corpora under `fuzz/corpus/<target>/`, all generated:
 //!
-//! - `artifact_loader/`: a model trained on `leadscore::synthetic::generate(300, 1)`
+//! - `artifact_loader/`: a model trained on `leadscore::train::synthetic::generate(300, 1)`
 //!   (pretty and compact) and a minimal hand-built model with one feature of
 //!   each kind;
 //! - `artifact_mutated/`: no edits, and one short edit script per edit kind;
 //! - `lead_parsing/`: encoded `ScoreRequest`s (named, dense, and malformed leads);
-//! - `csv_reader/`: small CSVs made from `leadscore::synthetic`.
+//! - `csv_reader/`: small CSVs made from `leadscore::train::synthetic`.
 //!
 //! Run from the repository root with
 //! `cargo run --manifest-path fuzz/Cargo.toml --example make_seeds`.
@@ -15,13 +15,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use leadscore::features::{FeatureEncoding, FeatureSpec, MISSING, OTHER};
-use leadscore::model::{
+use leadscore::scoring::features::{FeatureEncoding, FeatureSpec, MISSING, OTHER};
+use leadscore::scoring::model::{
     Estimator, ExplanationBaseline, HeldOutMetrics, ModelArtifact, Provenance, ScoreBand,
     ScoringModel, FORMAT_VERSION,
 };
-use leadscore::proto::{feature_value::Kind, FeatureValue, Lead, ScoreRequest};
-use leadscore::synthetic::{generate, SyntheticLead};
+use leadscore::serve::proto::{feature_value::Kind, FeatureValue, Lead, ScoreRequest};
+use leadscore::train::synthetic::{generate, SyntheticLead};
 use leadscore::train::{train_bytes, TrainParams, TrainRequest};
 use prost::Message;
 

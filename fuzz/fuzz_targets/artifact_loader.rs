@@ -1,6 +1,6 @@
 //! Fuzz target `artifact_loader`: arbitrary bytes as a `model.json`.
 //!
-//! `leadscore::model::ModelArtifact::from_json(bytes, "fuzz")` must return
+//! `leadscore::scoring::model::ModelArtifact::from_json(bytes, "fuzz")` must return
 //! `Ok` or `Err`, never panic; a model that loads must score a few
 //! schema-valid leads (dense and named) with a finite probability in (0, 1),
 //! a score in 1..=99 and explanations that add up (see `check_model` in

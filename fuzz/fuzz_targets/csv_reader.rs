@@ -7,7 +7,7 @@
 //! `numeric_bins: 3`); it must return `Err`, or an artifact that round-trips
 //! exactly through `to_json` / `from_json` and scores like any loaded model
 //! (see `fuzz/src/lib.rs`). Seeds: `fuzz/corpus/csv_reader/`, CSVs made from
-//! `leadscore::synthetic` by `examples/make_seeds.rs`.
+//! `leadscore::train::synthetic` by `examples/make_seeds.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

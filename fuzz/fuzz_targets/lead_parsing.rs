@@ -1,8 +1,8 @@
 //! Fuzz target `lead_parsing`: arbitrary bytes as a `ScoreRequest`.
 //!
 //! Bytes that decode (`prost::Message::decode`) as
-//! `leadscore::proto::ScoreRequest` go through
-//! `leadscore::grpc::parse_leads`, and every parsed lead is scored and
+//! `leadscore::serve::proto::ScoreRequest` go through
+//! `leadscore::serve::grpc::parse_leads`, and every parsed lead is scored and
 //! explained by a fixed model (`ScoringModel::score` and `::explain`). Nothing
 //! may panic; each lead is either refused with an error naming its field, or
 //! scored with a finite probability in (0, 1), a score in 1..=99 and

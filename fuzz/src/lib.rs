@@ -32,17 +32,17 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use leadscore::features::{FeatureEncoding, LeadInput, RawValue, MISSING, OTHER};
-use leadscore::grpc::parse_leads;
-use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
-use leadscore::proto::ScoreRequest;
-use leadscore::table::read_table;
+use leadscore::scoring::features::{FeatureEncoding, LeadInput, RawValue, MISSING, OTHER};
+use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
+use leadscore::serve::grpc::parse_leads;
+use leadscore::serve::proto::ScoreRequest;
+use leadscore::train::table::read_table;
 use leadscore::train::{train_bytes, TrainParams, TrainRequest};
 use prost::Message;
 use serde_json::Value;
 
 /// A valid artifact trained by `examples/make_seeds.rs` on
-/// `leadscore::synthetic::generate(300, 1)`; the starting point of
+/// `leadscore::train::synthetic::generate(300, 1)`; the starting point of
 /// `artifact_mutated` and the fixed model of `lead_parsing`.
 pub const BASE_MODEL_JSON: &[u8] = include_bytes!("../corpus/artifact_loader/synthetic_300.json");
 
@@ -67,11 +67,11 @@ pub fn base_model() -> &'static ScoringModel {
 /// by the real `InferenceService` over a registry holding the base model
 /// (named `m`, version 1).
 pub fn oip_infer(data: &[u8]) {
-    use leadscore::proto::inference::grpc_inference_service_server::GrpcInferenceService;
-    use leadscore::proto::inference::ModelInferRequest;
+    use leadscore::serve::proto::inference::grpc_inference_service_server::GrpcInferenceService;
+    use leadscore::serve::proto::inference::ModelInferRequest;
     struct Fixture {
         runtime: tokio::runtime::Runtime,
-        service: leadscore::oip::InferenceService,
+        service: leadscore::serve::oip::InferenceService,
     }
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     let Ok(request) = ModelInferRequest::decode(data) else {
@@ -81,13 +81,13 @@ pub fn oip_infer(data: &[u8]) {
         let dir = std::env::temp_dir().join(format!("leadscore-fuzz-oip-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("m/1")).expect("temp model dir");
         std::fs::write(dir.join("m/1/model.json"), BASE_MODEL_JSON).expect("write model");
-        let scan = leadscore::registry::ModelRegistry::load_dir(&dir, None).expect("scan");
+        let scan = leadscore::serve::registry::ModelRegistry::load_dir(&dir, None).expect("scan");
         let registry = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(scan.registry));
         Fixture {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("runtime"),
-            service: leadscore::oip::InferenceService::new(registry, 10_000),
+            service: leadscore::serve::oip::InferenceService::new(registry, 10_000),
         }
     });
     let rows_hint = request

@@ -1,13 +1,13 @@
 //! `leadscore-server`: reads settings, starts logging, binds, and serves.
 
 use clap::Parser;
-use leadscore::config::ServerConfig;
+use leadscore::serve::config::ServerConfig;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
     // Kept to the end of main: dropping it flushes the last trace spans.
-    let _otel = leadscore::telemetry::init(
+    let _otel = leadscore::serve::telemetry::init(
         config.log_format,
         &config.log_level,
         config.otlp_endpoint.as_deref(),
@@ -24,10 +24,10 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
-    leadscore::server::serve(
-        leadscore::server::Listeners { grpc, metrics },
+    leadscore::serve::server::serve(
+        leadscore::serve::server::Listeners { grpc, metrics },
         config.settings(),
-        leadscore::server::shutdown_signal(),
+        leadscore::serve::server::shutdown_signal(),
     )
     .await?;
     Ok(())

@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use leadscore::model::ModelArtifact;
-use leadscore::proto::{Lead, ScoreAccountsRequest};
-use leadscore::report::AccountSummary;
-use leadscore::stages;
-use leadscore::synthetic;
+use leadscore::scoring::model::ModelArtifact;
+use leadscore::scoring::stages;
+use leadscore::serve::proto::{Lead, ScoreAccountsRequest};
+use leadscore::train::report::AccountSummary;
+use leadscore::train::synthetic;
 use leadscore::train::{self, TrainConfig, TrainError, TrainOutcome, TrainParams, TrainRequest};
 use tempfile::TempDir;
 
@@ -37,7 +37,10 @@ fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>)
     }
 }
 
-fn metric<'a>(summary: &'a AccountSummary, method: &str) -> &'a leadscore::report::AccountMetrics {
+fn metric<'a>(
+    summary: &'a AccountSummary,
+    method: &str,
+) -> &'a leadscore::train::report::AccountMetrics {
     summary
         .methods
         .iter()
@@ -128,9 +131,9 @@ fn the_account_model_beats_the_max_roll_up_on_held_out_accounts() {
         .iter()
         .any(|r| r.to_string() == "high_value when account.engaged_contacts >= 3"));
     // The report says the same in every format.
-    let md = leadscore::report::render_markdown(&outcome.report);
+    let md = leadscore::train::report::render_markdown(&outcome.report);
     assert!(md.contains("| account model |"), "{md}");
-    assert!(leadscore::report::render_html(&outcome.report).contains(r#"id="accounts""#));
+    assert!(leadscore::train::report::render_html(&outcome.report).contains(r#"id="accounts""#));
 }
 
 fn contact(id: &str, account: &str, sessions: f64, demo: f64, role: &str) -> Lead {
@@ -335,7 +338,8 @@ fn the_train_binary_takes_the_account_column_and_stages_from_flags_and_train_tom
         stdout.contains("stages: 1 rule(s) from the config"),
         "{stdout}"
     );
-    let served = leadscore::model::ModelArtifact::read(&out.join("model.json")).expect("artifact");
+    let served =
+        leadscore::scoring::model::ModelArtifact::read(&out.join("model.json")).expect("artifact");
     let a = served.artifact();
     assert!(a.account_model.is_some());
     assert_eq!(

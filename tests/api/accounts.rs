@@ -1,9 +1,9 @@
 //! ScoreAccounts and lifecycle stages over the real server.
 
-use leadscore::accounts::{AccountModel, FIXED_COLUMNS};
-use leadscore::model::ModelArtifact;
-use leadscore::proto::{GetModelRequest, Lead, ScoreAccountsRequest, ScoreRequest};
-use leadscore::stages;
+use leadscore::scoring::accounts::{AccountModel, FIXED_COLUMNS};
+use leadscore::scoring::model::ModelArtifact;
+use leadscore::scoring::stages;
+use leadscore::serve::proto::{GetModelRequest, Lead, ScoreAccountsRequest, ScoreRequest};
 use tempfile::TempDir;
 
 use crate::helpers::{lead, settings, spawn_with, synthetic_artifact, TestApp, MODEL};
@@ -124,7 +124,10 @@ async fn without_an_account_model_the_fallback_is_the_max_lead_probability() {
         .into_inner();
     let acme = &response.accounts[0];
     assert!(acme.fallback);
-    assert_eq!(acme.method, leadscore::accounts::FALLBACK_DESCRIPTION);
+    assert_eq!(
+        acme.method,
+        leadscore::scoring::accounts::FALLBACK_DESCRIPTION
+    );
     assert!(acme.reasons.is_empty());
     let max = acme.leads.iter().map(|l| l.probability).fold(0.0, f64::max);
     assert_eq!(acme.probability, max);

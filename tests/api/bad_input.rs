@@ -2,7 +2,7 @@
 //! lead and the field, with a BadRequest field violation; nothing panics and
 //! the server keeps serving.
 
-use leadscore::proto::{ExplainRequest, FeatureValue, GetModelRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::{ExplainRequest, FeatureValue, GetModelRequest, Lead, ScoreRequest};
 use tonic::Code;
 use tonic_types::StatusExt;
 

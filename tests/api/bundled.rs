@@ -1,15 +1,15 @@
 //! The models bundled in `models/` load, meet their quality bar, and score:
 //! the default is the newest version of `x_education` (gbdt, calibrated).
 
-use leadscore::proto::{ExplainRequest, GetModelRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::{ExplainRequest, GetModelRequest, Lead, ScoreRequest};
 
 use crate::helpers::{cat, num, settings, spawn_with};
 
 #[tokio::test]
 async fn bundled_model_loads_and_scores() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let scan =
-        leadscore::registry::ModelRegistry::load_dir(&models, None).expect("models/ readable");
+    let scan = leadscore::serve::registry::ModelRegistry::load_dir(&models, None)
+        .expect("models/ readable");
     assert!(scan.refused.is_empty(), "{:?}", scan.refused);
 
     let app = spawn_with(settings(&models), None).await;

@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use leadscore::calibration::{fit_isotonic, fit_platt, Calibration, ISOTONIC_PROBABILITY_FLOOR};
-use leadscore::evaluation::{
+use leadscore::scoring::calibration::{Calibration, ISOTONIC_PROBABILITY_FLOOR};
+use leadscore::train::calibrate::{fit_isotonic, fit_platt};
+use leadscore::train::evaluation::{
     average_precision, expected_calibration_error, pr_curve, reliability, roc_curve,
 };
 use serde_json::Value;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use leadscore::config::ServerConfig;
-use leadscore::server::SERVICE_NAME;
+use leadscore::serve::config::ServerConfig;
+use leadscore::serve::server::SERVICE_NAME;
 use serde_json::{Map, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 

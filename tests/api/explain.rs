@@ -2,9 +2,9 @@
 
 use std::sync::OnceLock;
 
-use leadscore::features::FeatureText;
-use leadscore::model::ModelArtifact;
-use leadscore::proto::{
+use leadscore::scoring::features::FeatureText;
+use leadscore::scoring::model::ModelArtifact;
+use leadscore::serve::proto::{
     Contribution, Direction, ExplainRequest, FeatureKind, GetModelRequest, Lead, ModelInfo,
     ScoreRequest, Suggestion,
 };
@@ -201,7 +201,11 @@ fn model_with_feature_text() -> &'static ModelArtifact {
         std::fs::write(&toml, FEATURE_TEXT).expect("write train.toml");
         let config = TrainConfig::read(&toml).expect("train.toml parses");
         let csv = dir.path().join("leads.csv");
-        std::fs::write(&csv, leadscore::synthetic::generate(3000, 12).to_csv()).expect("csv");
+        std::fs::write(
+            &csv,
+            leadscore::train::synthetic::generate(3000, 12).to_csv(),
+        )
+        .expect("csv");
         train::train(&TrainRequest {
             data: csv,
             target: "converted".into(),
@@ -293,7 +297,11 @@ async fn explain_reasons_render_the_templates_and_train_toml_overrides() {
 fn explain_text_for_an_unknown_feature_is_refused() {
     let dir = TempDir::new().expect("tempdir");
     let csv = dir.path().join("leads.csv");
-    std::fs::write(&csv, leadscore::synthetic::generate(1500, 13).to_csv()).expect("csv");
+    std::fs::write(
+        &csv,
+        leadscore::train::synthetic::generate(1500, 13).to_csv(),
+    )
+    .expect("csv");
     let features = [(
         "pricing_views".to_string(),
         FeatureText {
@@ -326,7 +334,7 @@ fn explain_text_for_an_unknown_feature_is_refused() {
     )
     .expect("write");
     let config = TrainConfig::read(&toml).expect("parses");
-    let err = leadscore::features::check_template(
+    let err = leadscore::scoring::features::check_template(
         config.features["demo_actions"]
             .reason
             .as_deref()

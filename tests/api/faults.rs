@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use leadscore::proto::{ExplainRequest, GetModelRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::{ExplainRequest, GetModelRequest, Lead, ScoreRequest};
 use tokio::io::AsyncWriteExt;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
@@ -70,7 +70,7 @@ fn a_full_disk_leaves_no_partial_artifact() {
     // disk fails with ENOSPC; SIGXFSZ is ignored so the write returns an error.
     let dir = tempfile::TempDir::new().expect("tempdir");
     let csv = dir.path().join("leads.csv");
-    std::fs::write(&csv, leadscore::synthetic::generate(500, 4).to_csv()).expect("csv");
+    std::fs::write(&csv, leadscore::train::synthetic::generate(500, 4).to_csv()).expect("csv");
     let out = dir.path().join("models/m/1");
     let script = format!(
         "trap '' XFSZ; ulimit -f 1; exec '{}' --data '{}' --target converted --id lead_id --out '{}'",

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use leadscore::features::{LeadInput, RawValue};
-use leadscore::model::ModelArtifact;
+use leadscore::scoring::features::{LeadInput, RawValue};
+use leadscore::scoring::model::ModelArtifact;
 
 /// Every file of `fuzz/corpus/<target>/`, sorted.
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

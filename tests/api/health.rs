@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use leadscore::proto::ScoreRequest;
+use leadscore::serve::proto::ScoreRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 
@@ -59,13 +59,16 @@ async fn broken_artifacts_are_refused_and_valid_ones_serve() {
     )
     .expect("write");
     let mut artifact = crate::helpers::synthetic_artifact().clone();
-    let leadscore::model::Estimator::Logistic { coefficients, .. } = &mut artifact.estimator else {
+    let leadscore::scoring::model::Estimator::Logistic { coefficients, .. } =
+        &mut artifact.estimator
+    else {
         panic!("logistic model expected")
     };
     coefficients.pop();
     leadscore::train::write_artifact(&artifact, &repo.path().join("leads/4")).expect("write");
 
-    let scan = leadscore::registry::ModelRegistry::load_dir(repo.path(), None).expect("scan");
+    let scan =
+        leadscore::serve::registry::ModelRegistry::load_dir(repo.path(), None).expect("scan");
     assert_eq!(scan.refused.len(), 2, "{:?}", scan.refused);
     assert!(scan
         .refused

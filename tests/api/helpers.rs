@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use leadscore::model::ModelArtifact;
-use leadscore::proto::lead_scoring_client::LeadScoringClient;
-use leadscore::proto::{feature_value, FeatureValue, Lead};
-use leadscore::server::{ServerError, ServerSettings};
+use leadscore::scoring::model::ModelArtifact;
+use leadscore::serve::proto::lead_scoring_client::LeadScoringClient;
+use leadscore::serve::proto::{feature_value, FeatureValue, Lead};
+use leadscore::serve::server::{ServerError, ServerSettings};
 use leadscore::train::{self, TrainParams, TrainRequest};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -24,18 +24,26 @@ fn init_test_log() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if let Ok(level) = std::env::var("TEST_LOG") {
-            let _ = leadscore::telemetry::init(leadscore::config::LogFormat::Text, &level, None);
+            let _ = leadscore::serve::telemetry::init(
+                leadscore::serve::config::LogFormat::Text,
+                &level,
+                None,
+            );
         }
     });
 }
 
-/// A model trained once per test run on synthetic leads (see `leadscore::synthetic`).
+/// A model trained once per test run on synthetic leads (see `leadscore::train::synthetic`).
 pub fn synthetic_artifact() -> &'static ModelArtifact {
     static ARTIFACT: OnceLock<ModelArtifact> = OnceLock::new();
     ARTIFACT.get_or_init(|| {
         let dir = TempDir::new().expect("tempdir");
         let csv = dir.path().join("leads.csv");
-        std::fs::write(&csv, leadscore::synthetic::generate(4000, 11).to_csv()).expect("write csv");
+        std::fs::write(
+            &csv,
+            leadscore::train::synthetic::generate(4000, 11).to_csv(),
+        )
+        .expect("write csv");
         let outcome = train::train(&TrainRequest {
             data: csv,
             target: "converted".into(),
@@ -132,13 +140,17 @@ pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> Test
         .expect("bind 127.0.0.1:0");
     let metrics_addr = metrics.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let listeners = leadscore::server::Listeners {
+    let listeners = leadscore::serve::server::Listeners {
         grpc: listener,
         metrics: Some(metrics),
     };
-    let handle = tokio::spawn(leadscore::server::serve(listeners, settings, async move {
-        let _ = rx.await;
-    }));
+    let handle = tokio::spawn(leadscore::serve::server::serve(
+        listeners,
+        settings,
+        async move {
+            let _ = rx.await;
+        },
+    ));
     // Lazy: a TLS test server is reached with its own TLS channel instead.
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("uri")

@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use leadscore::features::{parse_bool, FeatureKind, RawValue};
-use leadscore::leakage::{find_leaks, ColumnValues, LeakFinding, LeakageThresholds};
-use leadscore::table::read_table;
+use leadscore::scoring::features::{parse_bool, FeatureKind, RawValue};
+use leadscore::train::leakage::{find_leaks, ColumnValues, LeakFinding, LeakageThresholds};
+use leadscore::train::table::read_table;
 
 /// Reads `path` and runs the guard on every column but `target` and `skip`;
 /// `None` when the file is absent.

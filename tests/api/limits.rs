@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use leadscore::proto::{ExplainRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::{ExplainRequest, Lead, ScoreRequest};
 use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 

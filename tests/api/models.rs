@@ -1,6 +1,6 @@
 //! GetModel and ListModels.
 
-use leadscore::proto::{FeatureKind, GetModelRequest, ListModelsRequest};
+use leadscore::serve::proto::{FeatureKind, GetModelRequest, ListModelsRequest};
 
 use crate::helpers::{spawn_app, MODEL};
 
@@ -15,7 +15,10 @@ async fn get_model_describes_schema_provenance_and_metrics() {
         .into_inner();
     assert_eq!((info.name.as_str(), info.version.as_str()), (MODEL, "2"));
     assert_eq!(info.kind, "logistic");
-    assert_eq!(info.format_version, leadscore::model::FORMAT_VERSION);
+    assert_eq!(
+        info.format_version,
+        leadscore::scoring::model::FORMAT_VERSION
+    );
     let names: Vec<&str> = info.features.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,

@@ -3,16 +3,16 @@
 //! ModelInfer checked against LeadScoring Score / Explain on the same dense
 //! leads, plus every malformed-tensor case.
 
-use leadscore::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
-use leadscore::proto::inference::model_infer_request::{
+use leadscore::serve::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use leadscore::serve::proto::inference::model_infer_request::{
     InferInputTensor, InferRequestedOutputTensor,
 };
-use leadscore::proto::inference::{
+use leadscore::serve::proto::inference::{
     self as pb, InferTensorContents, ModelConfigRequest, ModelInferRequest, ModelInferResponse,
     ModelMetadataRequest, ModelReadyRequest, ModelStatisticsRequest, ServerLiveRequest,
     ServerMetadataRequest, ServerReadyRequest,
 };
-use leadscore::proto::{
+use leadscore::serve::proto::{
     ExplainRequest, FeatureKind, FeatureSchema, GetModelRequest, Lead, ScoreRequest,
 };
 use tonic::transport::Channel;

@@ -1,6 +1,6 @@
 //! `/metrics` after traffic shows the counters and histograms with their labels.
 
-use leadscore::proto::{ExplainRequest, ScoreRequest};
+use leadscore::serve::proto::{ExplainRequest, ScoreRequest};
 
 use crate::helpers::{lead, scrape, spawn_app};
 

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use leadscore::features::{FeatureEncoding, LeadInput, RawValue};
-use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
+use leadscore::scoring::features::{FeatureEncoding, LeadInput, RawValue};
+use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
 use proptest::prelude::*;
 
 use crate::helpers::synthetic_artifact;

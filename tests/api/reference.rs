@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use leadscore::evaluation::{brier, log_loss, roc_auc};
-use leadscore::features::FeatureEncoding;
-use leadscore::model::Estimator;
+use leadscore::scoring::features::FeatureEncoding;
+use leadscore::scoring::model::Estimator;
+use leadscore::train::evaluation::{brier, log_loss, roc_auc};
 use leadscore::train::{self, stratified_split, TrainParams, TrainRequest};
 use serde_json::Value;
 
@@ -27,7 +27,7 @@ fn reference() -> Value {
 
 #[test]
 fn committed_inputs_match_the_generator_and_the_split() {
-    let generated = leadscore::synthetic::generate(2000, 77);
+    let generated = leadscore::train::synthetic::generate(2000, 77);
     let committed = std::fs::read_to_string(data("reference_leads.csv")).expect("csv");
     assert_eq!(
         committed,

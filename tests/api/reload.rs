@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadscore::proto::{GetModelRequest, ListModelsRequest, ScoreRequest};
+use leadscore::serve::proto::{GetModelRequest, ListModelsRequest, ScoreRequest};
 use leadscore::train::write_artifact;
 
 use crate::helpers::{
@@ -247,7 +247,8 @@ fn a_scan_reads_only_the_versions_it_keeps() {
         b"broken",
     )
     .expect("break");
-    let scan = leadscore::registry::ModelRegistry::load_dir(repo.path(), None).expect("scan");
+    let scan =
+        leadscore::serve::registry::ModelRegistry::load_dir(repo.path(), None).expect("scan");
     let mut loaded: Vec<u64> = scan.loaded.iter().map(|(_, v)| *v).collect();
     loaded.sort_unstable();
     assert_eq!(loaded, [37, 38, 39]);

@@ -1,12 +1,12 @@
 //! Score over the network: named and dense input, versions, warnings.
 
-use leadscore::proto::{FeatureKind, GetModelRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::{FeatureKind, GetModelRequest, Lead, ScoreRequest};
 
 use crate::helpers::{lead, spawn_app, MODEL};
 
 /// Dense values for the same lead as `lead(id, demo, report, size)`, built from the schema.
 async fn dense_twin(
-    client: &mut leadscore::proto::lead_scoring_client::LeadScoringClient<
+    client: &mut leadscore::serve::proto::lead_scoring_client::LeadScoringClient<
         tonic::transport::Channel,
     >,
     named: &Lead,
@@ -21,7 +21,7 @@ async fn dense_twin(
         .iter()
         .map(|f| {
             let v = named.features[&f.name].kind.clone().expect("kind set");
-            use leadscore::proto::feature_value::Kind;
+            use leadscore::serve::proto::feature_value::Kind;
             match (f.kind(), v) {
                 (FeatureKind::Numeric, Kind::Number(x)) => x,
                 (FeatureKind::Boolean, Kind::Flag(b)) => f64::from(u8::from(b)),

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use leadscore::features::{parse_bool, FeatureKind, LeadInput, RawValue};
-use leadscore::model::{ModelArtifact, ScoringModel};
+use leadscore::scoring::features::{parse_bool, FeatureKind, LeadInput, RawValue};
+use leadscore::scoring::model::{ModelArtifact, ScoringModel};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-6;

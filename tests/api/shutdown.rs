@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use leadscore::proto::lead_scoring_client::LeadScoringClient;
-use leadscore::proto::{ExplainRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::lead_scoring_client::LeadScoringClient;
+use leadscore::serve::proto::{ExplainRequest, Lead, ScoreRequest};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -53,7 +53,8 @@ async fn the_binary_reloads_on_sighup_and_drains_in_flight_requests_on_sigterm()
         .await
         .expect("connect");
     let mut client = LeadScoringClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-    let version = |r: tonic::Response<leadscore::proto::ScoreResponse>| r.into_inner().version;
+    let version =
+        |r: tonic::Response<leadscore::serve::proto::ScoreResponse>| r.into_inner().version;
     let one = || ScoreRequest {
         leads: vec![lead("sig", 2.0, true, "1-10")],
         ..Default::default()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use leadscore::proto::{Lead, ScoreRequest};
+use leadscore::serve::proto::{Lead, ScoreRequest};
 use tokio_stream::StreamExt;
 
 use crate::helpers::{lead, spawn_app, MODEL};

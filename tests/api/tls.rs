@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use leadscore::proto::lead_scoring_client::LeadScoringClient;
-use leadscore::proto::ScoreRequest;
-use leadscore::server::TlsSettings;
+use leadscore::serve::proto::lead_scoring_client::LeadScoringClient;
+use leadscore::serve::proto::ScoreRequest;
+use leadscore::serve::server::TlsSettings;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
@@ -154,7 +154,7 @@ async fn a_missing_tls_file_is_a_clear_startup_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let err = leadscore::server::serve(listener.into(), s, std::future::pending())
+    let err = leadscore::serve::server::serve(listener.into(), s, std::future::pending())
         .await
         .expect_err("missing certificate");
     assert!(err.to_string().contains("/nonexistent/server.pem"), "{err}");

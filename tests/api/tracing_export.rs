@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use leadscore::proto::lead_scoring_client::LeadScoringClient;
-use leadscore::proto::ScoreRequest;
+use leadscore::serve::proto::lead_scoring_client::LeadScoringClient;
+use leadscore::serve::proto::ScoreRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };

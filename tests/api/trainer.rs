@@ -3,10 +3,10 @@
 //! input, and its artifact round-trips exactly; the binary trains a model the
 //! server then serves.
 
-use leadscore::evaluation::roc_auc;
-use leadscore::features::{FeatureEncoding, LeadInput, RawValue};
-use leadscore::model::{Estimator, ModelArtifact};
-use leadscore::synthetic;
+use leadscore::scoring::features::{FeatureEncoding, LeadInput, RawValue};
+use leadscore::scoring::model::{Estimator, ModelArtifact};
+use leadscore::train::evaluation::roc_auc;
+use leadscore::train::synthetic;
 use leadscore::train::{self, stratified_split, TrainError, TrainParams, TrainRequest};
 use tempfile::TempDir;
 
@@ -133,7 +133,8 @@ fn save_load_round_trip_gives_identical_scores() {
     let csv = write_csv(&dir, "leads.csv", &data.to_csv());
     let outcome = train::train(&request(&csv, TrainParams::default())).expect("train");
     let in_memory =
-        leadscore::model::ScoringModel::from_artifact(outcome.artifact.clone()).expect("valid");
+        leadscore::scoring::model::ScoringModel::from_artifact(outcome.artifact.clone())
+            .expect("valid");
 
     let path = train::write_artifact(&outcome.artifact, &dir.path().join("m/1")).expect("write");
     let loaded = ModelArtifact::read(&path).expect("read back");
@@ -295,7 +296,7 @@ async fn the_train_binary_writes_a_model_the_server_serves() {
     let app = crate::helpers::spawn_with(crate::helpers::settings(&repo), None).await;
     let response = app
         .client()
-        .score(leadscore::proto::ScoreRequest {
+        .score(leadscore::serve::proto::ScoreRequest {
             model: "crm".into(),
             leads: vec![crate::helpers::lead("served", 4.0, true, "51-200")],
             ..Default::default()

@@ -4,10 +4,10 @@
 //! splits, refusals of unusable input, the written report, `train.toml`, and
 //! Parquet input. All on generated data (no `../shared`).
 
-use leadscore::calibration::Calibration;
-use leadscore::evaluation::roc_auc;
-use leadscore::model::{Estimator, ModelArtifact, ScoringModel};
-use leadscore::synthetic;
+use leadscore::scoring::calibration::Calibration;
+use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
+use leadscore::train::evaluation::roc_auc;
+use leadscore::train::synthetic;
 use leadscore::train::{
     self, CalibrationChoice, ClassWeight, ModelFamily, TrainError, TrainParams, TrainRequest,
 };
@@ -94,14 +94,20 @@ fn gbdt_learns_thresholds_and_interactions_and_auto_picks_it() {
     let loaded = ModelArtifact::from_json(a.to_json().as_bytes(), "mem").expect("valid");
     assert_eq!(loaded.artifact(), a);
     let model = ScoringModel::from_artifact(a.clone()).expect("valid");
-    let lead = leadscore::features::LeadInput::Named(
+    let lead = leadscore::scoring::features::LeadInput::Named(
         [
-            ("sessions_30d", leadscore::features::RawValue::Number(20.0)),
+            (
+                "sessions_30d",
+                leadscore::scoring::features::RawValue::Number(20.0),
+            ),
             (
                 "pricing_page_views",
-                leadscore::features::RawValue::Number(4.0),
+                leadscore::scoring::features::RawValue::Number(4.0),
             ),
-            ("demo_actions", leadscore::features::RawValue::Number(3.0)),
+            (
+                "demo_actions",
+                leadscore::scoring::features::RawValue::Number(3.0),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -199,9 +205,9 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
     features.insert("demo_actions".to_string(), crate::helpers::num(2.0));
     let response = app
         .client()
-        .score(leadscore::proto::ScoreRequest {
+        .score(leadscore::serve::proto::ScoreRequest {
             model: "rare".into(),
-            leads: vec![leadscore::proto::Lead {
+            leads: vec![leadscore::serve::proto::Lead {
                 lead_id: "x".into(),
                 features,
                 ..Default::default()
@@ -212,14 +218,19 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
         .expect("Score")
         .into_inner();
     let model = ScoringModel::from_artifact(a.clone()).expect("valid");
-    let input = leadscore::features::LeadInput::Named(
+    let input = leadscore::scoring::features::LeadInput::Named(
         [
             ("sessions_30d", 18.0),
             ("pricing_page_views", 4.0),
             ("demo_actions", 2.0),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_string(), leadscore::features::RawValue::Number(v)))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                leadscore::scoring::features::RawValue::Number(v),
+            )
+        })
         .collect(),
     );
     let local = model.score(&input).expect("score");
@@ -229,10 +240,10 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
         served.to_bits(),
         a.calibration.apply(local.log_odds).to_bits()
     );
-    assert!((served - leadscore::model::probability_from_log_odds(local.log_odds)).abs() > 1e-3);
+    assert!((served - leadscore::scoring::math::sigmoid(local.log_odds)).abs() > 1e-3);
     let info = app
         .client()
-        .get_model(leadscore::proto::GetModelRequest {
+        .get_model(leadscore::serve::proto::GetModelRequest {
             model: "rare".into(),
             ..Default::default()
         })

@@ -5,7 +5,7 @@
 
 tonic::include_proto!("leadscore.v1");
 
-/// Generated code for `inference` (the Open Inference Protocol, see `crate::oip`).
+/// Generated code for `inference` (the Open Inference Protocol, see `crate::serve::oip`).
 pub mod inference {
     tonic::include_proto!("inference");
 }

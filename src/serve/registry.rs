@@ -30,10 +30,9 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::model::{ModelArtifact, ScoringModel};
+pub use crate::scoring::model::ARTIFACT_FILE;
+use crate::scoring::model::{ModelArtifact, ScoringModel};
 
-/// File name of an artifact inside a version directory.
-pub const ARTIFACT_FILE: &str = "model.json";
 /// Optional repository configuration file at the root.
 pub const REPOSITORY_CONFIG_FILE: &str = "repository.toml";
 

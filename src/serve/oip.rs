@@ -44,17 +44,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::ServiceError;
-use crate::features::{FeatureSpec, LeadInput};
-use crate::grpc::{record_scores, Call, SharedRegistry, BLOCKING_BATCH};
-use crate::limits::Deadline;
-use crate::model::LeadScore;
-use crate::proto::inference as pb;
-use crate::proto::inference::grpc_inference_service_server::{
+use crate::scoring::features::{FeatureSpec, LeadInput};
+use crate::scoring::model::LeadScore;
+use crate::serve::grpc::{record_scores, Call, SharedRegistry, BLOCKING_BATCH};
+use crate::serve::limits::Deadline;
+use crate::serve::proto::inference as pb;
+use crate::serve::proto::inference::grpc_inference_service_server::{
     GrpcInferenceService, GrpcInferenceServiceServer,
 };
-use crate::registry::{LoadedModel, ModelRegistry};
-use crate::server::ServerSettings;
+use crate::serve::registry::{LoadedModel, ModelRegistry};
+use crate::serve::server::ServerSettings;
+use crate::serve::status::ServiceError;
 
 /// Name of the one input tensor.
 pub const INPUT: &str = "leads";
@@ -215,7 +215,7 @@ struct Timings {
 // ---------------------------------------------------------------------------
 // Request bookkeeping: request id, in-flight gauge, log line, metrics.
 
-/// Ends a call through the shared bookkeeping of [`crate::grpc`] (log line,
+/// Ends a call through the shared bookkeeping of [`crate::serve::grpc`] (log line,
 /// metrics, request id), labelled with `model` when the call succeeded.
 fn finish<T>(
     call: Call,
@@ -579,7 +579,7 @@ fn score_rows(
             }));
         }
         let input = LeadInput::Dense(values.to_vec());
-        let bad_row = |e: crate::features::FeatureError| {
+        let bad_row = |e: crate::scoring::features::FeatureError| {
             invalid(
                 format!("inputs[0][{row}]"),
                 format!("input \"{INPUT}\" row {row}: {e}"),
@@ -1021,7 +1021,7 @@ mod tests {
                     format!("f{i}"),
                     format!("F{i}"),
                     format!("F{i}"),
-                    crate::features::FeatureEncoding::Numeric {
+                    crate::scoring::features::FeatureEncoding::Numeric {
                         median: 0.0,
                         mean: 0.0,
                         std: 1.0,

@@ -1,5 +1,5 @@
 //! Logging setup: `tracing` with an env-filter, as JSON lines or text, plus
-//! optional OpenTelemetry trace export (see [`crate::otel`]).
+//! optional OpenTelemetry trace export (see [`crate::serve::otel`]).
 
 use std::io::IsTerminal;
 
@@ -7,8 +7,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
-use crate::otel::OtelGuard;
+use crate::serve::config::LogFormat;
+use crate::serve::otel::OtelGuard;
 
 /// Installs the global subscriber writing to stderr, and an OTLP exporter
 /// when `otlp_endpoint` is given. Keep the returned guard alive until exit:
@@ -49,7 +49,7 @@ pub fn init(
     });
     let (otel_layer, guard) = match otlp_endpoint {
         Some(endpoint) => {
-            let (layer, guard) = crate::otel::layer(endpoint, "leadscore-server")?;
+            let (layer, guard) = crate::serve::otel::layer(endpoint, "leadscore-server")?;
             (Some(layer), Some(guard))
         }
         None => (None, None),

@@ -2,8 +2,8 @@
 //!
 //! The listeners are bound by the caller (the binary, or a test on
 //! `127.0.0.1:0`), and shutdown is a future passed in. The gRPC routes are
-//! wrapped in the limit layers of [`crate::limits`]; the model registry is
-//! kept current by [`crate::reload`]; `grpc.health.v1` follows it. On
+//! wrapped in the limit layers of [`crate::serve::limits`]; the model registry is
+//! kept current by [`crate::serve::reload`]; `grpc.health.v1` follows it. On
 //! shutdown the server marks itself NOT_SERVING, stops accepting
 //! connections, lets in-flight requests finish, and returns; connections still
 //! open after `shutdown_grace` (e.g. a health `Watch` stream) are closed.
@@ -20,11 +20,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::grpc::{LeadScoringService, SharedRegistry};
-use crate::limits::{ConcurrencyLimitLayer, DeadlineLayer};
-use crate::proto::lead_scoring_server::LeadScoringServer;
-use crate::registry::{ModelRegistry, ModelRepository, RepositoryError};
-use crate::reload::ModelReloader;
+use crate::serve::grpc::{LeadScoringService, SharedRegistry};
+use crate::serve::limits::{ConcurrencyLimitLayer, DeadlineLayer};
+use crate::serve::proto::lead_scoring_server::LeadScoringServer;
+use crate::serve::registry::{ModelRegistry, ModelRepository, RepositoryError};
+use crate::serve::reload::ModelReloader;
 
 /// Fully qualified gRPC service name, as health checks use it.
 pub const SERVICE_NAME: &str = "leadscore.v1.LeadScoring";
@@ -184,7 +184,7 @@ pub async fn serve(
     let metrics_handle = listeners
         .metrics
         .as_ref()
-        .map(|_| crate::metrics::install(settings.metrics_idle_timeout));
+        .map(|_| crate::serve::metrics::install(settings.metrics_idle_timeout));
     let repository = ModelRepository {
         root: settings.models_dir.clone(),
         default_model: settings.default_model.clone(),
@@ -268,21 +268,21 @@ pub async fn serve(
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(addr = %addr, "metrics listening on /metrics");
             }
-            tokio::spawn(crate::metrics::run_upkeep(
+            tokio::spawn(crate::serve::metrics::run_upkeep(
                 handle.clone(),
                 Duration::from_secs(5),
                 stopped(stop_rx.clone()),
             ));
             let done = stopped(stop_rx.clone());
-            tokio::spawn(crate::metrics::serve_metrics(listener, handle, done))
+            tokio::spawn(crate::serve::metrics::serve_metrics(listener, handle, done))
         });
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(crate::serve::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(crate::serve::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
@@ -334,7 +334,7 @@ pub async fn serve(
                 otel.kind = "server",
                 rpc.system = "grpc",
             );
-            crate::otel::set_parent_from_headers(&span, request.headers());
+            crate::serve::otel::set_parent_from_headers(&span, request.headers());
             span
         })
         .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_requests))
@@ -346,7 +346,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .add_service(crate::oip::server(registry, &settings))
+        .add_service(crate::serve::oip::server(registry, &settings))
         .serve_with_incoming_shutdown(incoming(listeners.grpc), signal);
     tokio::pin!(server);
 

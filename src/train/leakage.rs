@@ -42,8 +42,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::roc_auc;
-use crate::features::{format_number, FeatureKind, RawValue};
+use crate::scoring::features::{format_number, FeatureKind, RawValue};
+use crate::train::evaluation::roc_auc;
 
 /// Fewest rows a level needs before [`pure_level`](LeakageThresholds::max_level_purity)
 /// judges it: at 1% of a 300-row file a level of three rows is 100% pure by

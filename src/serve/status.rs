@@ -9,7 +9,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::registry::LookupError;
+use crate::serve::registry::LookupError;
 
 /// Why a request could not be served.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

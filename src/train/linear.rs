@@ -10,6 +10,8 @@ use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 
+use crate::scoring::math::softplus;
+
 /// A fitted logistic model: log-odds of `true` = `intercept + coefficients · x`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticFit {
@@ -73,12 +75,7 @@ fn fit_weighted(
         for (i, row) in x.rows().into_iter().enumerate() {
             let z = beta[p] + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
             // log(1 + e^z) − y z, computed stably.
-            let softplus = if z > 0.0 {
-                z + (-z).exp().ln_1p()
-            } else {
-                z.exp().ln_1p()
-            };
-            total += w[i] * (softplus - if y[i] { z } else { 0.0 });
+            total += w[i] * (softplus(z) - if y[i] { z } else { 0.0 });
         }
         total + 0.5 * l2 * beta[..p].iter().map(|b| b * b).sum::<f64>()
     };
@@ -93,7 +90,7 @@ fn fit_weighted(
             }
             xi[p] = 1.0;
             let z: f64 = xi.iter().zip(&beta).map(|(a, b)| a * b).sum();
-            let prob = crate::model::probability_from_log_odds(z);
+            let prob = crate::scoring::math::sigmoid(z);
             let r = w[i] * (prob - if y[i] { 1.0 } else { 0.0 });
             let h = w[i] * prob * (1.0 - prob);
             for a in 0..d {
@@ -202,7 +199,7 @@ mod tests {
             x[[i, 1]] = b;
             x[[i, 2]] = c;
             let z = -1.0 + 1.5 * a - 0.5 * b + 0.8 * c;
-            y.push(rng.gen_bool(crate::model::probability_from_log_odds(z)));
+            y.push(rng.gen_bool(crate::scoring::math::sigmoid(z)));
         }
         (x, y)
     }

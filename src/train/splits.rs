@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use crate::scoring::time::{parse_timestamp, Timestamp};
+
 /// Stratified split: the same share of positives and of negatives goes to the
 /// test set, chosen by a seeded ChaCha8 shuffle. Returns sorted (train, test) indices.
 pub fn stratified_split(
@@ -49,57 +51,43 @@ pub fn time_split(times: &[TimeKey], test_fraction: f64) -> (Vec<usize>, Vec<usi
     (train, test)
 }
 
-/// A sortable point in time: a number (e.g. epoch seconds, a day index) or an
-/// ISO 8601 date / date-time, normalised so that text order is time order.
-#[derive(Debug, Clone, PartialEq)]
+/// A sortable point in time: a number (e.g. epoch seconds, a day index) or a
+/// date / timestamp read by [`crate::scoring::time::parse_timestamp`].
+/// Numbers sort before timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TimeKey {
-    /// A numeric column.
-    Number(f64),
-    /// `YYYY-MM-DD[ T]HH:MM:SS…`, with the separator normalised to `T`.
-    Iso(String),
+    /// A numeric column, ordered by `f64::total_cmp`.
+    Number(OrderedNumber),
+    /// A date or timestamp.
+    Instant(Timestamp),
 }
 
-impl Eq for TimeKey {}
+/// An `f64` with a total order, for [`TimeKey::Number`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderedNumber(pub f64);
 
-impl PartialOrd for TimeKey {
+impl Eq for OrderedNumber {}
+
+impl PartialOrd for OrderedNumber {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for TimeKey {
+impl Ord for OrderedNumber {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        match (self, other) {
-            (TimeKey::Number(a), TimeKey::Number(b)) => a.total_cmp(b),
-            (TimeKey::Iso(a), TimeKey::Iso(b)) => a.cmp(b),
-            (TimeKey::Number(_), TimeKey::Iso(_)) => std::cmp::Ordering::Less,
-            (TimeKey::Iso(_), TimeKey::Number(_)) => std::cmp::Ordering::Greater,
-        }
+        self.0.total_cmp(&other.0)
     }
 }
 
-/// Parses one time cell: a finite number, or an ISO 8601 date (`2024-03-01`,
-/// `2024-03-01T10:00:00Z`, `2024-03-01 10:00`). `None` for anything else.
+/// Parses one time cell: a finite number, or a date / timestamp in any form
+/// [`parse_timestamp`] reads. `None` for anything else.
 pub fn parse_time(cell: &str) -> Option<TimeKey> {
     let t = cell.trim();
     if let Ok(x) = t.parse::<f64>() {
-        return x.is_finite().then_some(TimeKey::Number(x));
+        return x.is_finite().then_some(TimeKey::Number(OrderedNumber(x)));
     }
-    let b = t.as_bytes();
-    let date_like = b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
-        && b[8..10].iter().all(u8::is_ascii_digit);
-    if !date_like {
-        return None;
-    }
-    let mut s = t.to_string();
-    if s.len() > 10 && (s.as_bytes()[10] == b' ') {
-        s.replace_range(10..11, "T");
-    }
-    Some(TimeKey::Iso(s))
+    parse_timestamp(t).ok().map(TimeKey::Instant)
 }
 
 /// Grouped split: whole groups go to the test set (seeded shuffle of the
@@ -213,7 +201,10 @@ mod tests {
         let (train, test) = time_split(&times, 0.4);
         assert_eq!(test, vec![1, 3]);
         assert_eq!(train, vec![0, 2, 4]);
-        assert_eq!(parse_time("12.5"), Some(TimeKey::Number(12.5)));
+        assert_eq!(
+            parse_time("12.5"),
+            Some(TimeKey::Number(OrderedNumber(12.5)))
+        );
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("2024-1-5"), None);
     }

@@ -117,8 +117,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The settings `server::serve` needs.
-    pub fn settings(&self) -> crate::server::ServerSettings {
-        crate::server::ServerSettings {
+    pub fn settings(&self) -> crate::serve::server::ServerSettings {
+        crate::serve::server::ServerSettings {
             models_dir: self.models.clone(),
             default_model: self.default_model.clone(),
             keep_versions: self.keep_versions,
@@ -133,7 +133,7 @@ impl ServerConfig {
             max_request_timeout: self.max_request_timeout,
             shutdown_grace: self.shutdown_grace,
             tls: match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(crate::server::TlsSettings {
+                (Some(cert), Some(key)) => Some(crate::serve::server::TlsSettings {
                     cert: cert.clone(),
                     key: key.clone(),
                     client_ca: self.tls_client_ca.clone(),

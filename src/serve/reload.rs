@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::grpc::SharedRegistry;
-use crate::metrics as m;
-use crate::registry::{ModelRepository, RepositoryError};
+use crate::serve::grpc::SharedRegistry;
+use crate::serve::metrics as m;
+use crate::serve::registry::{ModelRepository, RepositoryError};
 
 /// What one reload did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -150,7 +150,7 @@ pub fn generate(n: usize, seed: u64) -> SyntheticLeads {
                 }
                 + size_w
                 + source_w;
-            let true_probability = 1.0 / (1.0 + (-z).exp());
+            let true_probability = crate::scoring::math::sigmoid(z);
             let converted = rng.gen::<f64>() < true_probability;
             SyntheticLead {
                 lead_id: format!("L{:06}", i + 1),
@@ -205,7 +205,7 @@ pub fn behavioural(n: usize, seed: u64) -> (String, Vec<f64>) {
                 + if sessions < 2.0 { -0.6 } else { 0.0 }
                 + if report { 0.9 } else { 0.0 }
                 + industry_w;
-        let p = 1.0 / (1.0 + (-z).exp());
+        let p = crate::scoring::math::sigmoid(z);
         let converted = rng.gen::<f64>() < p;
         let day = i * 365 / n.max(1);
         let (month, dom) = month_day(day);
@@ -238,7 +238,7 @@ pub fn accounts(n_accounts: usize, seed: u64) -> String {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let roles = ["finance", "it", "operations", "procurement", "sales"];
     let seniorities = ["individual", "manager", "director", "vp"];
-    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+    use crate::scoring::math::sigmoid;
     let mut csv = String::with_capacity(n_accounts * 4 * 64);
     csv.push_str(
         "lead_id,account_id,email,sessions_30d,demo_actions,role_function,seniority,converted\n",
@@ -266,7 +266,7 @@ pub fn accounts(n_accounts: usize, seed: u64) -> String {
             .collect();
         let max_p = leads.iter().map(|l| l.2).fold(0.0, f64::max);
         let engaged = leads.iter().filter(|l| l.0 > 0.0).count() as f64;
-        let z = (max_p / (1.0 - max_p)).ln() - 1.0 + 0.6 * engaged;
+        let z = crate::scoring::math::log_odds(max_p) - 1.0 + 0.6 * engaged;
         let buyer = if rng.gen::<f64>() < sigmoid(z) {
             let total: f64 = leads.iter().map(|l| l.2).sum();
             let mut draw = rng.gen::<f64>() * total;
@@ -358,7 +358,7 @@ pub fn write_wide(
         if features > 2 && x[1] > 5.0 && x[2] > 5.0 {
             z += 1.2;
         }
-        let y = rng.gen::<f64>() < 1.0 / (1.0 + (-z).exp());
+        let y = rng.gen::<f64>() < crate::scoring::math::sigmoid(z);
         for v in &x {
             line.push_str(&format!("{v},"));
         }

@@ -2,7 +2,7 @@
 //!
 //! Handlers are thin: parse the protobuf request into domain types at the
 //! edge ([`parse_leads`]), call the model, convert back. Status codes are
-//! chosen only in [`crate::error`]. Each request gets a request id (the
+//! chosen only in [`crate::serve::status`]. Each request gets a request id (the
 //! caller's `x-request-id`, or a new one), echoed in the response metadata,
 //! one debug log line (rpc, request id, model, version, lead count, latency,
 //! outcome) and its metrics. Batches of [`BLOCKING_BATCH`] leads or more run on
@@ -16,18 +16,18 @@ use arc_swap::ArcSwap;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::accounts;
-use crate::error::ServiceError;
-use crate::features::UsedValue;
-use crate::features::{FeatureKind, LeadInput, RawValue};
-use crate::limits::Deadline;
-use crate::metrics as m;
-use crate::model::{
+use crate::scoring::accounts;
+use crate::scoring::features::UsedValue;
+use crate::scoring::features::{FeatureKind, LeadInput, RawValue};
+use crate::scoring::model::{
     display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact, ScoringModel,
 };
-use crate::proto;
-use crate::proto::lead_scoring_server::LeadScoring;
-use crate::registry::{LoadedModel, ModelRegistry};
+use crate::serve::limits::Deadline;
+use crate::serve::metrics as m;
+use crate::serve::proto;
+use crate::serve::proto::lead_scoring_server::LeadScoring;
+use crate::serve::registry::{LoadedModel, ModelRegistry};
+use crate::serve::status::ServiceError;
 
 /// The registry as the service sees it: swapped atomically as a whole.
 pub type SharedRegistry = Arc<ArcSwap<ModelRegistry>>;
@@ -71,7 +71,7 @@ impl Job {
     /// Applies `f` to every lead, checking the deadline every few leads.
     fn run<T>(
         &self,
-        f: impl Fn(&LoadedModel, &LeadInput) -> Result<T, crate::features::FeatureError>,
+        f: impl Fn(&LoadedModel, &LeadInput) -> Result<T, crate::scoring::features::FeatureError>,
     ) -> Result<Vec<T>, ServiceError> {
         let total = self.leads.len();
         let mut out = Vec::with_capacity(total);
@@ -400,7 +400,7 @@ impl LeadScoringService {
                             let p = accounts::fallback_probability(&features);
                             (
                                 p,
-                                (p / (1.0 - p)).ln(),
+                                crate::scoring::math::log_odds(p),
                                 0.0,
                                 Vec::new(),
                                 true,
@@ -589,7 +589,11 @@ pub fn parse_lead(index: usize, lead: proto::Lead) -> Result<ParsedLead, Service
     })
 }
 
-fn invalid_lead(index: usize, lead_id: &str, err: crate::features::FeatureError) -> ServiceError {
+fn invalid_lead(
+    index: usize,
+    lead_id: &str,
+    err: crate::scoring::features::FeatureError,
+) -> ServiceError {
     ServiceError::InvalidLead {
         index,
         lead_id: lead_id.to_string(),

@@ -1,19 +1,19 @@
 //! Training: a CRM export in, a validated [`ModelArtifact`] and a
 //! [`TrainingReport`] out.
 //!
-//! Steps: read the table ([`crate::table`]: CSV with delimiter detection, or
+//! Steps: read the table ([`crate::train::table`]: CSV with delimiter detection, or
 //! Parquet), parse the binary target, infer each column's kind, drop
 //! excluded / constant / identifier-like columns, run the leakage guard
-//! ([`crate::leakage`]) and refuse flagged columns unless allowed, split off
+//! ([`crate::train::leakage`]) and refuse flagged columns unless allowed, split off
 //! the held-out test rows (stratified, out-of-time or grouped:
-//! [`crate::splits`]), cross-validate each candidate family (logistic
+//! [`crate::train::splits`]), cross-validate each candidate family (logistic
 //! regression, gradient-boosted trees) on the training rows, pick the family
 //! by validation log loss when asked to, choose and fit the calibration on the
 //! out-of-fold predictions, fit the final model on all training rows, and
 //! evaluate it once on the test rows.
 //!
 //! With an account column (or an email column) the rows are also grouped
-//! into accounts ([`crate::accounts`]): the split and the folds keep each
+//! into accounts ([`crate::scoring::accounts`]): the split and the folds keep each
 //! account on one side, and an account model is fitted on the training
 //! accounts' rolled-up out-of-fold lead scores and compared on the test
 //! accounts with the naive roll-ups (max lead score, noisy-OR). Lifecycle
@@ -31,27 +31,27 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{self, AccountModel, EngagementRule, LeadLens};
-use crate::calibration::{self, Calibration};
-use crate::evaluation;
-use crate::features::{
+use crate::scoring::accounts::{self, AccountModel, EngagementRule, LeadLens};
+use crate::scoring::calibration::Calibration;
+use crate::scoring::features::{
     apply_feature_texts, parse_bool, snake_case, FeatureEncoding, FeatureKind, FeaturePipeline,
     FeatureSpec, FeatureText, RawValue, MISSING, OTHER,
 };
-use crate::gbdt::{self, GbdtParams};
-use crate::leakage::{self, LeakFinding, LeakageThresholds};
-use crate::linear;
-use crate::model::{
+use crate::scoring::model::ARTIFACT_FILE;
+use crate::scoring::model::{
     Estimator, ExplanationBaseline, HeldOutMetrics, ModelArtifact, Provenance, ScoreBand,
     ScoringModel, FORMAT_VERSION,
 };
-use crate::registry::ARTIFACT_FILE;
-use crate::report::{self, TrainingReport};
-use crate::splits;
-use crate::stages::{self, FeatureValueRef, StageRules};
-use crate::table::{self, Table};
+use crate::scoring::stages::{self, FeatureValueRef, StageRules};
+use crate::train::evaluation;
+use crate::train::grow::{self, GbdtParams};
+use crate::train::leakage::{self, LeakFinding, LeakageThresholds};
+use crate::train::linear;
+use crate::train::report::{self, TrainingReport};
+use crate::train::splits;
+use crate::train::table::{self, Table};
 
-pub use crate::splits::stratified_split;
+pub use crate::train::splits::stratified_split;
 
 /// Cells treated as missing besides the empty string (compared case-insensitively).
 pub const DEFAULT_NA_VALUES: &[&str] = &["NA", "N/A", "NaN", "null", "None"];
@@ -1342,8 +1342,12 @@ fn fit_accounts(a: AccountInputs, notices: &mut Vec<String>) -> Option<FittedAcc
         return None;
     }
     let numeric: Vec<&str> = lens.numeric.iter().map(String::as_str).collect();
-    let model = match accounts::fit_account_model(&train_rows, &train_labels, &numeric, p.params.l2)
-    {
+    let model = match crate::train::accounts::fit_account_model(
+        &train_rows,
+        &train_labels,
+        &numeric,
+        p.params.l2,
+    ) {
         Ok(model) => model,
         Err(e) => {
             notices.push(format!(
@@ -1464,7 +1468,7 @@ fn cross_validate(
         let y: Vec<bool> = valid_rows.iter().map(|&i| prepared.labels[i]).collect();
         let p: Vec<f64> = z
             .iter()
-            .map(|&z| crate::model::probability_from_log_odds(z))
+            .map(|&z| crate::scoring::math::sigmoid(z))
             .collect();
         for (&pos, &zi) in fold.iter().zip(&z) {
             oof[pos] = zi;
@@ -1578,7 +1582,7 @@ fn fit_on(
         .map(|w| rows.iter().map(|&i| w[i]).collect());
     let estimator = match family {
         ModelFamily::Gbdt => {
-            let model = gbdt::fit(x.view(), &y, w.as_deref(), &params.gbdt, &mut |_| {
+            let model = grow::fit(x.view(), &y, w.as_deref(), &params.gbdt, &mut |_| {
                 progress.advance(1)
             })
             .map_err(TrainError::Fit)?;
@@ -1647,8 +1651,8 @@ fn choose_calibration(
 ) -> (Calibration, report::CalibrationSummary) {
     let fit = |method: CalibrationChoice, z: &[f64], y: &[bool]| -> Calibration {
         match method {
-            CalibrationChoice::Platt => calibration::fit_platt(z, y, None),
-            CalibrationChoice::Isotonic => calibration::fit_isotonic(z, y, None),
+            CalibrationChoice::Platt => crate::train::calibrate::fit_platt(z, y, None),
+            CalibrationChoice::Isotonic => crate::train::calibrate::fit_isotonic(z, y, None),
             _ => Calibration::None,
         }
     };

@@ -11,20 +11,24 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{AccountFeatures, AccountModel, EngagementRule};
-use crate::calibration::Calibration;
-use crate::features::{
+use crate::scoring::accounts::{AccountFeatures, AccountModel, EngagementRule};
+use crate::scoring::calibration::Calibration;
+use crate::scoring::features::{
     EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput, UsedValue,
     MISSING, OTHER,
 };
-use crate::gbdt::GbdtModel;
-use crate::shap_tables::Reaches;
-use crate::stages::{
+use crate::scoring::shap_tables::Reaches;
+use crate::scoring::stages::{
     FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
 };
+use crate::scoring::trees::GbdtModel;
 
 /// The artifact format this build writes.
 pub const FORMAT_VERSION: u32 = 2;
+
+/// File name of an artifact inside a model repository's version directory
+/// (`<name>/<version>/model.json`).
+pub const ARTIFACT_FILE: &str = "model.json";
 
 /// The oldest artifact format this build still reads. Format 1 artifacts
 /// (logistic, uncalibrated) load unchanged: their scores keep their meaning.
@@ -43,7 +47,7 @@ pub enum Estimator {
         coefficients: Vec<f64>,
     },
     /// Gradient-boosted decision trees over the design columns, in our own
-    /// tree format (see [`crate::gbdt`]): `log_odds = base_score + Σ leaves`.
+    /// tree format (see [`crate::scoring::trees`]): `log_odds = base_score + Σ leaves`.
     Gbdt(GbdtModel),
 }
 
@@ -154,11 +158,11 @@ pub struct ModelArtifact {
     pub provenance: Provenance,
     /// Held-out metrics.
     pub metrics: HeldOutMetrics,
-    /// Lifecycle stage rules (see [`crate::stages`]); empty = the model has no
+    /// Lifecycle stage rules (see [`crate::scoring::stages`]); empty = the model has no
     /// stages and responses leave the stage blank.
     #[serde(default)]
     pub stages: StageRules,
-    /// The account model (see [`crate::accounts`]), when the trainer was given
+    /// The account model (see [`crate::scoring::accounts`]), when the trainer was given
     /// accounts; without one the server uses the documented fallback.
     #[serde(default)]
     pub account_model: Option<AccountModel>,
@@ -268,7 +272,7 @@ pub struct LeadScore {
     /// Imputation and clipping notes.
     pub warnings: Vec<String>,
     /// The same notes as (source feature index, kind), for metrics.
-    pub fallbacks: Vec<(usize, crate::features::Fallback)>,
+    pub fallbacks: Vec<(usize, crate::scoring::features::Fallback)>,
 }
 
 /// Contribution of one source feature to a lead's log-odds.
@@ -372,12 +376,12 @@ pub struct ScoringModel {
     pipeline: FeaturePipeline,
     base_log_odds: f64,
     /// Per-leaf TreeSHAP tables of a gbdt estimator (built once at load).
-    shap_tables: Option<crate::shap_tables::ShapTables>,
+    shap_tables: Option<crate::scoring::shap_tables::ShapTables>,
     /// Per source feature, the trees of a gbdt estimator that split on one
     /// of its design columns (built once at load, for [`Self::suggest`]).
     trees_by_feature: Vec<Vec<u32>>,
     /// A gbdt estimator laid out for scoring (built once at load).
-    flat: Option<crate::gbdt::FlatForest>,
+    flat: Option<crate::scoring::trees::FlatForest>,
 }
 
 impl ScoringModel {
@@ -450,7 +454,7 @@ impl ScoringModel {
         }
         let shap_tables = match &artifact.estimator {
             Estimator::Gbdt(model) => {
-                let mut tables = crate::shap_tables::ShapTables::new(model);
+                let mut tables = crate::scoring::shap_tables::ShapTables::new(model);
                 // The suggestion search reads reaches of the actionable
                 // one-column features only.
                 let mut wanted = vec![false; width];
@@ -474,7 +478,7 @@ impl ScoringModel {
             Estimator::Logistic { .. } => Vec::new(),
         };
         let flat = match &artifact.estimator {
-            Estimator::Gbdt(model) => crate::gbdt::FlatForest::new(model),
+            Estimator::Gbdt(model) => crate::scoring::trees::FlatForest::new(model),
             Estimator::Logistic { .. } => None,
         };
         Ok(Self {
@@ -616,7 +620,7 @@ impl ScoringModel {
     }
 
     /// The per-row split pass of the TreeSHAP tables of a gbdt estimator
-    /// (see [`crate::shap_tables::ShapTables::followed`]), shared by the
+    /// (see [`crate::scoring::shap_tables::ShapTables::followed`]), shared by the
     /// contributions and the suggestion of one explanation.
     fn followed(&self, design: &[f64]) -> Option<Vec<u16>> {
         let tables = self.shap_tables.as_ref()?;
@@ -890,9 +894,9 @@ impl ScoringModel {
     ) -> Option<FeatureValueRef<'a>> {
         match input {
             LeadInput::Named(map) => map.get(name).map(|v| match v {
-                crate::features::RawValue::Number(x) => FeatureValueRef::Number(*x),
-                crate::features::RawValue::Category(text) => FeatureValueRef::Text(text),
-                crate::features::RawValue::Flag(b) => FeatureValueRef::Bool(*b),
+                crate::scoring::features::RawValue::Number(x) => FeatureValueRef::Number(*x),
+                crate::scoring::features::RawValue::Category(text) => FeatureValueRef::Text(text),
+                crate::scoring::features::RawValue::Flag(b) => FeatureValueRef::Bool(*b),
             }),
             LeadInput::Dense(values) => {
                 let index = self.pipeline.specs().iter().position(|s| s.name == name)?;
@@ -1036,7 +1040,7 @@ fn validate_logistic(
     let mut bound = intercept.abs();
     for (i, spec) in pipeline.specs().iter().enumerate() {
         let linear_max = match &spec.encoding {
-            crate::features::FeatureEncoding::Numeric {
+            crate::scoring::features::FeatureEncoding::Numeric {
                 mean,
                 std,
                 min,
@@ -1085,12 +1089,6 @@ fn validate_bands(bands: &[ScoreBand]) -> Result<(), String> {
     Ok(())
 }
 
-/// Logistic function, kept strictly inside (0, 1).
-pub fn probability_from_log_odds(z: f64) -> f64 {
-    // One definition for the uncalibrated and the calibrated paths.
-    crate::calibration::sigmoid(z)
-}
-
 /// Display score 1..=99: `round(100 · p)`, clamped.
 pub fn display_score(p: f64) -> u32 {
     ((p * 100.0).round() as i64).clamp(1, 99) as u32
@@ -1110,10 +1108,10 @@ mod tests {
     #[test]
     fn probability_stays_open() {
         for z in [-1e6, -800.0, -40.0, 0.0, 40.0, 800.0, 1e6] {
-            let p = probability_from_log_odds(z);
+            let p = crate::scoring::math::sigmoid(z);
             assert!(p > 0.0 && p < 1.0, "z={z} p={p}");
         }
-        assert!((probability_from_log_odds(0.0) - 0.5).abs() < 1e-15);
+        assert!((crate::scoring::math::sigmoid(0.0) - 0.5).abs() < 1e-15);
     }
 
     /// The suggestion by brute force: every candidate's whole row re-scored.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{
+use crate::train::evaluation::{
     average_precision, brier, cumulative_gains, expected_calibration_error, log_loss, pr_curve,
     reliability, roc_auc, roc_curve, top_share, ReliabilityBin,
 };

@@ -30,6 +30,8 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::scoring::time::date_text;
+
 /// A table as read: header, rows of cells as strings, and where each row came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -765,21 +767,6 @@ fn decimal_text(be_bytes: &[u8], scale: i32) -> Result<String, String> {
     Ok(format!("{sign}{int}.{frac}"))
 }
 
-/// `YYYY-MM-DD` for days since 1970-01-01 (proleptic Gregorian; Howard
-/// Hinnant's civil-from-days, exact for every i32 day count).
-fn date_text(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 /// `HH:MM:SS` with a fraction only when there is one.
 fn time_text(value: i64, per_second: i64) -> String {
     let secs = value.div_euclid(per_second);
@@ -1056,10 +1043,6 @@ mod tests {
 
     #[test]
     fn value_formatting_helpers() {
-        assert_eq!(date_text(0), "1970-01-01");
-        assert_eq!(date_text(19_723), "2024-01-01");
-        assert_eq!(date_text(-1), "1969-12-31");
-        assert_eq!(date_text(11_016), "2000-02-29");
         assert_eq!(
             timestamp_text(1_704_067_200_000, 1_000, true),
             "2024-01-01T00:00:00Z"
@@ -1248,7 +1231,7 @@ mod tests {
     /// timestamps, dates, snappy.
     #[test]
     fn pandas_written_parquet_reads_as_strings() {
-        let bytes = include_bytes!("../tests/data/leads_pandas.parquet");
+        let bytes = include_bytes!("../../tests/data/leads_pandas.parquet");
         let t = read_table(bytes, "leads_pandas.parquet").expect("pandas file reads");
         assert_eq!(
             t.header,

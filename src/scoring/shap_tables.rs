@@ -40,7 +40,7 @@
 //! [`MAX_TABLE_ENTRIES`] keep using Algorithm 2, so the result is always exact
 //! and memory stays bounded.
 
-use crate::gbdt::{GbdtModel, Node, Tree};
+use crate::scoring::trees::{GbdtModel, Node, Tree};
 
 /// Leaves testing more distinct columns than this are left to Algorithm 2
 /// (a leaf's table has `2^n` entries).
@@ -500,7 +500,7 @@ impl Walk<'_> {
             max_columns,
             ..
         } = *self;
-        if depth > crate::gbdt::MAX_TREE_DEPTH {
+        if depth > crate::scoring::trees::MAX_TREE_DEPTH {
             return false;
         }
         match tree.nodes.get(node) {
@@ -645,10 +645,11 @@ impl ShapTables {
     }
 }
 
-#[cfg(test)]
+// These tests grow real models, so they need the trainer.
+#[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
-    use crate::gbdt::{fit, GbdtParams};
+    use crate::train::grow::{fit, GbdtParams};
     use ndarray::Array2;
     use rand::{Rng, SeedableRng};
 
@@ -667,7 +668,7 @@ mod tests {
         let y: Vec<bool> = (0..rows)
             .map(|r| {
                 let z = (x[[r, 0]] - 10.0) * 0.3 + if x[[r, 1]] > 12.0 { 1.0 } else { -0.5 };
-                rng.gen::<f64>() < 1.0 / (1.0 + (-z).exp())
+                rng.gen::<f64>() < crate::scoring::math::sigmoid(z)
             })
             .collect();
         let model = fit(x.view(), &y, None, &params, &mut |_| {}).expect("fit");

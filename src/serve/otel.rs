@@ -15,7 +15,7 @@
 //! ```ignore
 //! Server::builder().trace_fn(|req| {
 //!     let span = tracing::info_span!("grpc", rpc = %req.uri().path());
-//!     leadscore::otel::set_parent_from_headers(&span, req.headers());
+//!     leadscore::serve::otel::set_parent_from_headers(&span, req.headers());
 //!     span
 //! })
 //! ```

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::metrics as m;
+use crate::serve::metrics as m;
 
 /// When a request must be answered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +118,7 @@ where
             Err(_) => {
                 let rpc = rpc_of(request.uri().path());
                 metrics::counter!(m::REQUESTS_SHED_TOTAL, "rpc" => rpc.clone()).increment(1);
-                metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::grpc::code_label(tonic::Code::ResourceExhausted)).increment(1);
+                metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::grpc::code_label(tonic::Code::ResourceExhausted)).increment(1);
                 let status = Status::resource_exhausted(format!(
                     "server busy: {} requests in flight (the limit); retry with backoff",
                     self.limit
@@ -220,7 +220,7 @@ where
                 Err(_) => {
                     metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc.clone())
                         .increment(1);
-                    metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::grpc::code_label(tonic::Code::DeadlineExceeded)).increment(1);
+                    metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::grpc::code_label(tonic::Code::DeadlineExceeded)).increment(1);
                     Ok(Status::deadline_exceeded(format!(
                         "deadline of {} ms exceeded",
                         budget.as_millis()

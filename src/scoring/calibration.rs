@@ -1,0 +1,182 @@
+//! Probability calibration: the map from the estimator's raw log-odds to the
+//! probability the service serves, stored in `model.json`. The trainer's
+//! fitters (Platt and isotonic) are in `train::calibrate`.
+//!
+//! Every [`Calibration`] that passes [`Calibration::validate`] maps finite
+//! log-odds to a probability strictly inside (0, 1), non-decreasing in the
+//! log-odds, so score bands, explanations and log loss keep working.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scoring::math::sigmoid;
+
+/// Lowest (and one minus the highest) probability an isotonic map serves.
+/// Its steps are sample means, and a block of calibration rows with no
+/// positive gives exactly 0: that is an artefact of a finite sample, not an
+/// impossible lead, and an exact 0 or 1 would make log loss infinite.
+pub const ISOTONIC_PROBABILITY_FLOOR: f64 = 1e-6;
+
+/// Maps the model's raw log-odds to a calibrated probability. Stored in
+/// `model.json` as `{"method": "none" | "platt" | "isotonic", ...}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Calibration {
+    /// `p = sigmoid(z)`: the estimator's own probability (format 1
+    /// artifacts, and models whose held-out calibration is already good).
+    #[default]
+    None,
+    /// Platt scaling: `p = 1 / (1 + exp(a·z + b))`, scikit-learn's sign
+    /// convention (`expit(-(a·z + b))`), so `a < 0` when a higher score means
+    /// a higher probability; `a = −1, b = 0` is the identity on a
+    /// well-calibrated logistic model.
+    Platt {
+        /// Slope on the log-odds (≤ 0; see [`Calibration::validate`]).
+        a: f64,
+        /// Offset.
+        b: f64,
+    },
+    /// Isotonic regression on z: piecewise-linear through
+    /// `(log_odds[i], probabilities[i])`, constant (clipped) outside the
+    /// range, as scikit-learn's `IsotonicRegression(out_of_bounds="clip")`.
+    /// Served values are kept in
+    /// [[`ISOTONIC_PROBABILITY_FLOOR`], 1 − [`ISOTONIC_PROBABILITY_FLOOR`]].
+    Isotonic {
+        /// Knot positions, strictly increasing.
+        log_odds: Vec<f64>,
+        /// Probability at each knot, non-decreasing, in [0, 1].
+        probabilities: Vec<f64>,
+    },
+}
+
+impl Calibration {
+    /// The calibrated probability for the estimator's log-odds `z`.
+    ///
+    /// Non-decreasing in `z`, strictly inside (0, 1) for every non-NaN `z`
+    /// (±∞ included), for any calibration that passes [`Self::validate`].
+    /// NaN in gives NaN out: the scorer rejects non-finite log-odds before
+    /// this point, and a NaN must not pass as a plausible probability.
+    pub fn apply(&self, z: f64) -> f64 {
+        if z.is_nan() {
+            return f64::NAN;
+        }
+        match self {
+            Self::None => sigmoid(z),
+            Self::Platt { a, b } => {
+                let u = a * z + b;
+                // 0 · ±∞ is NaN; with a = 0 the map is the constant sigmoid(−b).
+                let u = if u.is_nan() { *b } else { u };
+                sigmoid(-u)
+            }
+            Self::Isotonic {
+                log_odds,
+                probabilities,
+            } => interpolate_clipped(log_odds, probabilities, z)
+                .clamp(ISOTONIC_PROBABILITY_FLOOR, 1.0 - ISOTONIC_PROBABILITY_FLOOR),
+        }
+    }
+
+    /// Checks the invariants [`Self::apply`] relies on.
+    ///
+    /// Never panics, whatever was deserialized.
+    ///
+    /// # Errors
+    /// A message naming the first violation: a non-finite value; Platt
+    /// `a > 0` (a higher score would mean a lower probability; `a = 0`, a
+    /// constant probability, is allowed because it is what [`fit_platt`]
+    /// returns for a score with no signal); isotonic lengths that differ or
+    /// hold fewer than 2 knots, knots not strictly increasing, probabilities
+    /// outside [0, 1] or decreasing.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::None => Ok(()),
+            Self::Platt { a, b } => {
+                if !a.is_finite() || !b.is_finite() {
+                    return Err(format!("platt a and b must be finite, got a={a}, b={b}"));
+                }
+                if *a > 0.0 {
+                    return Err(format!(
+                        "platt a must be <= 0 (higher score, higher probability), got {a}"
+                    ));
+                }
+                Ok(())
+            }
+            Self::Isotonic {
+                log_odds,
+                probabilities,
+            } => {
+                if log_odds.len() != probabilities.len() {
+                    return Err(format!(
+                        "isotonic log_odds ({}) and probabilities ({}) differ in length",
+                        log_odds.len(),
+                        probabilities.len()
+                    ));
+                }
+                if log_odds.len() < 2 {
+                    return Err(format!(
+                        "isotonic needs at least 2 knots, has {}",
+                        log_odds.len()
+                    ));
+                }
+                if let Some(i) = log_odds.iter().position(|z| !z.is_finite()) {
+                    return Err(format!("isotonic log_odds[{i}] is not finite"));
+                }
+                if let Some(i) = probabilities.iter().position(|p| !(0.0..=1.0).contains(p)) {
+                    return Err(format!(
+                        "isotonic probabilities[{i}] = {} is outside [0, 1]",
+                        probabilities[i]
+                    ));
+                }
+                if let Some(i) = log_odds.windows(2).position(|w| w[0] >= w[1]) {
+                    return Err(format!(
+                        "isotonic log_odds must increase strictly; [{i}] = {} >= [{}] = {}",
+                        log_odds[i],
+                        i + 1,
+                        log_odds[i + 1]
+                    ));
+                }
+                if let Some(i) = probabilities.windows(2).position(|w| w[0] > w[1]) {
+                    return Err(format!(
+                        "isotonic probabilities must not decrease; [{i}] = {} > [{}] = {}",
+                        probabilities[i],
+                        i + 1,
+                        probabilities[i + 1]
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The `method` tag as written in `model.json`: `"none"`, `"platt"` or
+    /// `"isotonic"`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Platt { .. } => "platt",
+            Self::Isotonic { .. } => "isotonic",
+        }
+    }
+}
+
+/// Piecewise-linear interpolation through sorted knots, constant outside.
+/// Degrades gracefully (no panic) on knots that would fail validation.
+fn interpolate_clipped(xs: &[f64], ys: &[f64], z: f64) -> f64 {
+    let n = xs.len().min(ys.len());
+    let (xs, ys) = (&xs[..n], &ys[..n]);
+    let (Some(&first), Some(&last)) = (ys.first(), ys.last()) else {
+        return sigmoid(z);
+    };
+    // Index of the first knot strictly above z.
+    let upper = xs.partition_point(|&x| x <= z);
+    if upper == 0 {
+        return first;
+    }
+    if upper == n {
+        return last;
+    }
+    let (x0, x1, y0, y1) = (xs[upper - 1], xs[upper], ys[upper - 1], ys[upper]);
+    let y = y0 + (y1 - y0) * ((z - x0) / (x1 - x0));
+    // Rounding could step a last bit outside [y0, y1] and break
+    // monotonicity across a knot; the clamp rules that out.
+    y.clamp(y0.min(y1), y0.max(y1))
+}

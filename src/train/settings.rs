@@ -1,0 +1,1 @@
+//! Training settings (to be filled).
