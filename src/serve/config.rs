@@ -117,8 +117,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The settings `server::serve` needs.
-    pub fn settings(&self) -> crate::serve::server::ServerSettings {
-        crate::serve::server::ServerSettings {
+    pub fn settings(&self) -> ServerSettings {
+        ServerSettings {
             models_dir: self.models.clone(),
             default_model: self.default_model.clone(),
             keep_versions: self.keep_versions,
@@ -133,7 +133,7 @@ impl ServerConfig {
             max_request_timeout: self.max_request_timeout,
             shutdown_grace: self.shutdown_grace,
             tls: match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(crate::serve::server::TlsSettings {
+                (Some(cert), Some(key)) => Some(TlsSettings {
                     cert: cert.clone(),
                     key: key.clone(),
                     client_ca: self.tls_client_ca.clone(),
@@ -214,5 +214,72 @@ mod tests {
             ServerConfig::try_parse_from(["leadscore-server", "--metrics-addr", "off"]).unwrap();
         assert_eq!(off.metrics_addr, OptionalAddr(None));
         assert!(ServerConfig::try_parse_from(["leadscore-server", "--tls-cert", "c.pem"]).is_err());
+    }
+}
+
+/// TLS files (PEM). With `client_ca`, clients must present a certificate it signed (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key.
+    pub key: PathBuf,
+    /// CA that client certificates must chain to; `None` = no client auth.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// What `serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Model repository root.
+    pub models_dir: PathBuf,
+    /// Model for requests that name none.
+    pub default_model: Option<String>,
+    /// Newest versions kept loaded per model.
+    pub keep_versions: usize,
+    /// Watch the repository for changes (inotify and friends).
+    pub watch_models: bool,
+    /// Rescan the repository this often besides watching it (`None` = never).
+    pub reload_poll_interval: Option<Duration>,
+    /// Metric series idle this long (e.g. of unloaded versions) are dropped.
+    pub metrics_idle_timeout: Duration,
+    /// Most leads per Score / Explain request.
+    pub max_leads_per_request: usize,
+    /// Largest request or response message, bytes.
+    pub max_message_bytes: usize,
+    /// Requests handled at once; beyond it, RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// HTTP/2 streams one connection may have open at once, so that a single
+    /// greedy client cannot take every concurrency slot.
+    pub max_streams_per_connection: u32,
+    /// Deadline for requests that send no `grpc-timeout`.
+    pub request_timeout: Duration,
+    /// Longest deadline granted, whatever the client asks.
+    pub max_request_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// TLS, or plaintext when `None` (e.g. inside a mesh that does mTLS).
+    pub tls: Option<TlsSettings>,
+}
+
+impl ServerSettings {
+    /// Defaults for a given model directory (as the binary's defaults).
+    pub fn for_models(models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            models_dir: models_dir.into(),
+            default_model: None,
+            keep_versions: 3,
+            watch_models: true,
+            reload_poll_interval: Some(Duration::from_secs(30)),
+            metrics_idle_timeout: Duration::from_secs(600),
+            max_leads_per_request: 10_000,
+            max_message_bytes: 16 << 20,
+            max_concurrent_requests: 256,
+            max_streams_per_connection: 100,
+            request_timeout: Duration::from_secs(30),
+            max_request_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            tls: None,
+        }
     }
 }

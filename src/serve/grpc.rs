@@ -17,12 +17,12 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use crate::scoring::accounts;
+use crate::scoring::batch::{map_rows_until, Deadline};
 use crate::scoring::features::UsedValue;
 use crate::scoring::features::{FeatureKind, LeadInput, RawValue};
 use crate::scoring::model::{
     display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact, ScoringModel,
 };
-use crate::serve::limits::Deadline;
 use crate::serve::metrics as m;
 use crate::serve::proto;
 use crate::serve::proto::lead_scoring_server::LeadScoring;
@@ -34,8 +34,6 @@ pub type SharedRegistry = Arc<ArcSwap<ModelRegistry>>;
 
 /// Batches at least this large are scored on the blocking thread pool.
 pub const BLOCKING_BATCH: usize = 512;
-/// How many leads are scored between two deadline checks.
-const DEADLINE_CHECK_EVERY: usize = 64;
 
 /// Implementation of `leadscore.v1.LeadScoring`.
 #[derive(Debug, Clone)]
@@ -73,20 +71,10 @@ impl Job {
         &self,
         f: impl Fn(&LoadedModel, &LeadInput) -> Result<T, crate::scoring::features::FeatureError>,
     ) -> Result<Vec<T>, ServiceError> {
-        let total = self.leads.len();
-        let mut out = Vec::with_capacity(total);
-        for (index, lead) in self.leads.iter().enumerate() {
-            if index % DEADLINE_CHECK_EVERY == 0 && self.deadline.is_some_and(|d| d.expired()) {
-                return Err(ServiceError::DeadlineExceeded {
-                    scored: index,
-                    total,
-                });
-            }
-            out.push(
-                f(&self.loaded, &lead.input).map_err(|e| invalid_lead(index, &lead.lead_id, e))?,
-            );
-        }
-        Ok(out)
+        Ok(map_rows_until(self.leads.len(), self.deadline, |index| {
+            let lead = &self.leads[index];
+            f(&self.loaded, &lead.input).map_err(|e| invalid_lead(index, &lead.lead_id, e))
+        })?)
     }
 }
 
@@ -756,7 +744,7 @@ impl Call {
         }
         metrics::histogram!(m::REQUEST_DURATION_SECONDS, "rpc" => rpc, "model" => model.clone(), "version" => version.clone())
             .record(elapsed.as_secs_f64());
-        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => code_label(code))
+        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => crate::serve::status::code_label(code))
             .increment(1);
         if let Ok(mut id) = MetadataValue::try_from(self.request_id.as_str()) {
             // A fresh value per response: sent as a never-indexed literal.
@@ -774,30 +762,6 @@ impl Call {
             }
         }
         outcome
-    }
-}
-
-/// gRPC code as a metric label: "OK", "InvalidArgument", ... (as grpc-go names them).
-pub fn code_label(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "Cancelled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
     }
 }
 
@@ -842,7 +806,7 @@ impl LeadScoring for LeadScoringService {
                 let answer = if next.leads.len() >= BLOCKING_BATCH {
                     tokio::task::spawn_blocking(move || service.score_stream_message(next))
                         .await
-                        .map_err(|e| Status::internal(e.to_string()))
+                        .map_err(|e| Status::from(ServiceError::Internal(e.to_string())))
                 } else {
                     Ok(service.score_stream_message(next))
                 };
@@ -944,20 +908,5 @@ impl LeadScoring for LeadScoringService {
             default_model: registry.default_model().unwrap_or_default().to_string(),
         };
         call.finish(0, Ok((body, String::new(), String::new())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::code_label;
-
-    /// The labels are the codes' names as grpc-go writes them, `OK` for 0.
-    #[test]
-    fn code_labels_name_every_code() {
-        assert_eq!(code_label(tonic::Code::Ok), "OK");
-        for number in 1..=16 {
-            let code = tonic::Code::from_i32(number);
-            assert_eq!(code_label(code), format!("{code:?}"), "code {number}");
-        }
     }
 }

@@ -18,18 +18,9 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 use tower::{Layer, Service};
 
+pub use crate::scoring::batch::Deadline;
 use crate::serve::metrics as m;
-
-/// When a request must be answered by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(pub Instant);
-
-impl Deadline {
-    /// True once the deadline has passed.
-    pub fn expired(&self) -> bool {
-        Instant::now() >= self.0
-    }
-}
+use crate::serve::status::ServiceError;
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
@@ -118,11 +109,8 @@ where
             Err(_) => {
                 let rpc = rpc_of(request.uri().path());
                 metrics::counter!(m::REQUESTS_SHED_TOTAL, "rpc" => rpc.clone()).increment(1);
-                metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::grpc::code_label(tonic::Code::ResourceExhausted)).increment(1);
-                let status = Status::resource_exhausted(format!(
-                    "server busy: {} requests in flight (the limit); retry with backoff",
-                    self.limit
-                ));
+                metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::ResourceExhausted)).increment(1);
+                let status = Status::from(ServiceError::Overloaded { limit: self.limit });
                 Box::pin(std::future::ready(Ok(status.into_http())))
             }
         }
@@ -220,11 +208,10 @@ where
                 Err(_) => {
                     metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc.clone())
                         .increment(1);
-                    metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::grpc::code_label(tonic::Code::DeadlineExceeded)).increment(1);
-                    Ok(Status::deadline_exceeded(format!(
-                        "deadline of {} ms exceeded",
-                        budget.as_millis()
-                    ))
+                    metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::DeadlineExceeded)).increment(1);
+                    Ok(Status::from(ServiceError::BudgetExhausted {
+                        budget_ms: budget.as_millis(),
+                    })
                     .into_http())
                 }
             }

@@ -41,19 +41,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::{Request, Response, Status};
 
+use crate::scoring::batch::{map_rows_until, Deadline};
 use crate::scoring::features::{FeatureSpec, LeadInput};
 use crate::scoring::model::LeadScore;
+use crate::serve::config::ServerSettings;
 use crate::serve::grpc::{record_scores, Call, SharedRegistry, BLOCKING_BATCH};
-use crate::serve::limits::Deadline;
 use crate::serve::proto::inference as pb;
 use crate::serve::proto::inference::grpc_inference_service_server::{
     GrpcInferenceService, GrpcInferenceServiceServer,
 };
 use crate::serve::registry::{LoadedModel, ModelRegistry};
-use crate::serve::server::ServerSettings;
 use crate::serve::status::ServiceError;
 
 /// Name of the one input tensor.
@@ -70,9 +69,6 @@ pub const SERVER_NAME: &str = "leadscore";
 pub const EXTENSIONS: &[&str] = &["model_configuration", "statistics"];
 /// Backend name in `ModelConfig`.
 pub const BACKEND: &str = "leadscore";
-
-/// How many rows are scored between two deadline checks.
-const DEADLINE_CHECK_EVERY: usize = 64;
 
 /// Platform of a model: `leadscore_<estimator kind>`, e.g. `leadscore_logistic`.
 pub fn platform(loaded: &LoadedModel) -> String {
@@ -105,11 +101,11 @@ impl InferenceService {
             .max_encoding_message_size(max_message_bytes)
     }
 
-    fn resolve(&self, model: &str, version: &str) -> Result<Arc<LoadedModel>, Status> {
+    fn resolve(&self, model: &str, version: &str) -> Result<Arc<LoadedModel>, ServiceError> {
         self.registry
             .load()
             .get(model, version)
-            .map_err(|e| Status::from(ServiceError::from(e)))
+            .map_err(ServiceError::from)
     }
 
     fn max_batch_size(&self) -> i32 {
@@ -221,22 +217,25 @@ fn finish<T>(
     call: Call,
     leads: usize,
     model: Option<&LoadedModel>,
-    result: Result<T, Status>,
+    result: Result<T, ServiceError>,
 ) -> Result<Response<T>, Status> {
     let (name, version) = model
         .map(|l| (l.name.clone(), l.version.to_string()))
         .unwrap_or_default();
-    call.finish_status(leads, result.map(|body| (body, name, version)))
+    call.finish_status(
+        leads,
+        result
+            .map(|body| (body, name, version))
+            .map_err(Status::from),
+    )
 }
 
-/// INVALID_ARGUMENT with a `BadRequest` field violation.
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Status {
-    let message = message.into();
-    Status::with_error_details(
-        Code::InvalidArgument,
-        message.clone(),
-        ErrorDetails::with_bad_request_violation(field, message),
-    )
+/// INVALID_ARGUMENT naming the field (see [`ServiceError::InvalidField`]).
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ServiceError {
+    ServiceError::InvalidField {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -301,7 +300,7 @@ fn decode_input(
     req: &mut pb::ModelInferRequest,
     specs: &[FeatureSpec],
     max_rows: usize,
-) -> Result<Batch, Status> {
+) -> Result<Batch, ServiceError> {
     let n = specs.len();
     if req.inputs.len() != 1 {
         let names: Vec<String> = req
@@ -502,7 +501,7 @@ impl Output {
 }
 
 /// The outputs a request asks for, in its order; none = probability only.
-fn requested_outputs(req: &pb::ModelInferRequest) -> Result<Vec<Output>, Status> {
+fn requested_outputs(req: &pb::ModelInferRequest) -> Result<Vec<Output>, ServiceError> {
     if req.outputs.is_empty() {
         return Ok(vec![Output::Probability]);
     }
@@ -567,17 +566,11 @@ fn score_rows(
     batch: &Batch,
     explain: bool,
     deadline: Option<Deadline>,
-) -> Result<Scored, Status> {
+) -> Result<Scored, ServiceError> {
     let n = batch.cols;
-    let mut scores = Vec::with_capacity(batch.rows);
     let mut contributions = explain.then(|| vec![0.0; batch.rows * n]);
-    for (row, values) in batch.values.chunks_exact(n).enumerate() {
-        if row % DEADLINE_CHECK_EVERY == 0 && deadline.is_some_and(|d| d.expired()) {
-            return Err(Status::from(ServiceError::DeadlineExceeded {
-                scored: row,
-                total: batch.rows,
-            }));
-        }
+    let scores = map_rows_until(batch.rows, deadline, |row| {
+        let values = &batch.values[row * n..(row + 1) * n];
         let input = LeadInput::Dense(values.to_vec());
         let bad_row = |e: crate::scoring::features::FeatureError| {
             invalid(
@@ -586,7 +579,7 @@ fn score_rows(
             )
         };
         match &mut contributions {
-            None => scores.push(loaded.model.score(&input).map_err(bad_row)?),
+            None => loaded.model.score(&input).map_err(bad_row),
             Some(all) => {
                 let e = loaded.model.explain(&input).map_err(bad_row)?;
                 let out = &mut all[row * n..(row + 1) * n];
@@ -595,10 +588,10 @@ fn score_rows(
                         *slot = c.contribution;
                     }
                 }
-                scores.push(e.score);
+                Ok(e.score)
             }
         }
-    }
+    })?;
     Ok(Scored {
         scores,
         contributions,
@@ -670,7 +663,7 @@ impl InferenceService {
         mut req: pb::ModelInferRequest,
         deadline: Option<Deadline>,
         started: Instant,
-    ) -> (Option<Arc<LoadedModel>>, Result<Inferred, Status>) {
+    ) -> (Option<Arc<LoadedModel>>, Result<Inferred, ServiceError>) {
         let loaded = match self.resolve(&req.model_name, &req.model_version) {
             Ok(loaded) => loaded,
             Err(status) => return (None, Err(status)),
@@ -685,7 +678,7 @@ impl InferenceService {
         req: &mut pb::ModelInferRequest,
         deadline: Option<Deadline>,
         started: Instant,
-    ) -> Result<Inferred, Status> {
+    ) -> Result<Inferred, ServiceError> {
         let queue = started.elapsed();
         let t = Instant::now();
         let outputs = requested_outputs(req)?;
@@ -705,10 +698,10 @@ impl InferenceService {
             let loaded = loaded.clone();
             tokio::task::spawn_blocking(move || {
                 let scored = score_rows(&loaded, &batch, explain, deadline)?;
-                Ok::<_, Status>((batch, scored))
+                Ok::<_, ServiceError>((batch, scored))
             })
             .await
-            .map_err(|e| Status::from(ServiceError::Internal(e.to_string())))??
+            .map_err(|e| ServiceError::Internal(e.to_string()))??
         };
         let infer = t.elapsed();
 
@@ -891,7 +884,7 @@ impl GrpcInferenceService for InferenceService {
         let registry = self.registry.load();
         let loaded = registry
             .get(&req.name, &req.version)
-            .map_err(|e| Status::from(ServiceError::from(e)));
+            .map_err(ServiceError::from);
         let result = loaded
             .as_ref()
             .map(|l| model_metadata(&registry, l))
@@ -979,28 +972,27 @@ fn versions_of(
     registry: &ModelRegistry,
     name: &str,
     version: &str,
-) -> Result<Vec<Arc<LoadedModel>>, Status> {
+) -> Result<Vec<Arc<LoadedModel>>, ServiceError> {
     if version.is_empty() {
         let all: Vec<Arc<LoadedModel>> =
             registry.all().filter(|m| m.name == name).cloned().collect();
         if all.is_empty() {
             // Let the registry say why (not loaded, or nothing loaded at all).
-            registry
-                .get(name, "")
-                .map_err(|e| Status::from(ServiceError::from(e)))?;
+            registry.get(name, "").map_err(ServiceError::from)?;
         }
         Ok(all)
     } else {
         registry
             .get(name, version)
             .map(|l| vec![l])
-            .map_err(|e| Status::from(ServiceError::from(e)))
+            .map_err(ServiceError::from)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
 
     fn request(datatype: &str, shape: Vec<i64>) -> pb::ModelInferRequest {
         pb::ModelInferRequest {
@@ -1064,7 +1056,7 @@ mod tests {
         ] {
             let mut req = request("FP64", shape.clone());
             req.raw_input_contents = vec![vec![0; 16]];
-            let err = decode_input(&mut req, &specs(2), 10).expect_err("refused");
+            let err = Status::from(decode_input(&mut req, &specs(2), 10).expect_err("refused"));
             assert_eq!(err.code(), Code::InvalidArgument, "{shape:?}");
             assert!(err.message().contains("\"leads\""), "{}", err.message());
         }
@@ -1088,13 +1080,13 @@ mod tests {
         );
         req.outputs = vec![out("score"), out("score")];
         assert_eq!(
-            requested_outputs(&req).unwrap_err().code(),
+            Status::from(requested_outputs(&req).unwrap_err()).code(),
             Code::InvalidArgument
         );
         req.outputs = vec![out("nope")];
         assert!(requested_outputs(&req)
             .unwrap_err()
-            .message()
+            .to_string()
             .contains("nope"));
     }
 }

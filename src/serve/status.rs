@@ -9,7 +9,32 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::scoring::batch::BatchError;
 use crate::serve::registry::LookupError;
+
+/// gRPC code as a metric label: "OK", "InvalidArgument", ... (as grpc-go names them).
+pub fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
 
 /// Why a request could not be served.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -35,6 +60,27 @@ pub enum ServiceError {
         scored: usize,
         /// Leads in the request.
         total: usize,
+    },
+    /// A field of a request is malformed (outside the leads list, e.g. an
+    /// Open Inference Protocol tensor); `field` is its request path.
+    #[error("{message}")]
+    InvalidField {
+        /// Request path of the field, e.g. `inputs[0].shape`.
+        field: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// The server is at its concurrency limit and sheds the request.
+    #[error("server busy: {limit} requests in flight (the limit); retry with backoff")]
+    Overloaded {
+        /// The configured limit of requests in flight.
+        limit: usize,
+    },
+    /// The request's whole time budget ran out before it was answered.
+    #[error("deadline of {budget_ms} ms exceeded")]
+    BudgetExhausted {
+        /// The budget the request had, in milliseconds.
+        budget_ms: u128,
     },
     /// The handler's worker failed (a bug; never caused by input).
     #[error("internal error: {0}")]
@@ -63,9 +109,24 @@ impl ServiceError {
             ServiceError::InvalidLead { index, field, .. } => {
                 Some(format!("leads[{index}].{field}"))
             }
+            ServiceError::InvalidField { field, .. } => Some(field.clone()),
             ServiceError::Lookup(_)
             | ServiceError::DeadlineExceeded { .. }
+            | ServiceError::BudgetExhausted { .. }
+            | ServiceError::Overloaded { .. }
             | ServiceError::Internal(_) => None,
+        }
+    }
+}
+
+impl From<BatchError<ServiceError>> for ServiceError {
+    fn from(err: BatchError<ServiceError>) -> Self {
+        match err {
+            BatchError::DeadlineExceeded { done, total } => ServiceError::DeadlineExceeded {
+                scored: done,
+                total,
+            },
+            BatchError::Row { error, .. } => error,
         }
     }
 }
@@ -76,11 +137,15 @@ impl From<ServiceError> for Status {
         match &err {
             ServiceError::Lookup(LookupError::NoModelLoaded) => Status::unavailable(message),
             ServiceError::Lookup(_) => Status::not_found(message),
-            ServiceError::DeadlineExceeded { .. } => Status::deadline_exceeded(message),
+            ServiceError::DeadlineExceeded { .. } | ServiceError::BudgetExhausted { .. } => {
+                Status::deadline_exceeded(message)
+            }
+            ServiceError::Overloaded { .. } => Status::resource_exhausted(message),
             ServiceError::Internal(_) => Status::internal(message),
             ServiceError::EmptyLeads
             | ServiceError::TooManyLeads { .. }
-            | ServiceError::InvalidLead { .. } => {
+            | ServiceError::InvalidLead { .. }
+            | ServiceError::InvalidField { .. } => {
                 let field = err.field_path().unwrap_or_default();
                 Status::with_error_details(
                     Code::InvalidArgument,
@@ -119,5 +184,15 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         let status = Status::from(ServiceError::Lookup(LookupError::NoModelLoaded));
         assert_eq!(status.code(), Code::Unavailable);
+    }
+
+    /// The labels are the codes' names as grpc-go writes them, `OK` for 0.
+    #[test]
+    fn code_labels_name_every_code() {
+        assert_eq!(code_label(tonic::Code::Ok), "OK");
+        for number in 1..=16 {
+            let code = tonic::Code::from_i32(number);
+            assert_eq!(code_label(code), format!("{code:?}"), "code {number}");
+        }
     }
 }
