@@ -3,6 +3,7 @@
 
 mod account_training;
 mod accounts;
+mod architecture;
 mod bad_input;
 mod bundled;
 mod calibration_reference;
