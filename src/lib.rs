@@ -14,8 +14,12 @@
 //!   Protocol), limits and deadlines, the model registry and hot reload,
 //!   metrics, tracing and TLS, for `leadscore-server`. It builds on
 //!   `scoring` and never sees `train`.
+//!
+//! Beside them, [`cli`] is how both binaries end: errors as plain lines,
+//! never a stack backtrace.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod scoring;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -1,12 +1,25 @@
 //! `leadscore-server`: reads settings, starts logging, binds, and serves.
+//! Errors end it with plain lines, never a backtrace ([`leadscore::cli`]).
 
+use std::process::ExitCode;
+
+use anyhow::Context;
 use clap::Parser;
 use leadscore::serve::config::ServerConfig;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let config = ServerConfig::parse();
-    // Kept to the end of main: dropping it flushes the last trace spans.
+    leadscore::cli::run_main("leadscore-server", || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(run(config))
+    })
+}
+
+async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    // Kept to the end of run: dropping it flushes the last trace spans.
     let _otel = leadscore::serve::telemetry::init(
         config.log_format,
         &config.log_level,
@@ -15,12 +28,12 @@ async fn main() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("logging setup: {e}"))?;
     let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", config.grpc_addr))?;
+        .with_context(|| format!("cannot bind {}", config.grpc_addr))?;
     let metrics = match config.metrics_addr.0 {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot bind metrics address {addr}: {e}"))?,
+                .with_context(|| format!("cannot bind metrics address {addr}"))?,
         ),
         None => None,
     };

@@ -113,6 +113,11 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests before closing connections.
     #[arg(long, env = "LEADSCORE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// On a panic (a bug), print Rust's own message with its backtrace
+    /// instead of one line. Errors are always plain lines.
+    #[arg(long, env = "LEADSCORE_DEBUG")]
+    pub debug: bool,
 }
 
 impl ServerConfig {

@@ -7,6 +7,7 @@ mod architecture;
 mod bad_input;
 mod bundled;
 mod calibration_reference;
+mod cli_errors;
 mod deploy;
 mod explain;
 mod faults;
