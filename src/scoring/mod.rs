@@ -14,6 +14,9 @@
 //! - [`stages`]: lifecycle stage rules (`public_traffic` … `signing`).
 //! - [`accounts`]: account keys (account id or company email domain), the
 //!   lead lens and roll-up, the account model and [`accounts::score_accounts`].
+//! - [`events`]: point-in-time window features over raw events (counts,
+//!   active days, recency, decayed counts, "ever did X", ratios), the one
+//!   definition trainer and server share.
 //! - [`math`]: the one sigmoid / log-odds pair.
 //! - [`time`]: the one date and timestamp parser.
 //! - [`batch`]: the one deadline-bounded loop over a batch of rows.
@@ -25,6 +28,7 @@
 pub mod accounts;
 pub mod batch;
 pub mod calibration;
+pub mod events;
 pub mod features;
 pub mod math;
 pub mod model;

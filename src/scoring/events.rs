@@ -1,0 +1,700 @@
+//! Behaviour in, features out: the one definition of point-in-time window
+//! features over a lead's raw events, shared by the trainer (which
+//! materialises them for every lead of a leads table) and the server (which
+//! computes them per request from the events a CRM sends).
+//!
+//! An [`EventDefinition`] names the event types (`page_view`,
+//! `demo_action`, `report_created`, …) and lists [`WindowFeature`]s, each an
+//! [`Aggregate`] of one type's events as of a time T:
+//! - `count` in the last N days, `active_days` (distinct UTC days with an
+//!   event) in the last N days, `value_sum` of the events' optional values in
+//!   the last N days;
+//! - `days_since_last` and `days_since_first` (missing when there is no
+//!   such event, so the feature pipeline imputes them like any gap);
+//! - `decayed_count`: `Σ 2^(−age / half_life)`;
+//! - `ever`: 1 when the lead ever did it (the brief's "magic behaviour", such
+//!   as creating a report in the demo), else 0;
+//! - `ratio` of two other window features (missing when the denominator is 0).
+//!
+//! **Point in time.** Only events strictly before T count; events at or
+//! after T are never seen, and [`EventSummary::after_as_of`] says how many
+//! were ignored. Event types the definition does not name are counted in
+//! [`EventSummary::unknown_types`], never silently dropped.
+//!
+//! [`EventDefinition::compute`] fills a caller's buffer and allocates
+//! nothing per window: one pass over the events, with the distinct days of
+//! `active_days` kept in a fixed bitset on the stack (windows of at most
+//! [`MAX_WINDOW_DAYS`] days).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scoring::time::{Timestamp, MS_PER_DAY};
+
+/// The longest window `count`, `active_days` and `value_sum` accept.
+pub const MAX_WINDOW_DAYS: u32 = 366;
+
+/// Half-life of the default decayed counts, in days.
+pub const DEFAULT_HALF_LIFE_DAYS: f64 = 14.0;
+
+/// Windows (days) of the default counts.
+pub const DEFAULT_WINDOWS: [u32; 3] = [7, 30, 90];
+
+/// The definition stored in `model.json` as `"events"` and shown by GetModel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDefinition {
+    /// The event types the model knows, in a stable order.
+    pub event_types: Vec<String>,
+    /// The features computed from them, in the order the model reads them.
+    pub features: Vec<WindowFeature>,
+}
+
+/// One numeric feature computed from events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowFeature {
+    /// The feature's name in the model (e.g. `report_created_count_30d`).
+    pub name: String,
+    /// What it computes, e.g. `{"kind": "count", "event": "page_view", "days": 30}`.
+    pub aggregate: Aggregate,
+}
+
+/// What a [`WindowFeature`] computes, as of a time T.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Aggregate {
+    /// Events of `event` in `[T − days, T)`.
+    Count {
+        /// Event type.
+        event: String,
+        /// Window length.
+        days: u32,
+    },
+    /// Distinct UTC days with an event of `event` in `[T − days, T)`.
+    ActiveDays {
+        /// Event type.
+        event: String,
+        /// Window length.
+        days: u32,
+    },
+    /// Sum of the values of `event`'s events in `[T − days, T)` (events
+    /// without a value add nothing).
+    ValueSum {
+        /// Event type.
+        event: String,
+        /// Window length.
+        days: u32,
+    },
+    /// Days from the latest event of `event` before T to T; missing if none.
+    DaysSinceLast {
+        /// Event type.
+        event: String,
+    },
+    /// Days from the earliest event of `event` before T to T; missing if none.
+    DaysSinceFirst {
+        /// Event type.
+        event: String,
+    },
+    /// `Σ 2^(−age_days / half_life_days)` over `event`'s events before T.
+    DecayedCount {
+        /// Event type.
+        event: String,
+        /// Half-life in days (> 0).
+        half_life_days: f64,
+    },
+    /// 1 when any event of `event` happened before T, else 0.
+    Ever {
+        /// Event type.
+        event: String,
+    },
+    /// `numerator / denominator`, two other window features listed before
+    /// this one; missing when the denominator is 0 or missing.
+    Ratio {
+        /// Name of the numerator feature.
+        numerator: String,
+        /// Name of the denominator feature.
+        denominator: String,
+    },
+}
+
+impl Aggregate {
+    /// The event type this aggregate reads (`None` for a ratio).
+    pub fn event(&self) -> Option<&str> {
+        match self {
+            Aggregate::Count { event, .. }
+            | Aggregate::ActiveDays { event, .. }
+            | Aggregate::ValueSum { event, .. }
+            | Aggregate::DaysSinceLast { event }
+            | Aggregate::DaysSinceFirst { event }
+            | Aggregate::DecayedCount { event, .. }
+            | Aggregate::Ever { event } => Some(event),
+            Aggregate::Ratio { .. } => None,
+        }
+    }
+
+    /// A sales-language reason template for the feature (`{value}` is the
+    /// computed value), e.g. "{value} report created events in the last 30
+    /// days".
+    pub fn reason_template(&self) -> String {
+        let pretty = |e: &str| e.replace('_', " ");
+        match self {
+            Aggregate::Count { event, days } => {
+                format!("{{value}} {} events in the last {days} days", pretty(event))
+            }
+            Aggregate::ActiveDays { event, days } => {
+                format!("{} on {{value}} of the last {days} days", pretty(event))
+            }
+            Aggregate::ValueSum { event, days } => {
+                format!("{} worth {{value}} in the last {days} days", pretty(event))
+            }
+            Aggregate::DaysSinceLast { event } => {
+                format!("no {} for {{value}} days", pretty(event))
+            }
+            Aggregate::DaysSinceFirst { event } => {
+                format!("first {} {{value}} days ago", pretty(event))
+            }
+            Aggregate::DecayedCount { event, .. } => {
+                format!("recent {} activity {{value}}", pretty(event))
+            }
+            Aggregate::Ever { event } => format!("has done {}", pretty(event)),
+            Aggregate::Ratio {
+                numerator,
+                denominator,
+            } => format!(
+                "{} per {} is {{value}}",
+                pretty(numerator),
+                pretty(denominator)
+            ),
+        }
+    }
+
+    /// Boolean-valued aggregates ([`Aggregate::Ever`]) show as yes/no.
+    pub fn is_flag(&self) -> bool {
+        matches!(self, Aggregate::Ever { .. })
+    }
+}
+
+/// One raw event as the trainer reads it or a request sends it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawEvent<'a> {
+    /// Event type as sent (e.g. `report_created`).
+    pub event_type: &'a str,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Optional numeric value (e.g. seconds on a page, a deal size).
+    pub value: Option<f64>,
+}
+
+/// What [`EventDefinition::compute`] saw besides the features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventSummary {
+    /// Events before the as-of time whose type the definition does not name.
+    pub unknown_types: usize,
+    /// Events at or after the as-of time, ignored.
+    pub after_as_of: usize,
+    /// Events that counted.
+    pub used: usize,
+}
+
+/// Why an [`EventDefinition`] cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventDefinitionError {
+    /// Two features share a name, or an event type is listed twice.
+    #[error("events: '{0}' is defined twice")]
+    Duplicate(String),
+    /// A feature reads an event type not in `event_types`.
+    #[error("events: feature '{feature}' reads event type '{event}', which is not in event_types")]
+    UnknownEventType {
+        /// The feature.
+        feature: String,
+        /// The type it names.
+        event: String,
+    },
+    /// A window is 0 days or longer than [`MAX_WINDOW_DAYS`].
+    #[error("events: feature '{feature}' has a window of {days} days; it must be 1 to {MAX_WINDOW_DAYS}")]
+    BadWindow {
+        /// The feature.
+        feature: String,
+        /// Its window.
+        days: u32,
+    },
+    /// A half-life that is not finite and positive.
+    #[error("events: feature '{feature}' has half-life {half_life}; it must be finite and > 0")]
+    BadHalfLife {
+        /// The feature.
+        feature: String,
+        /// Its half-life in days.
+        half_life: String,
+    },
+    /// A ratio names a feature that is not listed before it.
+    #[error("events: ratio '{feature}' reads '{operand}', which must be a window feature listed before it")]
+    BadRatio {
+        /// The ratio.
+        feature: String,
+        /// The operand it names.
+        operand: String,
+    },
+}
+
+impl EventDefinition {
+    /// The default definition for the event types present: per type, counts
+    /// in the last 7, 30 and 90 days, active days in the last 30, days since
+    /// the last and the first event, a decayed count (half-life 14 days),
+    /// "ever", and the 30-day sum of values for types whose events carry
+    /// values (`types_with_values`). Types are sorted by name.
+    pub fn defaults(types: &BTreeSet<String>, types_with_values: &BTreeSet<String>) -> Self {
+        let mut features = Vec::new();
+        for event in types {
+            let mut add = |name: String, aggregate: Aggregate| {
+                features.push(WindowFeature { name, aggregate });
+            };
+            for days in DEFAULT_WINDOWS {
+                add(
+                    format!("{event}_count_{days}d"),
+                    Aggregate::Count {
+                        event: event.clone(),
+                        days,
+                    },
+                );
+            }
+            add(
+                format!("{event}_active_days_30d"),
+                Aggregate::ActiveDays {
+                    event: event.clone(),
+                    days: 30,
+                },
+            );
+            add(
+                format!("{event}_days_since_last"),
+                Aggregate::DaysSinceLast {
+                    event: event.clone(),
+                },
+            );
+            add(
+                format!("{event}_days_since_first"),
+                Aggregate::DaysSinceFirst {
+                    event: event.clone(),
+                },
+            );
+            add(
+                format!("{event}_decayed_14d"),
+                Aggregate::DecayedCount {
+                    event: event.clone(),
+                    half_life_days: DEFAULT_HALF_LIFE_DAYS,
+                },
+            );
+            add(
+                format!("{event}_ever"),
+                Aggregate::Ever {
+                    event: event.clone(),
+                },
+            );
+            if types_with_values.contains(event) {
+                add(
+                    format!("{event}_value_sum_30d"),
+                    Aggregate::ValueSum {
+                        event: event.clone(),
+                        days: 30,
+                    },
+                );
+            }
+        }
+        EventDefinition {
+            event_types: types.iter().cloned().collect(),
+            features,
+        }
+    }
+
+    /// Checks names, windows, half-lives and ratio operands.
+    ///
+    /// # Errors
+    /// The first [`EventDefinitionError`] found.
+    pub fn validate(&self) -> Result<(), EventDefinitionError> {
+        let mut types = BTreeSet::new();
+        for t in &self.event_types {
+            if !types.insert(t.as_str()) {
+                return Err(EventDefinitionError::Duplicate(t.clone()));
+            }
+        }
+        let mut names = BTreeSet::new();
+        for f in &self.features {
+            if let Some(event) = f.aggregate.event() {
+                if !types.contains(event) {
+                    return Err(EventDefinitionError::UnknownEventType {
+                        feature: f.name.clone(),
+                        event: event.to_string(),
+                    });
+                }
+            }
+            match &f.aggregate {
+                Aggregate::Count { days, .. }
+                | Aggregate::ActiveDays { days, .. }
+                | Aggregate::ValueSum { days, .. } => {
+                    if *days == 0 || *days > MAX_WINDOW_DAYS {
+                        return Err(EventDefinitionError::BadWindow {
+                            feature: f.name.clone(),
+                            days: *days,
+                        });
+                    }
+                }
+                Aggregate::DecayedCount { half_life_days, .. } => {
+                    if !(half_life_days.is_finite() && *half_life_days > 0.0) {
+                        return Err(EventDefinitionError::BadHalfLife {
+                            feature: f.name.clone(),
+                            half_life: half_life_days.to_string(),
+                        });
+                    }
+                }
+                Aggregate::Ratio {
+                    numerator,
+                    denominator,
+                } => {
+                    for operand in [numerator, denominator] {
+                        if !names.contains(operand.as_str()) {
+                            return Err(EventDefinitionError::BadRatio {
+                                feature: f.name.clone(),
+                                operand: operand.clone(),
+                            });
+                        }
+                    }
+                }
+                Aggregate::DaysSinceLast { .. }
+                | Aggregate::DaysSinceFirst { .. }
+                | Aggregate::Ever { .. } => {}
+            }
+            if !names.insert(f.name.as_str()) {
+                return Err(EventDefinitionError::Duplicate(f.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Feature names in order.
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+
+    /// Resolves the definition for fast repeated use (type and ratio
+    /// indices). Call on a validated definition.
+    pub fn compile(&self) -> CompiledEvents {
+        let type_index = |e: &str| self.event_types.iter().position(|t| t == e);
+        let feature_index = |n: &str| self.features.iter().position(|f| f.name == n);
+        let plans = self
+            .features
+            .iter()
+            .map(|f| {
+                let ty = f
+                    .aggregate
+                    .event()
+                    .and_then(type_index)
+                    .unwrap_or(usize::MAX);
+                match &f.aggregate {
+                    Aggregate::Count { days, .. } => Plan::Count {
+                        ty,
+                        window: window_ms(*days),
+                    },
+                    Aggregate::ActiveDays { days, .. } => Plan::ActiveDays {
+                        ty,
+                        window: window_ms(*days),
+                    },
+                    Aggregate::ValueSum { days, .. } => Plan::ValueSum {
+                        ty,
+                        window: window_ms(*days),
+                    },
+                    Aggregate::DaysSinceLast { .. } => Plan::SinceLast { ty },
+                    Aggregate::DaysSinceFirst { .. } => Plan::SinceFirst { ty },
+                    Aggregate::DecayedCount { half_life_days, .. } => Plan::Decayed {
+                        ty,
+                        rate: std::f64::consts::LN_2 / half_life_days,
+                    },
+                    Aggregate::Ever { .. } => Plan::Ever { ty },
+                    Aggregate::Ratio {
+                        numerator,
+                        denominator,
+                    } => Plan::Ratio {
+                        num: feature_index(numerator).unwrap_or(usize::MAX),
+                        den: feature_index(denominator).unwrap_or(usize::MAX),
+                    },
+                }
+            })
+            .collect();
+        CompiledEvents {
+            event_types: self.event_types.clone(),
+            plans,
+        }
+    }
+}
+
+fn window_ms(days: u32) -> i64 {
+    i64::from(days) * MS_PER_DAY
+}
+
+/// One feature's work, with its event type as an index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Plan {
+    Count { ty: usize, window: i64 },
+    ActiveDays { ty: usize, window: i64 },
+    ValueSum { ty: usize, window: i64 },
+    SinceLast { ty: usize },
+    SinceFirst { ty: usize },
+    Decayed { ty: usize, rate: f64 },
+    Ever { ty: usize },
+    Ratio { num: usize, den: usize },
+}
+
+/// A validated [`EventDefinition`] ready to compute: the trainer's and the
+/// server's one code path from events to feature values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledEvents {
+    event_types: Vec<String>,
+    plans: Vec<Plan>,
+}
+
+/// Bits of the `active_days` day set: one per day of the longest window.
+const DAY_WORDS: usize = (MAX_WINDOW_DAYS as usize).div_ceil(64) + 1;
+
+impl CompiledEvents {
+    /// Number of features (the length `compute`'s output must have).
+    pub fn width(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// Index of an event type, `None` for a type the model does not know.
+    pub fn type_index(&self, event_type: &str) -> Option<usize> {
+        self.event_types.iter().position(|t| t == event_type)
+    }
+
+    /// Computes every feature as of `as_of` into `out` (length
+    /// [`Self::width`]; missing values are NaN). Events may come in any
+    /// order; only those strictly before `as_of` count.
+    pub fn compute(
+        &self,
+        events: &[RawEvent<'_>],
+        as_of: Timestamp,
+        out: &mut [f64],
+    ) -> EventSummary {
+        let mut summary = EventSummary::default();
+        // Per feature: a running number (count, sum, decayed sum; last or
+        // first time as ms for the since-features).
+        for (slot, plan) in out.iter_mut().zip(&self.plans) {
+            *slot = match plan {
+                Plan::SinceLast { .. } => f64::NEG_INFINITY,
+                Plan::SinceFirst { .. } => f64::INFINITY,
+                _ => 0.0,
+            };
+        }
+        for e in events {
+            if e.at >= as_of {
+                summary.after_as_of += 1;
+                continue;
+            }
+            let Some(ty) = self.type_index(e.event_type) else {
+                summary.unknown_types += 1;
+                continue;
+            };
+            summary.used += 1;
+            let age = as_of.0 - e.at.0;
+            for (slot, plan) in out.iter_mut().zip(&self.plans) {
+                match *plan {
+                    Plan::Count { ty: t, window } if t == ty && age <= window => *slot += 1.0,
+                    Plan::ValueSum { ty: t, window } if t == ty && age <= window => {
+                        if let Some(v) = e.value.filter(|v| v.is_finite()) {
+                            *slot += v;
+                        }
+                    }
+                    Plan::SinceLast { ty: t } if t == ty => *slot = slot.max(e.at.0 as f64),
+                    Plan::SinceFirst { ty: t } if t == ty => *slot = slot.min(e.at.0 as f64),
+                    Plan::Decayed { ty: t, rate } if t == ty => {
+                        *slot += (-rate * age as f64 / MS_PER_DAY as f64).exp();
+                    }
+                    Plan::Ever { ty: t } if t == ty => *slot = 1.0,
+                    _ => {}
+                }
+            }
+        }
+        for (i, plan) in self.plans.iter().enumerate() {
+            match *plan {
+                Plan::SinceLast { .. } | Plan::SinceFirst { .. } => {
+                    let t = out[i];
+                    out[i] = if t.is_finite() {
+                        (as_of.0 as f64 - t) / MS_PER_DAY as f64
+                    } else {
+                        f64::NAN
+                    };
+                }
+                Plan::ActiveDays { ty, window } => {
+                    out[i] = active_days(events, ty, self, as_of, window);
+                }
+                Plan::Ratio { num, den } => {
+                    let (n, d) = (
+                        out.get(num).copied().unwrap_or(f64::NAN),
+                        out.get(den).copied().unwrap_or(f64::NAN),
+                    );
+                    out[i] = if d.is_finite() && d != 0.0 && n.is_finite() {
+                        n / d
+                    } else {
+                        f64::NAN
+                    };
+                }
+                _ => {}
+            }
+        }
+        summary
+    }
+}
+
+/// Distinct UTC days with an event of type `ty` in `[as_of − window, as_of)`,
+/// counted in a fixed bitset indexed by days back from `as_of`'s day.
+fn active_days(
+    events: &[RawEvent<'_>],
+    ty: usize,
+    compiled: &CompiledEvents,
+    as_of: Timestamp,
+    window: i64,
+) -> f64 {
+    let mut bits = [0u64; DAY_WORDS];
+    let today = as_of.0.div_euclid(MS_PER_DAY);
+    for e in events {
+        if e.at >= as_of || as_of.0 - e.at.0 > window {
+            continue;
+        }
+        if compiled.type_index(e.event_type) != Some(ty) {
+            continue;
+        }
+        let back = (today - e.at.0.div_euclid(MS_PER_DAY)) as usize;
+        if let Some(word) = bits.get_mut(back / 64) {
+            *word |= 1 << (back % 64);
+        }
+    }
+    f64::from(bits.iter().map(|w| w.count_ones()).sum::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::time::parse_timestamp;
+
+    fn at(text: &str) -> Timestamp {
+        parse_timestamp(text).expect("time")
+    }
+
+    fn definition() -> EventDefinition {
+        let types: BTreeSet<String> = ["page_view", "report_created"].map(String::from).into();
+        let values: BTreeSet<String> = ["page_view"].map(String::from).into();
+        let mut d = EventDefinition::defaults(&types, &values);
+        d.features.push(WindowFeature {
+            name: "views_7_over_30".into(),
+            aggregate: Aggregate::Ratio {
+                numerator: "page_view_count_7d".into(),
+                denominator: "page_view_count_30d".into(),
+            },
+        });
+        d
+    }
+
+    fn value(d: &EventDefinition, out: &[f64], name: &str) -> f64 {
+        out[d.feature_names().position(|n| n == name).expect(name)]
+    }
+
+    #[test]
+    fn windows_count_only_events_strictly_before_as_of() {
+        let d = definition();
+        d.validate().expect("valid");
+        let c = d.compile();
+        let ev = |t: &'static str, when: &str, v: Option<f64>| RawEvent {
+            event_type: t,
+            at: at(when),
+            value: v,
+        };
+        let events = [
+            ev("page_view", "2024-03-01T09:00:00Z", Some(30.0)),
+            ev("page_view", "2024-03-01T17:00:00Z", Some(10.0)),
+            ev("page_view", "2024-02-20", None),
+            ev("page_view", "2024-01-01", Some(5.0)),
+            ev("report_created", "2024-02-25", None),
+            ev("report_created", "2024-03-10", None), // at as_of: not seen
+            ev("report_created", "2024-04-01", None), // after
+            ev("webinar", "2024-02-01", None),
+        ];
+        let mut out = vec![0.0; c.width()];
+        let summary = c.compute(&events, at("2024-03-10"), &mut out);
+        assert_eq!(
+            summary,
+            EventSummary {
+                unknown_types: 1,
+                after_as_of: 2,
+                used: 5
+            }
+        );
+        assert_eq!(value(&d, &out, "page_view_count_7d"), 0.0);
+        assert_eq!(value(&d, &out, "page_view_count_30d"), 3.0);
+        assert_eq!(value(&d, &out, "page_view_count_90d"), 4.0);
+        assert_eq!(value(&d, &out, "page_view_active_days_30d"), 2.0);
+        assert_eq!(value(&d, &out, "page_view_value_sum_30d"), 40.0);
+        assert_eq!(
+            value(&d, &out, "page_view_days_since_last"),
+            8.0 + 7.0 / 24.0
+        );
+        assert_eq!(value(&d, &out, "page_view_days_since_first"), 69.0);
+        assert_eq!(value(&d, &out, "report_created_ever"), 1.0);
+        assert_eq!(value(&d, &out, "report_created_count_30d"), 1.0);
+        let decayed = value(&d, &out, "report_created_decayed_14d");
+        assert!(
+            (decayed - 2f64.powf(-14.0 / 14.0)).abs() < 1e-12,
+            "{decayed}"
+        );
+        assert_eq!(value(&d, &out, "views_7_over_30"), 0.0);
+    }
+
+    #[test]
+    fn no_events_give_zero_counts_and_missing_recency() {
+        let d = definition();
+        let c = d.compile();
+        let mut out = vec![7.0; c.width()];
+        let summary = c.compute(&[], at("2024-03-10"), &mut out);
+        assert_eq!(summary, EventSummary::default());
+        assert_eq!(value(&d, &out, "page_view_count_30d"), 0.0);
+        assert_eq!(value(&d, &out, "report_created_ever"), 0.0);
+        assert!(value(&d, &out, "page_view_days_since_last").is_nan());
+        assert!(value(&d, &out, "views_7_over_30").is_nan());
+    }
+
+    #[test]
+    fn broken_definitions_are_refused_naming_the_feature() {
+        let mut d = definition();
+        d.features[0].aggregate = Aggregate::Count {
+            event: "page_view".into(),
+            days: 400,
+        };
+        assert!(matches!(
+            d.validate(),
+            Err(EventDefinitionError::BadWindow { days: 400, .. })
+        ));
+        let mut d = definition();
+        d.features[1].aggregate = Aggregate::Ever {
+            event: "nope".into(),
+        };
+        assert!(d.validate().unwrap_err().to_string().contains("'nope'"));
+        let mut d = definition();
+        let last = d.features.len() - 1;
+        d.features[last].aggregate = Aggregate::Ratio {
+            numerator: "later".into(),
+            denominator: "page_view_count_30d".into(),
+        };
+        assert!(matches!(
+            d.validate(),
+            Err(EventDefinitionError::BadRatio { .. })
+        ));
+    }
+
+    #[test]
+    fn the_definition_round_trips_as_json() {
+        let d = definition();
+        let text = serde_json::to_string(&d).expect("json");
+        assert!(text.contains(r#""aggregate":{"kind":"count""#), "{text}");
+        let back: EventDefinition = serde_json::from_str(&text).expect("back");
+        assert_eq!(back, d);
+    }
+}
