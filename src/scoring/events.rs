@@ -381,7 +381,7 @@ impl EventDefinition {
     pub fn compile(&self) -> CompiledEvents {
         let type_index = |e: &str| self.event_types.iter().position(|t| t == e);
         let feature_index = |n: &str| self.features.iter().position(|f| f.name == n);
-        let plans = self
+        let plans: Vec<Plan> = self
             .features
             .iter()
             .map(|f| {
@@ -420,10 +420,7 @@ impl EventDefinition {
                 }
             })
             .collect();
-        CompiledEvents {
-            event_types: self.event_types.clone(),
-            plans,
-        }
+        CompiledEvents::new(self.event_types.clone(), plans)
     }
 }
 
@@ -450,12 +447,40 @@ enum Plan {
 pub struct CompiledEvents {
     event_types: Vec<String>,
     plans: Vec<Plan>,
+    /// Per event type, the plans that read it.
+    by_type: Vec<Vec<usize>>,
+    /// Per plan, its day set's index among the first [`DAY_SETS`]
+    /// `active_days` plans (a later one is counted in a second pass).
+    day_set: Vec<Option<usize>>,
 }
 
-/// Bits of the `active_days` day set: one per day of the longest window.
+/// Words of one `active_days` day set: a bit per day of the longest window.
 const DAY_WORDS: usize = (MAX_WINDOW_DAYS as usize).div_ceil(64) + 1;
+/// `active_days` features whose day sets live on the stack during the pass.
+const DAY_SETS: usize = 8;
 
 impl CompiledEvents {
+    fn new(event_types: Vec<String>, plans: Vec<Plan>) -> Self {
+        let mut by_type = vec![Vec::new(); event_types.len()];
+        let mut day_set = vec![None; plans.len()];
+        let mut sets = 0;
+        for (i, plan) in plans.iter().enumerate() {
+            if let Some(list) = plan.event_type().and_then(|t| by_type.get_mut(t)) {
+                list.push(i);
+            }
+            if matches!(plan, Plan::ActiveDays { .. }) && sets < DAY_SETS {
+                day_set[i] = Some(sets);
+                sets += 1;
+            }
+        }
+        Self {
+            event_types,
+            plans,
+            by_type,
+            day_set,
+        }
+    }
+
     /// Number of features (the length `compute`'s output must have).
     pub fn width(&self) -> usize {
         self.plans.len()
@@ -468,7 +493,8 @@ impl CompiledEvents {
 
     /// Computes every feature as of `as_of` into `out` (length
     /// [`Self::width`]; missing values are NaN). Events may come in any
-    /// order; only those strictly before `as_of` count.
+    /// order; only those strictly before `as_of` count. One pass over the
+    /// events; nothing is allocated.
     pub fn compute(
         &self,
         events: &[RawEvent<'_>],
@@ -476,8 +502,6 @@ impl CompiledEvents {
         out: &mut [f64],
     ) -> EventSummary {
         let mut summary = EventSummary::default();
-        // Per feature: a running number (count, sum, decayed sum; last or
-        // first time as ms for the since-features).
         for (slot, plan) in out.iter_mut().zip(&self.plans) {
             *slot = match plan {
                 Plan::SinceLast { .. } => f64::NEG_INFINITY,
@@ -485,6 +509,8 @@ impl CompiledEvents {
                 _ => 0.0,
             };
         }
+        let mut day_sets = [[0u64; DAY_WORDS]; DAY_SETS];
+        let today = as_of.0.div_euclid(MS_PER_DAY);
         for e in events {
             if e.at >= as_of {
                 summary.after_as_of += 1;
@@ -496,20 +522,29 @@ impl CompiledEvents {
             };
             summary.used += 1;
             let age = as_of.0 - e.at.0;
-            for (slot, plan) in out.iter_mut().zip(&self.plans) {
-                match *plan {
-                    Plan::Count { ty: t, window } if t == ty && age <= window => *slot += 1.0,
-                    Plan::ValueSum { ty: t, window } if t == ty && age <= window => {
+            for &i in &self.by_type[ty] {
+                let slot = &mut out[i];
+                match self.plans[i] {
+                    Plan::Count { window, .. } if age <= window => *slot += 1.0,
+                    Plan::ValueSum { window, .. } if age <= window => {
                         if let Some(v) = e.value.filter(|v| v.is_finite()) {
                             *slot += v;
                         }
                     }
-                    Plan::SinceLast { ty: t } if t == ty => *slot = slot.max(e.at.0 as f64),
-                    Plan::SinceFirst { ty: t } if t == ty => *slot = slot.min(e.at.0 as f64),
-                    Plan::Decayed { ty: t, rate } if t == ty => {
+                    Plan::ActiveDays { window, .. } if age <= window => {
+                        if let Some(set) = self.day_set[i] {
+                            let back = (today - e.at.0.div_euclid(MS_PER_DAY)) as usize;
+                            if let Some(word) = day_sets[set].get_mut(back / 64) {
+                                *word |= 1 << (back % 64);
+                            }
+                        }
+                    }
+                    Plan::SinceLast { .. } => *slot = slot.max(e.at.0 as f64),
+                    Plan::SinceFirst { .. } => *slot = slot.min(e.at.0 as f64),
+                    Plan::Decayed { rate, .. } => {
                         *slot += (-rate * age as f64 / MS_PER_DAY as f64).exp();
                     }
-                    Plan::Ever { ty: t } if t == ty => *slot = 1.0,
+                    Plan::Ever { .. } => *slot = 1.0,
                     _ => {}
                 }
             }
@@ -525,7 +560,12 @@ impl CompiledEvents {
                     };
                 }
                 Plan::ActiveDays { ty, window } => {
-                    out[i] = active_days(events, ty, self, as_of, window);
+                    out[i] = match self.day_set[i] {
+                        Some(set) => {
+                            f64::from(day_sets[set].iter().map(|w| w.count_ones()).sum::<u32>())
+                        }
+                        None => active_days(events, ty, self, as_of, window),
+                    };
                 }
                 Plan::Ratio { num, den } => {
                     let (n, d) = (
@@ -545,8 +585,24 @@ impl CompiledEvents {
     }
 }
 
-/// Distinct UTC days with an event of type `ty` in `[as_of − window, as_of)`,
-/// counted in a fixed bitset indexed by days back from `as_of`'s day.
+impl Plan {
+    fn event_type(&self) -> Option<usize> {
+        match *self {
+            Plan::Count { ty, .. }
+            | Plan::ActiveDays { ty, .. }
+            | Plan::ValueSum { ty, .. }
+            | Plan::SinceLast { ty }
+            | Plan::SinceFirst { ty }
+            | Plan::Decayed { ty, .. }
+            | Plan::Ever { ty } => Some(ty),
+            Plan::Ratio { .. } => None,
+        }
+    }
+}
+
+/// Distinct UTC days with an event of type `ty` in `[as_of − window, as_of)`
+/// (the second pass for `active_days` features beyond the first
+/// [`DAY_SETS`]).
 fn active_days(
     events: &[RawEvent<'_>],
     ty: usize,
