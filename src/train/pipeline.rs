@@ -578,104 +578,12 @@ struct Prepared<'a> {
     params: &'a TrainParams,
 }
 
-/// Trains on a table's bytes (and an optional test file's): the pipeline,
-/// one named step after another. Each step is a function of that name below.
 fn train_bytes_with_progress(
     bytes: &[u8],
     test_bytes: Option<&[u8]>,
     request: &TrainRequest,
     progress: &dyn Progress,
 ) -> Result<TrainOutcome, TrainError> {
-    let params = request.params.get();
-    let mut notices = Vec::new();
-    // read → guard → split → fit → calibrate → evaluate → report; `write`
-    // (write_artifact, write_report) is the caller's.
-    let read = read_table_step(bytes, test_bytes, request)?;
-    let features = choose_features(&read, request, &mut notices)?;
-    let findings = guard_leakage(&read, &features, request, progress, &mut notices)?;
-    let split = split_rows(&read, &features, request)?;
-    let Features {
-        columns,
-        raw,
-        excluded,
-        ..
-    } = features;
-    let prepared = Prepared {
-        table: &read.table,
-        columns,
-        raw,
-        labels: read.labels.clone(),
-        weights: class_weights(&read, params),
-        params,
-    };
-    let stage_rules = check_named_rules(&prepared, request, &mut notices)?;
-    let candidates = fit_candidates(&prepared, &split, progress)?;
-    let chosen = &candidates.cv_results[candidates.best];
-    let (calibration, calibration_summary) = calibrate(
-        params.calibration,
-        &chosen.oof,
-        &split.y_train,
-        &candidates.folds,
-    );
-    let final_fit = fit_final(&prepared, chosen.family, &split, request, progress)?;
-    let evaluated = evaluate_held_out(EvaluateInputs {
-        read: &read,
-        prepared: &prepared,
-        split: &split,
-        request,
-        excluded,
-        final_fit,
-        calibration,
-        oof: &chosen.oof,
-        stage_rules,
-        notices: &mut notices,
-    })?;
-    let report = build_report(ReportInputs {
-        artifact: &evaluated.artifact,
-        request,
-        table: &read.table,
-        positives: read.positives,
-        negatives: read.negatives,
-        split_method: split.split_method.clone(),
-        train_rows: split.train_idx.len(),
-        y_test: &split.y_test,
-        test_probs: &evaluated.test_probs,
-        metric_set: evaluated.metric_set,
-        cv_results: &candidates.cv_results,
-        chosen: chosen.family,
-        choice_reason: candidates.choice_reason.clone(),
-        calibration: calibration_summary,
-        findings: &findings,
-        notices: &notices,
-        accounts: evaluated.account_summary,
-    });
-    Ok(TrainOutcome {
-        artifact: evaluated.artifact,
-        notices,
-        train_rows: split.train_idx.len(),
-        test_rows: split.y_test.len(),
-        report,
-    })
-}
-
-/// What the **read** step produces: the table (a separate test file's rows
-/// appended), and the target parsed on every row.
-struct ReadTable {
-    table: Table,
-    /// With a separate test file: the index of its first row.
-    given_test: Option<usize>,
-    target_idx: usize,
-    labels: Vec<bool>,
-    positives: usize,
-    negatives: usize,
-}
-
-/// Step **read**: the table, the test file, the target.
-fn read_table_step(
-    bytes: &[u8],
-    test_bytes: Option<&[u8]>,
-    request: &TrainRequest,
-) -> Result<ReadTable, TrainError> {
     let params = request.params.get();
     let name = request.data.display().to_string();
     let mut table = table::read_table(bytes, &name)?;
@@ -702,6 +610,8 @@ fn read_table_step(
         }
         _ => None,
     };
+    let mut notices = Vec::new();
+
     // Target.
     let target_idx = table
         .header
@@ -739,46 +649,6 @@ fn read_table_step(
         });
     }
 
-    Ok(ReadTable {
-        table,
-        given_test,
-        target_idx,
-        labels,
-        positives,
-        negatives,
-    })
-}
-
-/// The feature columns chosen from the table, their raw values and what
-/// was left out (part of the **read** step).
-struct Features {
-    columns: Vec<Column>,
-    /// Raw values, one row per lead, in feature order (`None` = missing).
-    raw: Vec<Vec<Option<RawValue>>>,
-    excluded: Vec<String>,
-    time_idx: Option<usize>,
-    group_idx: Option<usize>,
-    account_idx: Option<usize>,
-    email_idx: Option<usize>,
-    /// Missing-value tokens, lower case.
-    na: HashSet<String>,
-}
-
-impl Features {
-    fn is_missing(&self, cell: &str) -> bool {
-        let t = cell.trim();
-        t.is_empty() || self.na.contains(&t.to_ascii_lowercase())
-    }
-}
-
-/// Which columns become features, of which kind, with their raw values.
-fn choose_features(
-    read: &ReadTable,
-    request: &TrainRequest,
-    notices: &mut Vec<String>,
-) -> Result<Features, TrainError> {
-    let table = &read.table;
-    let target_idx = read.target_idx;
     // Which columns become features.
     let find = |flag: &'static str, column: &String| -> Result<usize, TrainError> {
         table
@@ -945,29 +815,6 @@ fn choose_features(
         })
         .collect();
 
-    Ok(Features {
-        columns,
-        raw,
-        excluded,
-        time_idx,
-        group_idx,
-        account_idx,
-        email_idx,
-        na,
-    })
-}
-
-/// Step **guard**: the leakage guard on every labelled row; flagged columns
-/// are refused unless allowed.
-fn guard_leakage(
-    read: &ReadTable,
-    features: &Features,
-    request: &TrainRequest,
-    progress: &dyn Progress,
-    notices: &mut Vec<String>,
-) -> Result<Vec<LeakFinding>, TrainError> {
-    let (table, labels) = (&read.table, &read.labels);
-    let (columns, raw) = (&features.columns, &features.raw);
     // Leakage guard, on every labelled row.
     progress.start("leakage guard", columns.len() as u64);
     let leak_columns: Vec<leakage::ColumnValues> = columns
@@ -979,7 +826,7 @@ fn guard_leakage(
             values: raw.iter().map(|r| r[f].as_ref()).collect(),
         })
         .collect();
-    let findings = leakage::find_leaks(&leak_columns, labels, &LeakageThresholds::default());
+    let findings = leakage::find_leaks(&leak_columns, &labels, &LeakageThresholds::default());
     drop(leak_columns);
     progress.finish(&format!("{} finding(s)", findings.len()));
     let refused: Vec<LeakFinding> = findings
@@ -994,37 +841,6 @@ fn guard_leakage(
         notices.push(format!("allowed by --allow-leaky: {}", f.evidence));
     }
 
-    Ok(findings)
-}
-
-/// What the **split** step produces.
-struct Split {
-    /// Account key per row, with an account or email column.
-    account_keys: Option<Vec<Option<String>>>,
-    /// Group per row for grouped splits and folds, and how it was chosen.
-    split_groups: Option<(Vec<String>, String)>,
-    train_idx: Vec<usize>,
-    test_idx: Vec<usize>,
-    split_method: String,
-    y_train: Vec<bool>,
-    y_test: Vec<bool>,
-}
-
-/// Step **split**: accounts, groups, and the held-out rows.
-fn split_rows(
-    read: &ReadTable,
-    features: &Features,
-    request: &TrainRequest,
-) -> Result<Split, TrainError> {
-    let params = request.params.get();
-    let (table, labels, given_test) = (&read.table, &read.labels, read.given_test);
-    let (account_idx, email_idx, group_idx, time_idx) = (
-        features.account_idx,
-        features.email_idx,
-        features.group_idx,
-        features.time_idx,
-    );
-    let is_missing = |cell: &str| features.is_missing(cell);
     // Account keys, one per row (None: the lead has no account).
     let account_keys: Option<Vec<Option<String>>> = (account_idx.is_some() || email_idx.is_some())
         .then(|| {
@@ -1093,7 +909,7 @@ fn split_rows(
         let (a, b) = splits::group_split(groups, params.test_fraction, params.seed);
         (a, b, method.clone())
     } else {
-        let (a, b) = stratified_split(labels, params.test_fraction, params.seed);
+        let (a, b) = stratified_split(&labels, params.test_fraction, params.seed);
         (a, b, "stratified".to_string())
     };
     let y_train: Vec<bool> = train_idx.iter().map(|&i| labels[i]).collect();
@@ -1106,40 +922,26 @@ fn split_rows(
         }
     }
 
-    Ok(Split {
-        account_keys,
-        split_groups,
-        train_idx,
-        test_idx,
-        split_method,
-        y_train,
-        y_test,
-    })
-}
-
-/// Class weights of the fitting loss (`None` = every row counts once).
-fn class_weights(read: &ReadTable, params: &TrainParams) -> Option<Vec<f64>> {
-    let (labels, positives, negatives) = (&read.labels, read.positives, read.negatives);
-    match params.class_weight {
+    let weights = match params.class_weight {
         ClassWeight::None => None,
         ClassWeight::Balanced => {
             let n = labels.len() as f64;
             let (wp, wn) = (n / (2.0 * positives as f64), n / (2.0 * negatives as f64));
             Some(labels.iter().map(|&y| if y { wp } else { wn }).collect())
         }
-    }
-}
+    };
+    let prepared = Prepared {
+        table: &table,
+        columns,
+        raw,
+        labels: labels.clone(),
+        weights,
+        params,
+    };
 
-/// Stage rules and behavioural features name features: checked before any
-/// fitting (part of the **fit** step).
-fn check_named_rules(
-    prepared: &Prepared,
-    request: &TrainRequest,
-    notices: &mut Vec<String>,
-) -> Result<StageRules, TrainError> {
     // Stage rules and behavioural features name features, so check them
     // before any fitting.
-    let names = feature_names(prepared);
+    let names = feature_names(&prepared);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     for wanted in &request.behavioural_features {
         let kind = names
@@ -1182,35 +984,13 @@ fn check_named_rules(
         }
     };
 
-    Ok(stage_rules)
-}
-
-/// What cross-validating the candidate families produced.
-struct Candidates {
-    folds: Vec<Vec<usize>>,
-    cv_results: Vec<CvResult>,
-    /// Index of the chosen family in `cv_results`.
-    best: usize,
-    choice_reason: String,
-}
-
-/// Step **fit** (model choice): cross-validates each candidate family on
-/// the training rows and picks one.
-fn fit_candidates(
-    prepared: &Prepared,
-    split: &Split,
-    progress: &dyn Progress,
-) -> Result<Candidates, TrainError> {
-    let params = prepared.params;
-    let (split_groups, train_idx, y_train) =
-        (&split.split_groups, &split.train_idx, &split.y_train);
     // Cross-validation folds on the training rows (positions in train_idx).
     let folds: Vec<Vec<usize>> = match &split_groups {
         Some((groups, _)) => {
             let groups: Vec<String> = train_idx.iter().map(|&i| groups[i].clone()).collect();
             splits::group_folds(&groups, params.folds, params.seed)
         }
-        None => splits::stratified_folds(y_train, params.folds, params.seed),
+        None => splits::stratified_folds(&y_train, params.folds, params.seed),
     };
     let candidates: Vec<ModelFamily> = match params.model {
         ModelFamily::Auto => vec![ModelFamily::Logistic, ModelFamily::Gbdt],
@@ -1219,7 +999,7 @@ fn fit_candidates(
     let mut cv_results = Vec::new();
     for &family in &candidates {
         cv_results.push(cross_validate(
-            prepared, family, train_idx, &folds, progress,
+            &prepared, family, &train_idx, &folds, progress,
         )?);
     }
     let best = cv_results
@@ -1246,41 +1026,17 @@ fn fit_candidates(
         format!("{} as requested", family_name(chosen.family))
     };
 
-    Ok(Candidates {
-        folds,
-        cv_results,
-        best,
-        choice_reason,
-    })
-}
+    // Calibration, chosen and fitted on the out-of-fold predictions.
+    let (calibration, calibration_summary) =
+        choose_calibration(params.calibration, &chosen.oof, &y_train, &folds);
 
-/// The final model fitted on all training rows.
-struct FinalFit {
-    specs: Vec<FeatureSpec>,
-    estimator: Estimator,
-    x_train: Array2<f64>,
-    x_test: Array2<f64>,
-    design_means: Vec<f64>,
-}
-
-/// Step **fit** (final): the chosen family on all training rows, with the
-/// features' sales language.
-fn fit_final(
-    prepared: &Prepared,
-    family: ModelFamily,
-    split: &Split,
-    request: &TrainRequest,
-    progress: &dyn Progress,
-) -> Result<FinalFit, TrainError> {
-    let params = prepared.params;
-    let (train_idx, test_idx) = (&split.train_idx, &split.test_idx);
     // The final model, on all training rows.
     progress.start(
-        &format!("final {} fit", family_name(family)),
-        fit_steps(family, params),
+        &format!("final {} fit", family_name(chosen.family)),
+        fit_steps(chosen.family, params),
     );
     let fit_started = Instant::now();
-    let (mut specs, estimator, x_train) = fit_on(prepared, family, train_idx, progress)?;
+    let (mut specs, estimator, x_train) = fit_on(&prepared, chosen.family, &train_idx, progress)?;
     // Sales language: train.toml's [features.<name>] first, then the
     // defaults for what it leaves unset, and the deciles the suggestion
     // search tries (see features::FeatureSpec::fill_defaults).
@@ -1307,72 +1063,8 @@ fn fit_final(
         .mean_axis(ndarray::Axis(0))
         .map(|m| m.to_vec())
         .unwrap_or_default();
-    let x_test = encode_rows(prepared, &pipeline, test_idx)?;
+    let x_test = encode_rows(&prepared, &pipeline, &test_idx)?;
 
-    Ok(FinalFit {
-        specs,
-        estimator,
-        x_train,
-        x_test,
-        design_means,
-    })
-}
-
-/// What the **evaluate** step needs.
-struct EvaluateInputs<'a, 'p> {
-    read: &'a ReadTable,
-    prepared: &'a Prepared<'p>,
-    split: &'a Split,
-    request: &'a TrainRequest,
-    excluded: Vec<String>,
-    final_fit: FinalFit,
-    calibration: Calibration,
-    /// Out-of-fold log-odds of the training rows.
-    oof: &'a [f64],
-    stage_rules: StageRules,
-    notices: &'a mut Vec<String>,
-}
-
-/// What the **evaluate** step produces.
-struct Evaluated {
-    artifact: ModelArtifact,
-    test_probs: Vec<f64>,
-    metric_set: report::MetricSet,
-    account_summary: Option<report::AccountSummary>,
-}
-
-/// Step **evaluate**: assembles the artifact (bands, global explanation,
-/// account model, stages), scores the held-out rows once, and re-validates
-/// what will be written.
-fn evaluate_held_out(inputs: EvaluateInputs) -> Result<Evaluated, TrainError> {
-    let EvaluateInputs {
-        read,
-        prepared,
-        split,
-        request,
-        excluded,
-        final_fit,
-        calibration,
-        oof,
-        stage_rules,
-        notices,
-    } = inputs;
-    let params = prepared.params;
-    let (table, labels, positives) = (&read.table, &read.labels, read.positives);
-    let (train_idx, test_idx, y_train, y_test) = (
-        &split.train_idx,
-        &split.test_idx,
-        &split.y_train,
-        &split.y_test,
-    );
-    let account_keys = &split.account_keys;
-    let FinalFit {
-        specs,
-        estimator,
-        x_train,
-        x_test,
-        design_means,
-    } = final_fit;
     let positive_rate = positives as f64 / labels.len() as f64;
     let train_positive_rate = y_train.iter().filter(|&&y| y).count() as f64 / y_train.len() as f64;
     let mut artifact = ModelArtifact {
@@ -1449,7 +1141,7 @@ fn evaluate_held_out(inputs: EvaluateInputs) -> Result<Evaluated, TrainError> {
     let account_summary = match &account_keys {
         Some(keys) => {
             let mut row_probs = vec![f64::NAN; labels.len()];
-            for (&i, &z) in train_idx.iter().zip(oof) {
+            for (&i, &z) in train_idx.iter().zip(&chosen.oof) {
                 row_probs[i] = model.probability(z);
             }
             for (&i, &p) in test_idx.iter().zip(&test_probs) {
@@ -1462,17 +1154,17 @@ fn evaluate_held_out(inputs: EvaluateInputs) -> Result<Evaluated, TrainError> {
                 .map_or(0.5, |b| b.min_probability);
             fit_accounts(
                 AccountInputs {
-                    prepared,
+                    prepared: &prepared,
                     specs: &artifact.features,
                     keys,
-                    train_idx,
-                    test_idx,
+                    train_idx: &train_idx,
+                    test_idx: &test_idx,
                     probabilities: &row_probs,
                     engagement: EngagementRule::from_warm_band(warm),
                     behavioural: &request.behavioural_features,
                     key: account_key_description(request),
                 },
-                notices,
+                &mut notices,
             )
             .map(|fitted| {
                 artifact.account_model = Some(fitted.model);
@@ -1484,7 +1176,7 @@ fn evaluate_held_out(inputs: EvaluateInputs) -> Result<Evaluated, TrainError> {
     };
     artifact.stages = stage_rules;
 
-    let metric_set = report::MetricSet::from_predictions(y_test, &test_probs, train_positive_rate);
+    let metric_set = report::MetricSet::from_predictions(&y_test, &test_probs, train_positive_rate);
     artifact.metrics = HeldOutMetrics {
         roc_auc: metric_set.roc_auc,
         log_loss: metric_set.log_loss,
@@ -1500,11 +1192,32 @@ fn evaluate_held_out(inputs: EvaluateInputs) -> Result<Evaluated, TrainError> {
     // Re-validate what will be written.
     ScoringModel::from_artifact(artifact.clone()).map_err(TrainError::Fit)?;
 
-    Ok(Evaluated {
-        artifact,
-        test_probs,
+    let report = build_report(ReportInputs {
+        artifact: &artifact,
+        request,
+        table: &table,
+        positives,
+        negatives,
+        split_method,
+        train_rows: train_idx.len(),
+        y_test: &y_test,
+        test_probs: &test_probs,
         metric_set,
-        account_summary,
+        cv_results: &cv_results,
+        chosen: chosen.family,
+        choice_reason,
+        calibration: calibration_summary,
+        findings: &findings,
+        notices: &notices,
+        accounts: account_summary,
+    });
+
+    Ok(TrainOutcome {
+        artifact,
+        notices,
+        train_rows: train_idx.len(),
+        test_rows: test_idx.len(),
+        report,
     })
 }
 
@@ -1930,7 +1643,7 @@ fn encode_rows(
 /// the other folds' predictions and scored on the fold's own, and the one
 /// with the lowest log loss wins (a more flexible method must win by more
 /// than 0.1%); the winner is then fitted on all out-of-fold predictions.
-fn calibrate(
+fn choose_calibration(
     choice: CalibrationChoice,
     oof: &[f64],
     labels: &[bool],
