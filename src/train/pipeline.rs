@@ -169,6 +169,12 @@ pub enum TrainError {
     /// The solver failed or produced an unusable model.
     #[error("fitting failed: {0}")]
     Fit(String),
+    /// Growing the boosted trees failed.
+    #[error("fitting failed: {0}")]
+    Grow(#[from] grow::GrowError),
+    /// The logistic solver failed.
+    #[error("fitting failed: {0}")]
+    Logistic(#[from] linear::LogisticError),
     /// A `[[stages]]` rule of `train.toml` does not fit the model's features.
     #[error("[[stages]] in train.toml: {0}")]
     Stages(String),
@@ -348,12 +354,10 @@ impl TrainParams {
         if self.min_positives < 2 {
             return Err(bad("min_positives", "must be >= 2"));
         }
-        self.gbdt
-            .check()
-            .map_err(|problem| TrainError::InvalidParam {
-                name: "gbdt",
-                problem,
-            })?;
+        self.gbdt.check().map_err(|e| TrainError::InvalidParam {
+            name: "gbdt",
+            problem: e.to_string(),
+        })?;
         Ok(ValidTrainParams(self))
     }
 }
@@ -1584,13 +1588,11 @@ fn fit_on(
         ModelFamily::Gbdt => {
             let model = grow::fit(x.view(), &y, w.as_deref(), &params.gbdt, &mut |_| {
                 progress.advance(1)
-            })
-            .map_err(TrainError::Fit)?;
+            })?;
             Estimator::Gbdt(model)
         }
         _ => {
-            let fit = linear::fit_logistic(&x, &y, w.as_deref(), params.l2, params.max_iterations)
-                .map_err(TrainError::Fit)?;
+            let fit = linear::fit_logistic(&x, &y, w.as_deref(), params.l2, params.max_iterations)?;
             progress.advance(1);
             Estimator::Logistic {
                 intercept: fit.intercept,
