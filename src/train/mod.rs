@@ -10,7 +10,9 @@
 //! - [`linear`]: logistic regression; [`grow`]: gradient-boosted tree
 //!   growth (histograms, best-first leaves).
 //! - [`calibrate`]: Platt and isotonic fitting.
-//! - [`accounts`]: the account model's fitter.
+//! - [`accounts`]: the account model's fitter; [`default_stages`]: the
+//!   lifecycle stage rules a model gets without `[[stages]]` (data in
+//!   `default_stages.toml`).
 //! - [`evaluation`]: ROC AUC, PR AUC, log loss, Brier, calibration error,
 //!   lift, and the curves behind the report's plots; [`report`]: the report.
 //! - [`synthetic`]: lead data from a known model, for tests, demos and
@@ -20,6 +22,7 @@
 
 pub mod accounts;
 pub mod calibrate;
+pub mod default_stages;
 pub mod evaluation;
 pub mod grow;
 pub mod leakage;

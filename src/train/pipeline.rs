@@ -17,7 +17,7 @@
 //! account on one side, and an account model is fitted on the training
 //! accounts' rolled-up out-of-fold lead scores and compared on the test
 //! accounts with the naive roll-ups (max lead score, noisy-OR). Lifecycle
-//! stage rules (`[[stages]]`, else [`stages::default_for_features`]) are
+//! stage rules (`[[stages]]`, else [`default_stages::default_for_features`]) are
 //! checked against the feature names and stored in the artifact.
 //!
 //! Hyperparameters go through [`TrainParams::check`] once, up front (linfa
@@ -42,7 +42,8 @@ use crate::scoring::model::{
     Estimator, ExplanationBaseline, HeldOutMetrics, ModelArtifact, Provenance, ScoreBand,
     ScoringModel, FORMAT_VERSION,
 };
-use crate::scoring::stages::{self, FeatureValueRef, StageRules};
+use crate::scoring::stages::{FeatureValueRef, StageRules};
+use crate::train::default_stages;
 use crate::train::evaluation;
 use crate::train::grow::{self, GbdtParams};
 use crate::train::leakage::{self, LeakFinding, LeakageThresholds};
@@ -399,7 +400,7 @@ pub struct TrainRequest {
     /// numeric feature. Each must be a numeric feature of the model.
     pub behavioural_features: Vec<String>,
     /// Lifecycle stage rules (`[[stages]]` in `train.toml`); `None` = the
-    /// defaults for the model's features ([`stages::default_for_features`]).
+    /// defaults for the model's features ([`default_stages::default_for_features`]).
     pub stages: Option<StageRules>,
     /// A separate held-out file (same columns): every row of `data` trains,
     /// every row of this file tests, so a comparison can use exactly the rows
@@ -972,7 +973,7 @@ fn train_bytes_with_progress(
             rules.clone()
         }
         None => {
-            let rules = stages::default_for_features(&names);
+            let rules = default_stages::default_for_features(&names);
             notices.push(if rules.rules().is_empty() {
                 "no stage rules: none of the default rules fits these features, so responses \
                  leave the stage blank; write [[stages]] in train.toml to place leads in stages"
@@ -980,7 +981,7 @@ fn train_bytes_with_progress(
             } else {
                 format!(
                     "stage rules: {} default rule(s) for these features \
-                     (stages::default_for_features); write [[stages]] in train.toml to change them",
+                     (default_stages::default_for_features); write [[stages]] in train.toml to change them",
                     rules.rules().len()
                 )
             });
@@ -2111,7 +2112,7 @@ mod tests {
         assert_eq!(config.email_column.as_deref(), Some("email"));
         assert_eq!(
             config.stages,
-            Some(StageRules(vec![stages::StageRule::parse(
+            Some(StageRules(vec![crate::scoring::stages::StageRule::parse(
                 "activation",
                 &["report_created == true"]
             )

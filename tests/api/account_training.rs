@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use leadscore::scoring::model::ModelArtifact;
-use leadscore::scoring::stages;
 use leadscore::serve::proto::{Lead, ScoreAccountsRequest};
+use leadscore::train::default_stages;
 use leadscore::train::report::AccountSummary;
 use leadscore::train::synthetic;
 use leadscore::train::{self, TrainConfig, TrainError, TrainOutcome, TrainParams, TrainRequest};
@@ -124,7 +124,7 @@ fn the_account_model_beats_the_max_roll_up_on_held_out_accounts() {
     assert_eq!(rule.min_probability, warm.min_probability);
     assert!(rule.any_behaviour);
     let names: Vec<&str> = a.features.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(a.stages, stages::default_for_features(&names));
+    assert_eq!(a.stages, default_stages::default_for_features(&names));
     assert!(a
         .stages
         .rules()
