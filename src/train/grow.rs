@@ -15,30 +15,46 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::trees::{GbdtModel, Node, Tree, MAX_TREE_DEPTH};
 
-/// Hyperparameters of [`fit`], with LightGBM's names and default values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Hyperparameters of [`fit`], with LightGBM's names and default values
+/// (`[params.gbdt]` in `train.toml`; the five most used also have
+/// `leadscore-train` flags, whose `--help` lines are the `help` texts below).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct GbdtParams {
     /// Number of boosting rounds (trees). Default 100.
+    #[arg(
+        long = "trees",
+        value_name = "TREES",
+        required = false,
+        help = "Boosting rounds (trees)"
+    )]
     pub n_trees: usize,
     /// Shrinkage applied to every leaf value. Default 0.1.
+    #[arg(long, required = false, help = "Boosting learning rate")]
     pub learning_rate: f64,
     /// Maximum leaves per tree; trees grow best-first (the leaf with the
     /// largest gain is split next) until they have this many. Default 31.
+    #[arg(long, required = false, help = "Leaves per tree")]
     pub num_leaves: usize,
     /// Maximum depth of a leaf (root = 0); 0 means no limit besides
     /// [`MAX_TREE_DEPTH`]. Default 0.
+    #[arg(long, required = false, help = "Tree depth limit (0 = none)")]
     pub max_depth: usize,
     /// Minimum number of training rows in a leaf (rows, not weights).
     /// Default 20.
+    #[arg(long, required = false, help = "Fewest training rows in a leaf")]
     pub min_data_in_leaf: usize,
     /// Minimum sum of hessians (the leaf's cover) in a leaf. Default 1e-3.
+    #[arg(skip = GbdtParams::default().min_sum_hessian_in_leaf)]
     pub min_sum_hessian_in_leaf: f64,
     /// L2 regularisation λ on leaf values. Default 0.
+    #[arg(skip)]
     pub lambda_l2: f64,
     /// Maximum number of histogram bins per column. Default 255.
+    #[arg(skip = GbdtParams::default().max_bins)]
     pub max_bins: usize,
     /// A split is made only when its gain exceeds this. Default 0.
+    #[arg(skip)]
     pub min_gain_to_split: f64,
 }
 

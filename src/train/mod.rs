@@ -35,3 +35,7 @@ pub mod synthetic;
 pub mod table;
 
 pub use pipeline::*;
+pub use settings::{
+    command_line, CalibrationChoice, ClassWeight, ModelFamily, TrainParams, TrainSettings,
+    ValidTrainParams, ValidTrainSettings,
+};

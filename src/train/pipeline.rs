@@ -20,22 +20,21 @@
 //! stage rules (`[[stages]]`, else [`default_stages::default_for_features`]) are
 //! checked against the feature names and stored in the artifact.
 //!
-//! Hyperparameters go through [`TrainParams::check`] once, up front (linfa
-//! style): a [`ValidTrainParams`] can only hold usable values. They can come
-//! from a `train.toml` file ([`TrainConfig`]) with flags overriding it.
+//! The pipeline runs on [`ValidTrainSettings`]: [`TrainSettings`] (flags,
+//! `train.toml` or code; [`crate::train::settings`]) checked once, up front,
+//! hyperparameters included (linfa style).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
 use crate::scoring::accounts::{self, AccountModel, EngagementRule, LeadLens};
 use crate::scoring::calibration::Calibration;
 use crate::scoring::features::{
     apply_feature_texts, parse_bool, snake_case, FeatureEncoding, FeatureKind, FeaturePipeline,
-    FeatureSpec, FeatureText, RawValue, MISSING, OTHER,
+    FeatureSpec, RawValue, MISSING, OTHER,
 };
 use crate::scoring::model::ARTIFACT_FILE;
 use crate::scoring::model::{
@@ -45,10 +44,13 @@ use crate::scoring::model::{
 use crate::scoring::stages::{FeatureValueRef, StageRules};
 use crate::train::default_stages;
 use crate::train::evaluation;
-use crate::train::grow::{self, GbdtParams};
+use crate::train::grow;
 use crate::train::leakage::{self, LeakFinding, LeakageThresholds};
 use crate::train::linear;
 use crate::train::report::{self, TrainingReport};
+use crate::train::settings::{
+    CalibrationChoice, ClassWeight, ModelFamily, TrainParams, TrainSettings, ValidTrainSettings,
+};
 use crate::train::splits;
 use crate::train::table::{self, Table};
 
@@ -159,6 +161,17 @@ pub enum TrainError {
         /// What is wrong.
         problem: String,
     },
+    /// A required setting is given neither as a flag nor in `train.toml`.
+    #[error("{flag} (or `{key}` in the config file) is required")]
+    MissingSetting {
+        /// The flag.
+        flag: &'static str,
+        /// The `train.toml` key.
+        key: &'static str,
+    },
+    /// The flags do not fit the settings type (a bug of the caller).
+    #[error("command line: {0}")]
+    CommandLine(#[from] clap::Error),
     /// `train.toml` could not be read.
     #[error("{path}: {message}")]
     Config {
@@ -202,219 +215,6 @@ fn leak_message(findings: &[LeakFinding]) -> String {
     text
 }
 
-/// Which model family to fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelFamily {
-    /// L2-regularised logistic regression (the simple, explainable default).
-    Logistic,
-    /// Gradient-boosted decision trees.
-    Gbdt,
-    /// Cross-validate both and keep the one with the lower validation log loss.
-    Auto,
-}
-
-/// How probabilities are calibrated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum CalibrationChoice {
-    /// Choose none / Platt / isotonic by cross-validated log loss on the out-of-fold predictions.
-    Auto,
-    /// The model's own probabilities.
-    None,
-    /// Platt scaling (a logistic map of the log-odds).
-    Platt,
-    /// Isotonic regression on the log-odds.
-    Isotonic,
-}
-
-/// Weights of the two classes in the fitting loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassWeight {
-    /// Every row counts once.
-    None,
-    /// Each class weighs half of the total (scikit-learn's "balanced"); the
-    /// calibration, fitted unweighted, maps scores back to true probabilities.
-    Balanced,
-}
-
-/// Trainer hyperparameters, unchecked. Call [`TrainParams::check`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainParams {
-    /// Model family.
-    pub model: ModelFamily,
-    /// L2 penalty `alpha` in `Σ logloss + alpha/2 · ‖w‖²` (scikit-learn's `1/C`).
-    pub l2: f64,
-    /// Solver iteration limit.
-    pub max_iterations: u64,
-    /// Share of rows held out for testing.
-    pub test_fraction: f64,
-    /// Seed of the splits and folds.
-    pub seed: u64,
-    /// Category levels with fewer training rows than this go to "(other)".
-    pub min_category_count: usize,
-    /// Quantile bins per numeric feature for the logistic model (one-hot,
-    /// beside the linear term); 0 or 1 = none. Trees bin on their own.
-    pub numeric_bins: usize,
-    /// Share of training leads in the top ("hot") band.
-    pub hot_share: f64,
-    /// Share of training leads in the middle ("warm") band.
-    pub warm_share: f64,
-    /// Cross-validation folds on the training rows.
-    pub folds: usize,
-    /// Calibration method.
-    pub calibration: CalibrationChoice,
-    /// Class weights.
-    pub class_weight: ClassWeight,
-    /// Fewest rows of each class to train at all.
-    pub min_positives: usize,
-    /// Gradient-boosting hyperparameters.
-    pub gbdt: GbdtParams,
-}
-
-impl Default for TrainParams {
-    fn default() -> Self {
-        Self {
-            model: ModelFamily::Logistic,
-            l2: 1.0,
-            max_iterations: 500,
-            test_fraction: 0.2,
-            seed: 42,
-            min_category_count: 10,
-            numeric_bins: 10,
-            hot_share: 0.2,
-            warm_share: 0.3,
-            folds: 5,
-            calibration: CalibrationChoice::Auto,
-            class_weight: ClassWeight::None,
-            min_positives: 30,
-            gbdt: GbdtParams::default(),
-        }
-    }
-}
-
-/// Checked trainer hyperparameters (the default ones are valid).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ValidTrainParams(TrainParams);
-
-impl TrainParams {
-    /// The gbdt of the Explain speed comparison against `shap`
-    /// (docs/benchmarks.md): 300 trees of depth 6 with at most 64 leaves,
-    /// 2 folds; `benches/scoring.rs` and `examples/shap_reference_data.rs`
-    /// both train it.
-    pub fn explain_benchmark() -> Self {
-        let mut params = Self {
-            model: ModelFamily::Gbdt,
-            folds: 2,
-            ..Self::default()
-        };
-        params.gbdt.n_trees = 300;
-        params.gbdt.max_depth = 6;
-        params.gbdt.num_leaves = 64;
-        params
-    }
-
-    /// Validates every parameter once.
-    ///
-    /// # Errors
-    /// [`TrainError::InvalidParam`] naming the first bad parameter.
-    pub fn check(self) -> Result<ValidTrainParams, TrainError> {
-        let bad = |name, problem: &str| TrainError::InvalidParam {
-            name,
-            problem: problem.to_string(),
-        };
-        if !(self.l2.is_finite() && self.l2 >= 0.0) {
-            return Err(bad("l2", "must be a finite number >= 0"));
-        }
-        if self.max_iterations == 0 {
-            return Err(bad("max_iterations", "must be > 0"));
-        }
-        if !(self.test_fraction > 0.0 && self.test_fraction < 0.9) {
-            return Err(bad("test_fraction", "must be in (0, 0.9)"));
-        }
-        if self.numeric_bins > 100 {
-            return Err(bad("numeric_bins", "must be <= 100"));
-        }
-        if self.min_category_count == 0 {
-            return Err(bad("min_category_count", "must be >= 1"));
-        }
-        if !(self.hot_share > 0.0
-            && self.warm_share > 0.0
-            && self.hot_share + self.warm_share < 1.0)
-        {
-            return Err(bad(
-                "hot_share/warm_share",
-                "must be > 0 with hot_share + warm_share < 1",
-            ));
-        }
-        if !(2..=20).contains(&self.folds) {
-            return Err(bad("folds", "must be from 2 to 20"));
-        }
-        if self.min_positives < 2 {
-            return Err(bad("min_positives", "must be >= 2"));
-        }
-        self.gbdt.check().map_err(|e| TrainError::InvalidParam {
-            name: "gbdt",
-            problem: e.to_string(),
-        })?;
-        Ok(ValidTrainParams(self))
-    }
-}
-
-impl ValidTrainParams {
-    /// The checked values.
-    pub fn get(&self) -> &TrainParams {
-        &self.0
-    }
-}
-
-/// What to train on.
-#[derive(Debug, Clone, Default)]
-pub struct TrainRequest {
-    /// CSV or Parquet file with a header row.
-    pub data: PathBuf,
-    /// Binary target column.
-    pub target: String,
-    /// Identifier column, never a feature.
-    pub id: Option<String>,
-    /// Columns to leave out (leaky or irrelevant); a trailing `*` matches a prefix.
-    pub exclude: Vec<String>,
-    /// Extra cell values meaning "missing" (e.g. a "Select" placeholder).
-    pub na_values: Vec<String>,
-    /// Columns the leakage guard may flag without refusing (known before the outcome).
-    pub allow_leaky: Vec<String>,
-    /// Out-of-time evaluation: test on the most recent rows by this column.
-    pub time_column: Option<String>,
-    /// Grouped evaluation: no value of this column (e.g. account_id) in both train and test.
-    pub group_column: Option<String>,
-    /// Account id column: groups lead rows into accounts for the account
-    /// model ([`accounts::account_key`]); never a lead feature.
-    pub account_column: Option<String>,
-    /// Email column: a lead without an account id joins the account of its
-    /// email's company domain (free-mail never forms one); never a lead feature.
-    pub email_column: Option<String>,
-    /// The numeric lead features that count as behaviour for accounts
-    /// (engaged contacts, the account model's sums and maxima); empty = every
-    /// numeric feature. Each must be a numeric feature of the model.
-    pub behavioural_features: Vec<String>,
-    /// Lifecycle stage rules (`[[stages]]` in `train.toml`); `None` = the
-    /// defaults for the model's features ([`default_stages::default_for_features`]).
-    pub stages: Option<StageRules>,
-    /// A separate held-out file (same columns): every row of `data` trains,
-    /// every row of this file tests, so a comparison can use exactly the rows
-    /// another tool used.
-    pub test_data: Option<PathBuf>,
-    /// Checked hyperparameters.
-    pub params: ValidTrainParams,
-    /// The command line, recorded in provenance.
-    pub command: String,
-    /// Labels, reason templates and `actionable` per feature name
-    /// (`train.toml`'s `[features.<name>]`), applied after fitting.
-    pub features: BTreeMap<String, FeatureText>,
-}
-
 /// A trained model with what the data scientist should know about it.
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {
@@ -428,6 +228,83 @@ pub struct TrainOutcome {
     pub test_rows: usize,
     /// Everything measured, for `report.json` / `report.html`.
     pub report: TrainingReport,
+}
+
+impl TrainOutcome {
+    /// What `leadscore-train` prints when it is done: the model, the
+    /// choices and the held-out metrics, the bands, accounts and stages, and
+    /// the files `written`.
+    pub fn summary(&self, settings: &ValidTrainSettings, written: &[PathBuf]) -> String {
+        let a = &self.artifact;
+        let m = &a.metrics;
+        let r = &self.report;
+        let given = settings.settings();
+        let mut lines = vec![
+            format!(
+                "trained {} on {} rows ({} train / {} test, {}), {} features, positive rate {:.3}",
+                a.estimator.kind(),
+                a.provenance.rows,
+                self.train_rows,
+                self.test_rows,
+                r.split.method,
+                a.features.len(),
+                a.provenance.positive_rate
+            ),
+            format!("model: {}", r.model_choice_reason),
+            format!(
+                "calibration: {} ({})",
+                r.calibration.method, r.calibration.reason
+            ),
+        ];
+        for c in &r.cv_metrics {
+            lines.push(format!("cv {:<9} {:.4} ± {:.4}", c.name, c.mean, c.sd));
+        }
+        lines.push(format!(
+            "held-out: ROC AUC {:.4}  PR AUC {:.4}  log loss {:.4} (base rate {:.4})  Brier {:.4}  ECE {:.4}  lift@10% {:.2}  ({} rows, {} positive)",
+            m.roc_auc, m.pr_auc, m.log_loss, m.base_rate_log_loss, m.brier, m.ece, m.lift_top10, m.rows, m.positives
+        ));
+        lines.push(format!(
+            "bands: {}",
+            a.bands
+                .iter()
+                .map(|b| format!("{} >= {}", b.name, b.min_probability))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        match &r.accounts {
+            Some(acc) => lines.push(format!(
+                "accounts: {} train / {} test; held-out {}",
+                acc.train_accounts,
+                acc.test_accounts,
+                acc.methods
+                    .iter()
+                    .map(|m| format!(
+                        "{} log loss {:.4} (ROC AUC {:.4})",
+                        m.method, m.log_loss, m.roc_auc
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None if given.account_column.is_some() || given.email_column.is_some() => {
+                lines.push("accounts: no account model (see the notes above)".to_string())
+            }
+            None => {}
+        }
+        lines.push(format!(
+            "stages: {} rule(s){}",
+            a.stages.rules().len(),
+            if given.stages.is_some() {
+                " from the config"
+            } else {
+                " (defaults for these features)"
+            }
+        ));
+        for path in written {
+            lines.push(format!("wrote {}", path.display()));
+        }
+        lines.push(String::new());
+        lines.join("\n")
+    }
 }
 
 /// Where long-running work reports progress (a progress bar on a terminal,
@@ -451,65 +328,6 @@ impl Progress for Quiet {
     fn finish(&self, _: &str) {}
 }
 
-/// `train.toml`: the same settings as the trainer's flags (flags override
-/// the file). Unknown keys are refused, so a typo cannot go unnoticed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Training file.
-    pub data: Option<PathBuf>,
-    /// Target column.
-    pub target: Option<String>,
-    /// Identifier column.
-    pub id: Option<String>,
-    /// Columns to leave out.
-    pub exclude: Vec<String>,
-    /// Extra missing-value tokens.
-    pub na_values: Vec<String>,
-    /// Columns allowed past the leakage guard.
-    pub allow_leaky: Vec<String>,
-    /// Out-of-time split column.
-    pub time_column: Option<String>,
-    /// Grouped split column.
-    pub group_column: Option<String>,
-    /// Account id column (account model; grouped split unless `group_column`).
-    pub account_column: Option<String>,
-    /// Email column (account by company domain when there is no account id).
-    pub email_column: Option<String>,
-    /// Numeric features that count as behaviour for accounts (empty = all).
-    pub behavioural_features: Vec<String>,
-    /// Lifecycle stage rules (`[[stages]]` with `stage` and `when`), checked
-    /// against the model's feature names; absent = the defaults.
-    pub stages: Option<StageRules>,
-    /// Separate held-out file.
-    pub test_data: Option<PathBuf>,
-    /// Output directory.
-    pub out: Option<PathBuf>,
-    /// Hyperparameters (`[params]`, with `[params.gbdt]`).
-    pub params: TrainParams,
-    /// Per-feature display text and behaviour (`[features.<name>]`: label,
-    /// reason, reason_when_false, actionable).
-    pub features: BTreeMap<String, FeatureText>,
-}
-
-impl TrainConfig {
-    /// Reads a `train.toml`.
-    ///
-    /// # Errors
-    /// [`TrainError::Config`] with the TOML parser's line and column.
-    pub fn read(path: &Path) -> Result<Self, TrainError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| TrainError::Config {
-            path: shown,
-            message: e.to_string(),
-        })
-    }
-}
-
 fn parse_target(cell: &str) -> Option<bool> {
     let t = cell.trim();
     match t {
@@ -526,21 +344,22 @@ fn matches_pattern(column: &str, pattern: &str) -> bool {
     }
 }
 
-/// Trains a model as the request says.
+/// Checks the settings and trains a model as they say.
 ///
 /// # Errors
-/// [`TrainError`] for unusable input (no target, constant target, empty
-/// file, too few examples, unknown columns, leaky columns) and solver failures.
-pub fn train(request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
-    train_with_progress(request, &Quiet)
+/// [`TrainError`] for settings that do not check ([`TrainSettings::check`]),
+/// unusable input (no target, constant target, empty file, too few
+/// examples, unknown columns, leaky columns) and solver failures.
+pub fn train(settings: &TrainSettings) -> Result<TrainOutcome, TrainError> {
+    train_with_progress(&settings.check()?, &Quiet)
 }
 
-/// As [`train`], reporting progress.
+/// As [`train`], on checked settings, reporting progress.
 ///
 /// # Errors
 /// As [`train`].
 pub fn train_with_progress(
-    request: &TrainRequest,
+    settings: &ValidTrainSettings,
     progress: &dyn Progress,
 ) -> Result<TrainOutcome, TrainError> {
     let read = |path: &Path| {
@@ -549,20 +368,21 @@ pub fn train_with_progress(
             source,
         })
     };
-    let bytes = read(&request.data)?;
-    let test_bytes = match &request.test_data {
+    let bytes = read(settings.data())?;
+    let test_bytes = match &settings.settings().test_data {
         Some(path) => Some(read(path)?),
         None => None,
     };
-    train_bytes_with_progress(&bytes, test_bytes.as_deref(), request, progress)
+    train_bytes_with_progress(&bytes, test_bytes.as_deref(), settings, progress)
 }
 
-/// Trains on file bytes as if they were the contents of `request.data`.
+/// Checks the settings and trains on file bytes as if they were the
+/// contents of `settings.data` (a `test_data` file is not read).
 ///
 /// # Errors
 /// As [`train`].
-pub fn train_bytes(bytes: &[u8], request: &TrainRequest) -> Result<TrainOutcome, TrainError> {
-    train_bytes_with_progress(bytes, None, request, &Quiet)
+pub fn train_bytes(bytes: &[u8], settings: &TrainSettings) -> Result<TrainOutcome, TrainError> {
+    train_bytes_with_progress(bytes, None, &settings.check()?, &Quiet)
 }
 
 /// One feature column chosen for training.
@@ -586,11 +406,12 @@ struct Prepared<'a> {
 fn train_bytes_with_progress(
     bytes: &[u8],
     test_bytes: Option<&[u8]>,
-    request: &TrainRequest,
+    settings: &ValidTrainSettings,
     progress: &dyn Progress,
 ) -> Result<TrainOutcome, TrainError> {
-    let params = request.params.get();
-    let name = request.data.display().to_string();
+    let params = settings.params();
+    let request = settings.settings();
+    let name = settings.data().display().to_string();
     let mut table = table::read_table(bytes, &name)?;
     if table.rows.is_empty() {
         return Err(TrainError::Empty { path: name });
@@ -621,9 +442,9 @@ fn train_bytes_with_progress(
     let target_idx = table
         .header
         .iter()
-        .position(|h| h == &request.target)
+        .position(|h| h == settings.target())
         .ok_or_else(|| TrainError::NoTargetColumn {
-            target: request.target.clone(),
+            target: settings.target().to_string(),
             available: table.header.join(", "),
         })?;
     let labels: Vec<bool> = table
@@ -633,7 +454,7 @@ fn train_bytes_with_progress(
         .map(|(row, &line)| {
             parse_target(&row[target_idx]).ok_or_else(|| TrainError::BadTarget {
                 line,
-                column: request.target.clone(),
+                column: settings.target().to_string(),
                 value: row[target_idx].clone(),
             })
         })
@@ -642,7 +463,7 @@ fn train_bytes_with_progress(
     let negatives = labels.len() - positives;
     if positives == 0 || negatives == 0 {
         return Err(TrainError::ConstantTarget {
-            column: request.target.clone(),
+            column: settings.target().to_string(),
             value: positives > 0,
         });
     }
@@ -678,12 +499,6 @@ fn train_bytes_with_progress(
         Some(c) => Some(find("--group-column", c)?),
         None => None,
     };
-    if time_idx.is_some() && group_idx.is_some() {
-        return Err(TrainError::InvalidParam {
-            name: "time_column/group_column",
-            problem: "choose one: an out-of-time or a grouped split".into(),
-        });
-    }
     for c in time_idx.iter().chain(group_idx.iter()) {
         excluded.push(table.header[*c].clone());
     }
@@ -1087,14 +902,14 @@ fn train_bytes_with_progress(
         }],
         provenance: Provenance {
             data_sha256: table.sha256.clone(),
-            data_file: request
-                .data
+            data_file: settings
+                .data()
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             rows: labels.len() as u64,
             positive_rate,
-            target_column: request.target.clone(),
+            target_column: settings.target().to_string(),
             excluded_columns: excluded,
             trainer_version: env!("CARGO_PKG_VERSION").to_string(),
             trained_at: rfc3339_now(),
@@ -1199,7 +1014,7 @@ fn train_bytes_with_progress(
 
     let report = build_report(ReportInputs {
         artifact: &artifact,
-        request,
+        settings,
         table: &table,
         positives,
         negatives,
@@ -1239,7 +1054,7 @@ struct AccountInputs<'a> {
     /// the final model's for test rows.
     probabilities: &'a [f64],
     engagement: EngagementRule,
-    /// Behavioural features chosen by the request (empty = every numeric).
+    /// Behavioural features chosen by the settings (empty = every numeric).
     behavioural: &'a [String],
     /// How accounts were keyed, for the report.
     key: String,
@@ -1536,8 +1351,8 @@ fn feature_names(prepared: &Prepared) -> Vec<String> {
 }
 
 /// How accounts were keyed, for the report.
-fn account_key_description(request: &TrainRequest) -> String {
-    match (&request.account_column, &request.email_column) {
+fn account_key_description(settings: &TrainSettings) -> String {
+    match (&settings.account_column, &settings.email_column) {
         (Some(a), Some(e)) => format!("\"{a}\", else the email domain of \"{e}\""),
         (Some(a), None) => format!("\"{a}\""),
         (None, Some(e)) => format!("the email domain of \"{e}\""),
@@ -1737,7 +1552,7 @@ fn choose_calibration(
 
 struct ReportInputs<'a> {
     artifact: &'a ModelArtifact,
-    request: &'a TrainRequest,
+    settings: &'a ValidTrainSettings,
     table: &'a Table,
     positives: usize,
     negatives: usize,
@@ -1789,7 +1604,7 @@ fn build_report(r: ReportInputs) -> TrainingReport {
     TrainingReport {
         title: format!("{} ({})", a.provenance.data_file, a.estimator.kind()),
         generated_at: a.provenance.trained_at.clone(),
-        command: r.request.command.clone(),
+        command: r.settings.settings().command.clone(),
         data: report::DataSummary {
             file: a.provenance.data_file.clone(),
             rows: r.table.rows.len() as u64,
@@ -1797,7 +1612,7 @@ fn build_report(r: ReportInputs) -> TrainingReport {
             positives: r.positives as u64,
             negatives: r.negatives as u64,
             positive_rate: a.provenance.positive_rate,
-            class_weight: format!("{:?}", r.request.params.get().class_weight).to_lowercase(),
+            class_weight: format!("{:?}", r.settings.params().class_weight).to_lowercase(),
         },
         split: report::SplitSummary {
             method: r.split_method,
@@ -1957,6 +1772,19 @@ pub fn derive_bands(train_probs: &[f64], hot_share: f64, warm_share: f64) -> Vec
     ]
 }
 
+/// The last step: writes the report (`report.json`, `report.html`,
+/// `report.md`) and then `model.json` into `out_dir`, so that a watching
+/// server never sees a model without its report. Returns the paths written,
+/// `model.json` last.
+///
+/// # Errors
+/// [`TrainError::Io`] naming the path.
+pub fn write_outputs(outcome: &TrainOutcome, out_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let mut written = write_report(&outcome.report, out_dir)?;
+    written.push(write_artifact(&outcome.artifact, out_dir)?);
+    Ok(written)
+}
+
 /// Writes `model.json` into `out_dir` atomically: a temporary file in the same
 /// directory, flushed, then renamed over the target, so a watcher never sees a
 /// half-written artifact.
@@ -2057,74 +1885,6 @@ mod tests {
             .filter(|&&p| p >= bands[0].min_probability)
             .count();
         assert!((19..=21).contains(&hot_share), "{hot_share}");
-    }
-
-    #[test]
-    fn params_are_checked() {
-        assert!(TrainParams::default().check().is_ok());
-        let bad = TrainParams {
-            test_fraction: 0.0,
-            ..TrainParams::default()
-        };
-        assert!(matches!(
-            bad.check(),
-            Err(TrainError::InvalidParam {
-                name: "test_fraction",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn train_toml_round_trips_and_refuses_typos() {
-        let text = r#"
-            target = "converted"
-            exclude = ["Tags", "Lead Quality"]
-            account_column = "account_id"
-            email_column = "email"
-            behavioural_features = ["sessions_30d", "demo_actions"]
-
-            [[stages]]
-            stage = "activation"
-            when = ["report_created == true"]
-
-            [params]
-            model = "gbdt"
-            calibration = "isotonic"
-            class_weight = "balanced"
-            [params.gbdt]
-            n_trees = 300
-            learning_rate = 0.05
-        "#;
-        let config: TrainConfig = toml::from_str(text).expect("parses");
-        assert_eq!(config.params.model, ModelFamily::Gbdt);
-        assert_eq!(config.params.gbdt.n_trees, 300);
-        assert_eq!(
-            config.params.gbdt.num_leaves,
-            GbdtParams::default().num_leaves
-        );
-        assert_eq!(config.params.l2, TrainParams::default().l2);
-        assert_eq!(config.account_column.as_deref(), Some("account_id"));
-        assert_eq!(
-            config.behavioural_features,
-            ["sessions_30d", "demo_actions"]
-        );
-        assert_eq!(config.email_column.as_deref(), Some("email"));
-        assert_eq!(
-            config.stages,
-            Some(StageRules(vec![crate::scoring::stages::StageRule::parse(
-                "activation",
-                &["report_created == true"]
-            )
-            .expect("rule")]))
-        );
-        assert_eq!(
-            toml::from_str::<TrainConfig>("").expect("empty").stages,
-            None
-        );
-        let typo = "[params]\nl2_penalty = 3.0\n";
-        let err = toml::from_str::<TrainConfig>(typo).expect_err("unknown key");
-        assert!(err.to_string().contains("l2_penalty"), "{err}");
     }
 
     #[test]

@@ -10,12 +10,12 @@ use leadscore::serve::proto::{Lead, ScoreAccountsRequest};
 use leadscore::train::default_stages;
 use leadscore::train::report::AccountSummary;
 use leadscore::train::synthetic;
-use leadscore::train::{self, TrainConfig, TrainError, TrainOutcome, TrainParams, TrainRequest};
+use leadscore::train::{self, TrainError, TrainOutcome, TrainParams, TrainSettings};
 use tempfile::TempDir;
 
 use crate::helpers::{cat, num, settings, spawn_with, MODEL};
 
-fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>) -> TrainRequest {
+fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>) -> TrainSettings {
     let path = dir.path().join("account_leads.csv");
     std::fs::write(&path, csv).expect("write csv");
     // The column that keys nothing is left out: an email is an identifier.
@@ -24,14 +24,14 @@ fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>)
         (None, Some(_)) => vec!["account_id".to_string()],
         _ => vec![],
     };
-    TrainRequest {
-        data: path,
-        target: "converted".into(),
+    TrainSettings {
+        data: Some(path),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: unused,
         account_column: account.map(str::to_string),
         email_column: email.map(str::to_string),
-        params: TrainParams::default().check().expect("params"),
+        params: TrainParams::default(),
         command: "test".into(),
         ..Default::default()
     }
@@ -250,7 +250,7 @@ fn accounts_can_come_from_email_domains_and_free_mail_forms_none() {
 fn stage_rules_come_from_train_toml_and_bad_ones_are_refused_by_name() {
     let dir = TempDir::new().expect("tempdir");
     let csv = synthetic::accounts(600, 8);
-    let config = |text: &str| -> TrainConfig { toml::from_str(text).expect("parses") };
+    let config = |text: &str| -> TrainSettings { toml::from_str(text).expect("parses") };
     // A good rule set is stored as written.
     let good = config(
         r#"
