@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::features::FeatureText;
 use crate::scoring::stages::StageRules;
+use crate::train::error::TrainError;
 use crate::train::grow::GbdtParams;
-use crate::train::pipeline::TrainError;
 
 /// Which model family to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
