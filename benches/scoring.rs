@@ -15,7 +15,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use leadscore::scoring::features::{FeatureKind, LeadInput, RawValue};
 use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
-use leadscore::train::{self, TrainParams, TrainRequest};
+use leadscore::train::{self, TrainParams, TrainSettings};
 use prost::Message;
 
 fn bundled() -> ScoringModel {
@@ -151,12 +151,12 @@ fn gbdt_300x6() -> ScoringModel {
     let dir = tempfile::TempDir::new().expect("tempdir");
     let csv = dir.path().join("behavioural.csv");
     std::fs::write(&csv, leadscore::train::synthetic::behavioural(20_000, 5).0).expect("write csv");
-    let outcome = train::train(&TrainRequest {
-        data: csv,
-        target: "converted".into(),
+    let outcome = train::train(&TrainSettings {
+        data: Some(csv),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: vec!["account_id".into(), "signup_date".into()],
-        params: TrainParams::explain_benchmark().check().expect("params"),
+        params: TrainParams::explain_benchmark(),
         ..Default::default()
     })
     .expect("training the 300-tree model");

@@ -18,19 +18,19 @@ use std::path::{Path, PathBuf};
 
 use leadscore::scoring::features::{parse_bool, FeatureKind, LeadInput, RawValue};
 use leadscore::scoring::model::{ModelArtifact, ScoringModel};
-use leadscore::train::{self, ModelFamily, TrainParams, TrainRequest};
+use leadscore::train::{self, ModelFamily, TrainParams, TrainSettings};
 
 fn train_on(csv: &str, params: TrainParams) -> ModelArtifact {
     let dir = std::env::temp_dir().join(format!("shap_reference_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("behavioural.csv");
     std::fs::write(&path, csv).expect("write csv");
-    let outcome = train::train(&TrainRequest {
-        data: path,
-        target: "converted".into(),
+    let outcome = train::train(&TrainSettings {
+        data: Some(path),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: vec!["account_id".into(), "signup_date".into()],
-        params: params.check().expect("params"),
+        params,
         command: "cargo run --example shap_reference_data".into(),
         ..Default::default()
     })

@@ -22,7 +22,7 @@ use leadscore::scoring::model::{
 };
 use leadscore::serve::proto::{feature_value::Kind, FeatureValue, Lead, ScoreRequest};
 use leadscore::train::synthetic::{generate, SyntheticLead};
-use leadscore::train::{train_bytes, TrainParams, TrainRequest};
+use leadscore::train::{train_bytes, TrainParams, TrainSettings};
 use prost::Message;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -35,14 +35,15 @@ fn trained_model() -> ModelArtifact {
     let csv = generate(300, 1).to_csv();
     let outcome = train_bytes(
         csv.as_bytes(),
-        &TrainRequest {
-            data: PathBuf::from("synthetic_300.csv"),
-            target: "converted".into(),
+        &TrainSettings {
+            data: Some(PathBuf::from("synthetic_300.csv")),
+            target: Some("converted".into()),
             id: Some("lead_id".into()),
             exclude: vec![],
             na_values: vec![],
-            params: TrainParams::default().check().expect("default params"),
+            params: TrainParams::default(),
             command: "make_seeds".into(),
+            ..Default::default()
         },
     )
     .expect("training on synthetic data");

@@ -37,7 +37,7 @@ use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
 use leadscore::serve::grpc::parse_leads;
 use leadscore::serve::proto::ScoreRequest;
 use leadscore::train::table::read_table;
-use leadscore::train::{train_bytes, TrainParams, TrainRequest};
+use leadscore::train::{train_bytes, TrainParams, TrainSettings};
 use prost::Message;
 use serde_json::Value;
 
@@ -215,13 +215,13 @@ pub fn csv_reader(data: &[u8]) {
     let Some(target) = table.header.last().cloned() else {
         return;
     };
-    let request = TrainRequest {
-        data: PathBuf::from("fuzz.csv"),
-        target,
+    let request = TrainSettings {
+        data: Some(PathBuf::from("fuzz.csv")),
+        target: Some(target),
         id: None,
         exclude: vec![],
         na_values: vec![],
-        params: small_params().check().expect("small params are valid"),
+        params: small_params(),
         command: "fuzz".into(),
         ..Default::default()
     };

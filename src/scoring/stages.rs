@@ -3,8 +3,8 @@
 //! Sales works by stage: public traffic → landing → conversion (sign-up) →
 //! activation (the "magic behaviour", e.g. a report created in the demo) →
 //! high-value user → signing. A model carries [`StageRules`] (from
-//! `train.toml`, stored in the artifact); [`StageRules::stage_of`] places a
-//! lead. Stage and score are independent facts: a lead can be in
+//! `train.toml`, else the trainer's defaults in `train::default_stages`;
+//! stored in the artifact); [`StageRules::stage_of`] places a lead. Stage and score are independent facts: a lead can be in
 //! `activation` with a cold score, and the response shows both.
 //!
 //! # Rules
@@ -475,121 +475,6 @@ impl StageRules {
     }
 }
 
-/// Builds rules from `(stage, [conditions])`; the defaults below are literals
-/// checked by the tests, so a parse failure here is a bug caught there.
-fn rules_of(table: &[(&str, &[&str])]) -> StageRules {
-    StageRules(
-        table
-            .iter()
-            .filter_map(|(stage, when)| StageRule::parse(stage, when).ok())
-            .collect(),
-    )
-}
-
-const B2B_RULES: &[(&str, &[&str])] = &[
-    ("signing", &["opportunity_open == true"]),
-    ("signing", &["has_open_opportunity == true"]),
-    ("high_value", &["sessions_30d >= 15"]),
-    ("high_value", &["session_count >= 5"]),
-    ("high_value", &["account.engaged_contacts >= 3"]),
-    ("activation", &["report_created == true"]),
-    ("activation", &["demo_page_views >= 2"]),
-    ("conversion", &["demo_actions >= 1"]),
-    ("conversion", &["inbound_touch_count >= 1"]),
-    ("landing", &["visits_30d >= 1"]),
-    ("landing", &["sessions_30d >= 1"]),
-    ("landing", &["session_count >= 1"]),
-    ("landing", &["pricing_page_views >= 1"]),
-];
-
-const X_EDUCATION_RULES: &[(&str, &[&str])] = &[
-    (
-        "signing",
-        &["last_activity == \"Had a Phone Conversation\""],
-    ),
-    (
-        "signing",
-        &["last_notable_activity == \"Had a Phone Conversation\""],
-    ),
-    (
-        "high_value",
-        &["total_visits >= 5", "total_time_spent_on_website >= 1000"],
-    ),
-    ("activation", &["total_time_spent_on_website >= 500"]),
-    (
-        "conversion",
-        &["lead_origin == \"Landing Page Submission\""],
-    ),
-    ("conversion", &["lead_origin == \"Lead Add Form\""]),
-    ("conversion", &["lead_origin == \"Quick Add Form\""]),
-    (
-        "conversion",
-        &["last_activity == \"Form Submitted on Website\""],
-    ),
-    ("landing", &["total_visits >= 1"]),
-];
-
-/// Default rules for B2B product data: the synthetic generator's features
-/// and the leadforge data set's. Each rule needs only its own feature, so
-/// [`default_for_features`] keeps those a model has.
-///
-/// | stage | when (any row) | why |
-/// |---|---|---|
-/// | signing | `opportunity_open == true`; `has_open_opportunity == true` | an open opportunity is the signing stage |
-/// | high_value | `sessions_30d >= 15`; `session_count >= 5`; `account.engaged_contacts >= 3` | heavy use (the generator's +1.0 log-odds step at 15 sessions; leadforge's top 5 %), or several engaged people in the account |
-/// | activation | `report_created == true`; `demo_page_views >= 2` | the magic behaviour: a report created in the demo; leadforge: repeated demo use |
-/// | conversion | `demo_actions >= 1`; `inbound_touch_count >= 1` | acting in the demo needs a sign-up; leadforge: the person reached out |
-/// | landing | `visits_30d >= 1`; `sessions_30d >= 1`; `session_count >= 1`; `pricing_page_views >= 1` | seen on the site |
-/// | public_traffic | (none holds) | |
-pub fn default_for_b2b() -> StageRules {
-    rules_of(B2B_RULES)
-}
-
-/// Default rules for the bundled X Education model (`models/x_education`),
-/// designed on `Leads.csv` (9,240 leads, 38.5 % converted; rates below are
-/// the share converted among leads meeting the rule).
-///
-/// | stage | when (any row) | why (X Education data) |
-/// |---|---|---|
-/// | signing | `last_activity == "Had a Phone Conversation"`; `last_notable_activity == "Had a Phone Conversation"` | a sales conversation is the nearest thing to an open opportunity (30 leads, 73 % converted). `SMS Sent` (30 % of leads) is sales outreach, not an open deal |
-/// | high_value | `total_visits >= 5` and `total_time_spent_on_website >= 1000` | repeated, long visits (8 % of leads, 74 %) |
-/// | activation | `total_time_spent_on_website >= 500` | the magic behaviour of a course site: reading the course pages at length (34 % of leads, 66 % vs 39 %) |
-/// | conversion | `lead_origin == "Landing Page Submission"`; `"Lead Add Form"`; `"Quick Add Form"`; `last_activity == "Form Submitted on Website"` | a form was filled: the sign-up |
-/// | landing | `total_visits >= 1` | visited the site |
-/// | public_traffic | (none holds) | e.g. API leads from chat with no visit |
-pub fn default_for_x_education() -> StageRules {
-    rules_of(X_EDUCATION_RULES)
-}
-
-/// The default rules whose features all exist in `names` (the account
-/// special features always exist), from [`default_for_b2b`] and
-/// [`default_for_x_education`]. Empty when none fits: every lead is then
-/// in `public_traffic`, and the model's rules should be written in `train.toml`.
-pub fn default_for_features(names: &[&str]) -> StageRules {
-    let fits = |rule: &StageRule| {
-        rule.when.iter().all(|c| {
-            c.feature == ACCOUNT_ENGAGED_CONTACTS
-                || c.feature == ACCOUNT_CONTACTS
-                || names.contains(&c.feature.as_str())
-        })
-    };
-    let has_lead_rule = |rules: &StageRules| {
-        rules
-            .0
-            .iter()
-            .any(|r| fits(r) && r.when.iter().all(|c| !c.feature.starts_with("account.")))
-    };
-    let mut out = Vec::new();
-    for set in [default_for_b2b(), default_for_x_education()] {
-        // An account-only rule alone would make a set look applicable to
-        // any model; take a set only when one of its lead rules fits.
-        if has_lead_rule(&set) {
-            out.extend(set.0.into_iter().filter(|r| fits(r)));
-        }
-    }
-    StageRules(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,54 +576,6 @@ mod tests {
     }
 
     #[test]
-    fn stages_are_evaluated_from_signing_down() {
-        use FeatureValueRef::{Bool, Number};
-        let rules = default_for_b2b();
-        let cases: &[(&[(&str, FeatureValueRef<'_>)], Stage)] = &[
-            (&[], Stage::PublicTraffic),
-            (&[("visits_30d", Number(0.0))], Stage::PublicTraffic),
-            (&[("visits_30d", Number(2.0))], Stage::Landing),
-            (
-                &[("visits_30d", Number(2.0)), ("demo_actions", Number(1.0))],
-                Stage::Conversion,
-            ),
-            (&[("report_created", Bool(true))], Stage::Activation),
-            (
-                &[
-                    ("report_created", Bool(true)),
-                    ("sessions_30d", Number(20.0)),
-                ],
-                Stage::HighValue,
-            ),
-            (
-                &[
-                    ("report_created", Bool(true)),
-                    ("account.engaged_contacts", Number(3.0)),
-                ],
-                Stage::HighValue,
-            ),
-            (
-                &[
-                    ("visits_30d", Number(1.0)),
-                    ("opportunity_open", Bool(true)),
-                ],
-                Stage::Signing,
-            ),
-            (
-                &[
-                    ("opportunity_open", Bool(false)),
-                    ("demo_actions", Number(0.0)),
-                ],
-                Stage::PublicTraffic,
-            ),
-        ];
-        for (values, expected) in cases {
-            let lead: HashMap<&str, FeatureValueRef<'_>> = values.iter().copied().collect();
-            assert_eq!(rules.stage_of(&lookup(&lead)), *expected, "{values:?}");
-        }
-    }
-
-    #[test]
     fn order_follows_stages_not_writing() {
         // Written lowest first; the higher stage still wins.
         let rules = StageRules(vec![
@@ -765,7 +602,24 @@ mod tests {
 
     #[test]
     fn validation_refuses_unknown_features_and_empty_rules() {
-        let rules = default_for_x_education();
+        let rules = StageRules(vec![
+            StageRule::parse(
+                "signing",
+                &["last_activity == \"Had a Phone Conversation\""],
+            )
+            .expect("rule"),
+            StageRule::parse(
+                "signing",
+                &["last_notable_activity == \"Had a Phone Conversation\""],
+            )
+            .expect("rule"),
+            StageRule::parse(
+                "high_value",
+                &["total_visits >= 5", "total_time_spent_on_website >= 1000"],
+            )
+            .expect("rule"),
+            StageRule::parse("conversion", &["lead_origin == \"Lead Add Form\""]).expect("rule"),
+        ]);
         let names = [
             "lead_origin",
             "total_visits",
@@ -799,47 +653,6 @@ mod tests {
             }],
         }]);
         assert!(text_order.validate(&["x"]).is_err());
-    }
-
-    #[test]
-    fn defaults_parse_completely_and_pick_by_feature() {
-        assert_eq!(default_for_b2b().rules().len(), B2B_RULES.len());
-        assert_eq!(
-            default_for_x_education().rules().len(),
-            X_EDUCATION_RULES.len()
-        );
-        let synthetic = [
-            "sessions_30d",
-            "pricing_page_views",
-            "demo_actions",
-            "report_created",
-            "industry",
-        ];
-        let picked = default_for_features(&synthetic);
-        assert_eq!(picked.validate(&synthetic), Ok(()));
-        let stages: Vec<String> = picked.rules().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            stages,
-            [
-                "high_value when sessions_30d >= 15",
-                "high_value when account.engaged_contacts >= 3",
-                "activation when report_created == true",
-                "conversion when demo_actions >= 1",
-                "landing when sessions_30d >= 1",
-                "landing when pricing_page_views >= 1",
-            ]
-        );
-        let x_names = [
-            "lead_origin",
-            "lead_source",
-            "total_visits",
-            "total_time_spent_on_website",
-            "page_views_per_visit",
-            "last_activity",
-            "last_notable_activity",
-        ];
-        assert_eq!(default_for_features(&x_names), default_for_x_education());
-        assert!(default_for_features(&["x01", "x02"]).rules().is_empty());
     }
 
     #[test]

@@ -3,6 +3,53 @@
 //! features, fitted by Newton's method.
 
 use crate::scoring::accounts::{design_row, AccountFeatures, AccountModel, FIXED_COLUMNS};
+use crate::train::linear::LogisticError;
+
+/// Why [`fit_account_model`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountFitError {
+    /// No account rows.
+    #[error("no account rows to fit")]
+    NoRows,
+    /// Rows and labels differ in length.
+    #[error("{rows} account rows but {labels} labels")]
+    LengthMismatch {
+        /// Account rows.
+        rows: usize,
+        /// Labels.
+        labels: usize,
+    },
+    /// The L2 penalty is negative or not finite.
+    #[error("l2 must be finite and non-negative, got {l2}")]
+    BadL2 {
+        /// The penalty given.
+        l2: f64,
+    },
+    /// Every account bought, or none did.
+    #[error("account labels have a single class ({positives} of {accounts} accounts bought)")]
+    SingleClass {
+        /// Accounts that bought.
+        positives: usize,
+        /// All accounts.
+        accounts: usize,
+    },
+    /// A rolled-up account feature is NaN or infinite.
+    #[error("non-finite account feature")]
+    NonFiniteFeature,
+    /// The logistic solver failed.
+    #[error("account model: {source}")]
+    Solver {
+        /// The solver's error.
+        #[from]
+        source: LogisticError,
+    },
+    /// The fitted model fails [`AccountModel::validate`].
+    #[error("{problem}")]
+    InvalidModel {
+        /// What the validation said.
+        problem: String,
+    },
+}
 
 /// Fits an [`AccountModel`] on account rows and their labels (account bought
 /// = any of its leads converted).
@@ -15,39 +62,38 @@ use crate::scoring::accounts::{design_row, AccountFeatures, AccountModel, FIXED_
 /// behavioural columns (the width of every row's `sums` / `maxima`).
 ///
 /// # Errors
-/// No rows, rows and labels of different lengths, a single class, an `l2`
-/// that is negative or not finite, non-finite account features, or a solver
-/// that does not converge to finite weights.
+/// [`AccountFitError`]: no rows, rows and labels of different lengths, a
+/// single class, an `l2` that is negative or not finite, non-finite account
+/// features, or a solver that does not converge to finite weights.
 pub fn fit_account_model(
     rows: &[AccountFeatures],
     labels: &[bool],
     numeric_features: &[&str],
     l2: f64,
-) -> Result<AccountModel, String> {
+) -> Result<AccountModel, AccountFitError> {
     if rows.is_empty() {
-        return Err("no account rows to fit".to_string());
+        return Err(AccountFitError::NoRows);
     }
     if rows.len() != labels.len() {
-        return Err(format!(
-            "{} account rows but {} labels",
-            rows.len(),
-            labels.len()
-        ));
+        return Err(AccountFitError::LengthMismatch {
+            rows: rows.len(),
+            labels: labels.len(),
+        });
     }
     if !l2.is_finite() || l2 < 0.0 {
-        return Err(format!("l2 must be finite and non-negative, got {l2}"));
+        return Err(AccountFitError::BadL2 { l2 });
     }
     let positives = labels.iter().filter(|y| **y).count();
     if positives == 0 || positives == labels.len() {
-        return Err(format!(
-            "account labels have a single class ({positives} of {} accounts bought)",
-            labels.len()
-        ));
+        return Err(AccountFitError::SingleClass {
+            positives,
+            accounts: labels.len(),
+        });
     }
     let width = numeric_features.len();
     let x: Vec<Vec<f64>> = rows.iter().map(|r| design_row(r, width)).collect();
     if x.iter().flatten().any(|v| !v.is_finite()) {
-        return Err("non-finite account feature".to_string());
+        return Err(AccountFitError::NonFiniteFeature);
     }
     let n = x.len() as f64;
     let d = FIXED_COLUMNS.len() + 2 * width;
@@ -96,18 +142,21 @@ pub fn fit_account_model(
         base_log_odds: intercept,
         l2,
     };
-    model.validate()?;
+    model
+        .validate()
+        .map_err(|e| AccountFitError::InvalidModel {
+            problem: e.to_string(),
+        })?;
     Ok(model)
 }
 
 /// Fits `Σ logloss + l2/2 ‖w‖²` with the trainer's Newton solver
 /// ([`crate::train::linear::fit_logistic`] with unit weights); returns
 /// (weights, intercept).
-fn newton(z: &[Vec<f64>], y: &[bool], l2: f64) -> Result<(Vec<f64>, f64), String> {
+fn newton(z: &[Vec<f64>], y: &[bool], l2: f64) -> Result<(Vec<f64>, f64), LogisticError> {
     let p = z.first().map_or(0, Vec::len);
     let x = ndarray::Array2::from_shape_fn((z.len(), p), |(i, j)| z[i][j]);
-    let fit = crate::train::linear::fit_logistic(&x, y, Some(&vec![1.0; y.len()]), l2, 100)
-        .map_err(|e| format!("account model: {e}"))?;
+    let fit = crate::train::linear::fit_logistic(&x, y, Some(&vec![1.0; y.len()]), l2, 100)?;
     Ok((fit.coefficients, fit.intercept))
 }
 
@@ -450,10 +499,25 @@ mod tests {
     #[test]
     fn fitting_refuses_bad_input() {
         let (rows, labels) = planted(50, 1);
-        assert!(fit_account_model(&[], &[], &[], 1.0).is_err());
-        assert!(fit_account_model(&rows, &labels[..10], &["sessions"], 1.0).is_err());
-        assert!(fit_account_model(&rows, &[true; 50], &["sessions"], 1.0).is_err());
-        assert!(fit_account_model(&rows, &labels, &["sessions"], -1.0).is_err());
-        assert!(fit_account_model(&rows, &labels, &["sessions"], f64::NAN).is_err());
+        assert!(matches!(
+            fit_account_model(&[], &[], &[], 1.0),
+            Err(AccountFitError::NoRows)
+        ));
+        assert!(matches!(
+            fit_account_model(&rows, &labels[..10], &["sessions"], 1.0),
+            Err(AccountFitError::LengthMismatch { labels: 10, .. })
+        ));
+        assert!(matches!(
+            fit_account_model(&rows, &[true; 50], &["sessions"], 1.0),
+            Err(AccountFitError::SingleClass { .. })
+        ));
+        assert!(matches!(
+            fit_account_model(&rows, &labels, &["sessions"], -1.0),
+            Err(AccountFitError::BadL2 { .. })
+        ));
+        assert!(matches!(
+            fit_account_model(&rows, &labels, &["sessions"], f64::NAN),
+            Err(AccountFitError::BadL2 { .. })
+        ));
     }
 }

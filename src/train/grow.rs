@@ -15,30 +15,46 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::trees::{GbdtModel, Node, Tree, MAX_TREE_DEPTH};
 
-/// Hyperparameters of [`fit`], with LightGBM's names and default values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Hyperparameters of [`fit`], with LightGBM's names and default values
+/// (`[params.gbdt]` in `train.toml`; the five most used also have
+/// `leadscore-train` flags, whose `--help` lines are the `help` texts below).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct GbdtParams {
     /// Number of boosting rounds (trees). Default 100.
+    #[arg(
+        long = "trees",
+        value_name = "TREES",
+        required = false,
+        help = "Boosting rounds (trees)"
+    )]
     pub n_trees: usize,
     /// Shrinkage applied to every leaf value. Default 0.1.
+    #[arg(long, required = false, help = "Boosting learning rate")]
     pub learning_rate: f64,
     /// Maximum leaves per tree; trees grow best-first (the leaf with the
     /// largest gain is split next) until they have this many. Default 31.
+    #[arg(long, required = false, help = "Leaves per tree")]
     pub num_leaves: usize,
     /// Maximum depth of a leaf (root = 0); 0 means no limit besides
     /// [`MAX_TREE_DEPTH`]. Default 0.
+    #[arg(long, required = false, help = "Tree depth limit (0 = none)")]
     pub max_depth: usize,
     /// Minimum number of training rows in a leaf (rows, not weights).
     /// Default 20.
+    #[arg(long, required = false, help = "Fewest training rows in a leaf")]
     pub min_data_in_leaf: usize,
     /// Minimum sum of hessians (the leaf's cover) in a leaf. Default 1e-3.
+    #[arg(skip = GbdtParams::default().min_sum_hessian_in_leaf)]
     pub min_sum_hessian_in_leaf: f64,
     /// L2 regularisation λ on leaf values. Default 0.
+    #[arg(skip)]
     pub lambda_l2: f64,
     /// Maximum number of histogram bins per column. Default 255.
+    #[arg(skip = GbdtParams::default().max_bins)]
     pub max_bins: usize,
     /// A split is made only when its gain exceeds this. Default 0.
+    #[arg(skip)]
     pub min_gain_to_split: f64,
 }
 
@@ -62,55 +78,132 @@ impl GbdtParams {
     /// Checks every hyperparameter's range.
     ///
     /// # Errors
-    /// A message naming the first parameter out of range.
-    pub fn check(&self) -> Result<(), String> {
+    /// [`GrowError::InvalidParam`] naming the first parameter out of range.
+    pub fn check(&self) -> Result<(), GrowError> {
+        let bad = |name, expected: String, got: &dyn std::fmt::Display| {
+            Err(GrowError::InvalidParam {
+                name,
+                expected,
+                got: got.to_string(),
+            })
+        };
         if self.n_trees == 0 {
-            return Err("n_trees must be at least 1".to_string());
+            return bad("n_trees", "at least 1".into(), &self.n_trees);
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(format!(
-                "learning_rate must be finite and > 0, got {}",
-                self.learning_rate
-            ));
+            return bad(
+                "learning_rate",
+                "finite and > 0".into(),
+                &self.learning_rate,
+            );
         }
         if !(2..=131_072).contains(&self.num_leaves) {
-            return Err(format!(
-                "num_leaves must be in 2..=131072, got {}",
-                self.num_leaves
-            ));
+            return bad("num_leaves", "in 2..=131072".into(), &self.num_leaves);
         }
         if self.max_depth > MAX_TREE_DEPTH {
-            return Err(format!(
-                "max_depth must be at most {MAX_TREE_DEPTH} (0 = unlimited), got {}",
-                self.max_depth
-            ));
+            return bad(
+                "max_depth",
+                format!("at most {MAX_TREE_DEPTH} (0 = unlimited)"),
+                &self.max_depth,
+            );
         }
         if !(self.min_sum_hessian_in_leaf.is_finite() && self.min_sum_hessian_in_leaf >= 0.0) {
-            return Err(format!(
-                "min_sum_hessian_in_leaf must be finite and >= 0, got {}",
-                self.min_sum_hessian_in_leaf
-            ));
+            return bad(
+                "min_sum_hessian_in_leaf",
+                "finite and >= 0".into(),
+                &self.min_sum_hessian_in_leaf,
+            );
         }
         if !(self.lambda_l2.is_finite() && self.lambda_l2 >= 0.0) {
-            return Err(format!(
-                "lambda_l2 must be finite and >= 0, got {}",
-                self.lambda_l2
-            ));
+            return bad("lambda_l2", "finite and >= 0".into(), &self.lambda_l2);
         }
         if !(2..=65_535).contains(&self.max_bins) {
-            return Err(format!(
-                "max_bins must be in 2..=65535, got {}",
-                self.max_bins
-            ));
+            return bad("max_bins", "in 2..=65535".into(), &self.max_bins);
         }
         if !(self.min_gain_to_split.is_finite() && self.min_gain_to_split >= 0.0) {
-            return Err(format!(
-                "min_gain_to_split must be finite and >= 0, got {}",
-                self.min_gain_to_split
-            ));
+            return bad(
+                "min_gain_to_split",
+                "finite and >= 0".into(),
+                &self.min_gain_to_split,
+            );
         }
         Ok(())
     }
+}
+
+/// Why [`fit`] (or [`GbdtParams::check`]) refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GrowError {
+    /// A hyperparameter is out of range.
+    #[error("{name} must be {expected}, got {got}")]
+    InvalidParam {
+        /// The [`GbdtParams`] field.
+        name: &'static str,
+        /// The allowed range.
+        expected: String,
+        /// The value given.
+        got: String,
+    },
+    /// `x` has no rows.
+    #[error("no training rows")]
+    NoRows,
+    /// `y` and `x` differ in length.
+    #[error("{labels} labels for {rows} rows")]
+    LabelCount {
+        /// Labels given.
+        labels: usize,
+        /// Rows of `x`.
+        rows: usize,
+    },
+    /// More rows than a row index (`u32`) can address.
+    #[error("too many rows ({rows}); at most {max}")]
+    TooManyRows {
+        /// Rows of `x`.
+        rows: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// The weights and `x` differ in length.
+    #[error("{weights} weights for {rows} rows")]
+    WeightCount {
+        /// Weights given.
+        weights: usize,
+        /// Rows of `x`.
+        rows: usize,
+    },
+    /// A weight is negative or not finite.
+    #[error("weight of row {row} is {weight}; weights must be finite and >= 0")]
+    BadWeight {
+        /// The row.
+        row: usize,
+        /// Its weight.
+        weight: f64,
+    },
+    /// A cell of `x` is NaN or infinite.
+    #[error("row {row}, column {column} is {value}; impute missing values before training")]
+    NonFinite {
+        /// The row.
+        row: usize,
+        /// The design column.
+        column: usize,
+        /// The value.
+        value: f64,
+    },
+    /// One class has no weight.
+    #[error("both classes need positive total weight")]
+    SingleClass,
+    /// The weighted positive rate has no finite log-odds.
+    #[error("positive rate {rate} gives no finite log-odds")]
+    NoBaseScore {
+        /// The weighted positive rate.
+        rate: f64,
+    },
+    /// The grown model fails [`GbdtModel::validate`] (a bug, not a data problem).
+    #[error("training produced an invalid model: {problem}")]
+    InvalidModel {
+        /// What the validation said.
+        problem: String,
+    },
 }
 
 // ---------------------------------------------------------------------------
@@ -129,7 +222,7 @@ impl GbdtParams {
 /// `x.ncols()`.
 ///
 /// # Errors
-/// Bad parameters (see [`GbdtParams::check`]); mismatched lengths; no rows;
+/// [`GrowError`]: bad parameters (see [`GbdtParams::check`]); mismatched lengths; no rows;
 /// a non-finite value in `x` (impute first); negative or non-finite weights;
 /// a class with no positive weight.
 pub fn fit(
@@ -138,38 +231,45 @@ pub fn fit(
     weights: Option<&[f64]>,
     params: &GbdtParams,
     on_tree: &mut dyn FnMut(usize),
-) -> Result<GbdtModel, String> {
+) -> Result<GbdtModel, GrowError> {
     params.check()?;
     let (n_rows, n_cols) = x.dim();
     if n_rows == 0 {
-        return Err("no training rows".to_string());
+        return Err(GrowError::NoRows);
     }
     if y.len() != n_rows {
-        return Err(format!("{} labels for {n_rows} rows", y.len()));
+        return Err(GrowError::LabelCount {
+            labels: y.len(),
+            rows: n_rows,
+        });
     }
     if u32::try_from(n_rows).is_err() {
-        return Err(format!("too many rows ({n_rows}); at most {}", u32::MAX));
+        return Err(GrowError::TooManyRows {
+            rows: n_rows,
+            max: u32::MAX,
+        });
     }
     let weights: Vec<f64> = match weights {
         Some(w) => {
             if w.len() != n_rows {
-                return Err(format!("{} weights for {n_rows} rows", w.len()));
+                return Err(GrowError::WeightCount {
+                    weights: w.len(),
+                    rows: n_rows,
+                });
             }
-            if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-                return Err(format!(
-                    "weight of row {i} is {}; weights must be finite and >= 0",
-                    w[i]
-                ));
+            if let Some(row) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(GrowError::BadWeight {
+                    row,
+                    weight: w[row],
+                });
             }
             w.to_vec()
         }
         None => vec![1.0; n_rows],
     };
-    for ((r, c), v) in x.indexed_iter() {
-        if !v.is_finite() {
-            return Err(format!(
-                "row {r}, column {c} is {v}; impute missing values before training"
-            ));
+    for ((row, column), &value) in x.indexed_iter() {
+        if !value.is_finite() {
+            return Err(GrowError::NonFinite { row, column, value });
         }
     }
     let (mut positive, mut total) = (0.0, 0.0);
@@ -180,12 +280,12 @@ pub fn fit(
         }
     }
     if !(positive > 0.0 && positive < total) {
-        return Err("both classes need positive total weight".to_string());
+        return Err(GrowError::SingleClass);
     }
     let rate = positive / total;
     let base_score = crate::scoring::math::log_odds(rate);
     if !base_score.is_finite() {
-        return Err(format!("positive rate {rate} gives no finite log-odds"));
+        return Err(GrowError::NoBaseScore { rate });
     }
 
     let uppers: Vec<Vec<f64>> = (0..n_cols)
@@ -206,7 +306,9 @@ pub fn fit(
     let model = GbdtModel { base_score, trees };
     model
         .validate(n_cols)
-        .map_err(|e| format!("training produced an invalid model: {e}"))?;
+        .map_err(|e| GrowError::InvalidModel {
+            problem: e.to_string(),
+        })?;
     Ok(model)
 }
 
@@ -874,22 +976,54 @@ mod tests {
         let p = GbdtParams::default();
         x[[2, 1]] = f64::NAN;
         let err = fit(x.view(), &y, None, &p, &mut no_progress()).expect_err("nan");
-        assert!(err.contains("row 2, column 1"), "{err}");
+        assert!(
+            matches!(
+                err,
+                GrowError::NonFinite {
+                    row: 2,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("row 2, column 1"), "{err}");
         x[[2, 1]] = 0.0;
-        assert!(fit(x.view(), &y[..3], None, &p, &mut no_progress()).is_err());
-        assert!(fit(x.view(), &[true; 4], None, &p, &mut no_progress()).is_err());
+        assert_eq!(
+            fit(x.view(), &y[..3], None, &p, &mut no_progress()).err(),
+            Some(GrowError::LabelCount { labels: 3, rows: 4 })
+        );
+        assert_eq!(
+            fit(x.view(), &[true; 4], None, &p, &mut no_progress()).err(),
+            Some(GrowError::SingleClass)
+        );
         let w = [1.0, -1.0, 1.0, 1.0];
-        assert!(fit(x.view(), &y, Some(&w), &p, &mut no_progress()).is_err());
+        assert!(matches!(
+            fit(x.view(), &y, Some(&w), &p, &mut no_progress()),
+            Err(GrowError::BadWeight { row: 1, .. })
+        ));
         let bad = GbdtParams {
             max_bins: 1,
             ..p.clone()
         };
-        assert!(bad.check().expect_err("bins").contains("max_bins"));
+        let err = bad.check().expect_err("bins");
+        assert!(
+            matches!(
+                err,
+                GrowError::InvalidParam {
+                    name: "max_bins",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "max_bins must be in 2..=65535, got 1");
         let bad = GbdtParams {
             learning_rate: f64::NAN,
             ..p
         };
-        assert!(bad.check().expect_err("lr").contains("learning_rate"));
+        let err = bad.check().expect_err("lr");
+        assert!(err.to_string().contains("learning_rate"), "{err}");
     }
 
     #[test]

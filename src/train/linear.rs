@@ -21,17 +21,45 @@ pub struct LogisticFit {
     pub coefficients: Vec<f64>,
 }
 
+/// Why [`fit_logistic`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogisticError {
+    /// linfa-logistic refused or failed (a single class, bad values, the solver).
+    #[error("{source}")]
+    Linfa {
+        /// linfa-logistic's error.
+        #[from]
+        source: linfa_logistic::error::Error,
+    },
+    /// The weights, the labels and the rows of `x` differ in length.
+    #[error("weights, labels and rows differ in length")]
+    LengthMismatch {
+        /// Rows of `x`.
+        rows: usize,
+        /// Labels given.
+        labels: usize,
+        /// Weights given.
+        weights: usize,
+    },
+    /// The weighted solver met a Hessian it cannot factor.
+    #[error("the Hessian is not positive definite")]
+    NotPositiveDefinite,
+    /// The weighted solver ended with non-finite coefficients.
+    #[error("the weighted solver diverged")]
+    Diverged,
+}
+
 /// Fits the model; `weights` (one per row) switch to the weighted solver.
 ///
 /// # Errors
-/// A message when the solver fails or the data has a single class.
+/// [`LogisticError`] when the solver fails or the data has a single class.
 pub fn fit_logistic(
     x: &Array2<f64>,
     y: &[bool],
     weights: Option<&[f64]>,
     l2: f64,
     max_iterations: u64,
-) -> Result<LogisticFit, String> {
+) -> Result<LogisticFit, LogisticError> {
     if let Some(w) = weights {
         return fit_weighted(x, y, w, l2, max_iterations);
     }
@@ -45,8 +73,7 @@ pub fn fit_logistic(
         .alpha(l2)
         .max_iterations(max_iterations)
         .gradient_tolerance(tolerance)
-        .fit(&dataset)
-        .map_err(|e| e.to_string())?;
+        .fit(&dataset)?;
     // linfa-logistic models P(labels().pos.class), which is the more frequent
     // class and may be `false`; we always store log-odds of `true`.
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
@@ -63,10 +90,14 @@ fn fit_weighted(
     w: &[f64],
     l2: f64,
     max_iterations: u64,
-) -> Result<LogisticFit, String> {
+) -> Result<LogisticFit, LogisticError> {
     let (n, p) = x.dim();
     if w.len() != n || y.len() != n {
-        return Err("weights, labels and rows differ in length".into());
+        return Err(LogisticError::LengthMismatch {
+            rows: n,
+            labels: y.len(),
+            weights: w.len(),
+        });
     }
     let d = p + 1; // coefficients, then the intercept
     let mut beta = vec![0.0; d];
@@ -115,8 +146,7 @@ fn fit_weighted(
             // collinear columns (one-hot levels sum to one).
             hess[a * d + a] += 1e-10;
         }
-        let step = cholesky_solve(&mut hess, &grad, d)
-            .ok_or_else(|| "the Hessian is not positive definite".to_string())?;
+        let step = cholesky_solve(&mut hess, &grad, d).ok_or(LogisticError::NotPositiveDefinite)?;
         let mut scale = 1.0;
         let mut improved = false;
         for _ in 0..30 {
@@ -137,7 +167,7 @@ fn fit_weighted(
         }
     }
     if !beta.iter().all(|b| b.is_finite()) {
-        return Err("the weighted solver diverged".into());
+        return Err(LogisticError::Diverged);
     }
     Ok(LogisticFit {
         intercept: beta[p],

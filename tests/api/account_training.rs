@@ -6,16 +6,16 @@
 use std::collections::HashMap;
 
 use leadscore::scoring::model::ModelArtifact;
-use leadscore::scoring::stages;
 use leadscore::serve::proto::{Lead, ScoreAccountsRequest};
+use leadscore::train::default_stages;
 use leadscore::train::report::AccountSummary;
 use leadscore::train::synthetic;
-use leadscore::train::{self, TrainConfig, TrainError, TrainOutcome, TrainParams, TrainRequest};
+use leadscore::train::{self, TrainError, TrainOutcome, TrainParams, TrainSettings};
 use tempfile::TempDir;
 
 use crate::helpers::{cat, num, settings, spawn_with, MODEL};
 
-fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>) -> TrainRequest {
+fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>) -> TrainSettings {
     let path = dir.path().join("account_leads.csv");
     std::fs::write(&path, csv).expect("write csv");
     // The column that keys nothing is left out: an email is an identifier.
@@ -24,14 +24,14 @@ fn request(dir: &TempDir, csv: &str, account: Option<&str>, email: Option<&str>)
         (None, Some(_)) => vec!["account_id".to_string()],
         _ => vec![],
     };
-    TrainRequest {
-        data: path,
-        target: "converted".into(),
+    TrainSettings {
+        data: Some(path),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: unused,
         account_column: account.map(str::to_string),
         email_column: email.map(str::to_string),
-        params: TrainParams::default().check().expect("params"),
+        params: TrainParams::default(),
         command: "test".into(),
         ..Default::default()
     }
@@ -124,7 +124,7 @@ fn the_account_model_beats_the_max_roll_up_on_held_out_accounts() {
     assert_eq!(rule.min_probability, warm.min_probability);
     assert!(rule.any_behaviour);
     let names: Vec<&str> = a.features.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(a.stages, stages::default_for_features(&names));
+    assert_eq!(a.stages, default_stages::default_for_features(&names));
     assert!(a
         .stages
         .rules()
@@ -250,7 +250,7 @@ fn accounts_can_come_from_email_domains_and_free_mail_forms_none() {
 fn stage_rules_come_from_train_toml_and_bad_ones_are_refused_by_name() {
     let dir = TempDir::new().expect("tempdir");
     let csv = synthetic::accounts(600, 8);
-    let config = |text: &str| -> TrainConfig { toml::from_str(text).expect("parses") };
+    let config = |text: &str| -> TrainSettings { toml::from_str(text).expect("parses") };
     // A good rule set is stored as written.
     let good = config(
         r#"

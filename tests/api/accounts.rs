@@ -2,8 +2,8 @@
 
 use leadscore::scoring::accounts::{AccountModel, FIXED_COLUMNS};
 use leadscore::scoring::model::ModelArtifact;
-use leadscore::scoring::stages;
 use leadscore::serve::proto::{GetModelRequest, Lead, ScoreAccountsRequest, ScoreRequest};
+use leadscore::train::default_stages;
 use tempfile::TempDir;
 
 use crate::helpers::{lead, settings, spawn_with, synthetic_artifact, TestApp, MODEL};
@@ -13,7 +13,7 @@ use crate::helpers::{lead, settings, spawn_with, synthetic_artifact, TestApp, MO
 async fn app_with(account_model: Option<AccountModel>) -> TestApp {
     let mut artifact: ModelArtifact = synthetic_artifact().clone();
     let names: Vec<&str> = artifact.features.iter().map(|f| f.name.as_str()).collect();
-    artifact.stages = stages::default_for_features(&names);
+    artifact.stages = default_stages::default_for_features(&names);
     artifact.account_model = account_model;
     let repo = TempDir::new().expect("tempdir");
     leadscore::train::write_artifact(&artifact, &repo.path().join(MODEL).join("1"))

@@ -8,7 +8,7 @@ use leadscore::serve::proto::{
     Contribution, Direction, ExplainRequest, FeatureKind, GetModelRequest, Lead, ModelInfo,
     ScoreRequest, Suggestion,
 };
-use leadscore::train::{self, TrainConfig, TrainParams, TrainRequest};
+use leadscore::train::{self, TrainParams, TrainSettings};
 use tempfile::TempDir;
 
 use crate::helpers::{
@@ -199,18 +199,18 @@ fn model_with_feature_text() -> &'static ModelArtifact {
         let dir = TempDir::new().expect("tempdir");
         let toml = dir.path().join("train.toml");
         std::fs::write(&toml, FEATURE_TEXT).expect("write train.toml");
-        let config = TrainConfig::read(&toml).expect("train.toml parses");
+        let config = TrainSettings::read(&toml).expect("train.toml parses");
         let csv = dir.path().join("leads.csv");
         std::fs::write(
             &csv,
             leadscore::train::synthetic::generate(3000, 12).to_csv(),
         )
         .expect("csv");
-        train::train(&TrainRequest {
-            data: csv,
-            target: "converted".into(),
+        train::train(&TrainSettings {
+            data: Some(csv),
+            target: Some("converted".into()),
             id: Some("lead_id".into()),
-            params: TrainParams::default().check().expect("params"),
+            params: TrainParams::default(),
             features: config.features,
             ..Default::default()
         })
@@ -311,11 +311,11 @@ fn explain_text_for_an_unknown_feature_is_refused() {
     )]
     .into_iter()
     .collect();
-    let err = train::train(&TrainRequest {
-        data: csv,
-        target: "converted".into(),
+    let err = train::train(&TrainSettings {
+        data: Some(csv),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
-        params: TrainParams::default().check().expect("params"),
+        params: TrainParams::default(),
         features,
         ..Default::default()
     })
@@ -333,7 +333,7 @@ fn explain_text_for_an_unknown_feature_is_refused() {
         "[features.demo_actions]\nreason = \"{count} actions\"\n",
     )
     .expect("write");
-    let config = TrainConfig::read(&toml).expect("parses");
+    let config = TrainSettings::read(&toml).expect("parses");
     let err = leadscore::scoring::features::check_template(
         config.features["demo_actions"]
             .reason

@@ -9,7 +9,7 @@ use leadscore::scoring::model::ModelArtifact;
 use leadscore::serve::proto::lead_scoring_client::LeadScoringClient;
 use leadscore::serve::proto::{feature_value, FeatureValue, Lead};
 use leadscore::serve::server::{ServerError, ServerSettings};
-use leadscore::train::{self, TrainParams, TrainRequest};
+use leadscore::train::{self, TrainParams, TrainSettings};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -44,13 +44,13 @@ pub fn synthetic_artifact() -> &'static ModelArtifact {
             leadscore::train::synthetic::generate(4000, 11).to_csv(),
         )
         .expect("write csv");
-        let outcome = train::train(&TrainRequest {
-            data: csv,
-            target: "converted".into(),
+        let outcome = train::train(&TrainSettings {
+            data: Some(csv),
+            target: Some("converted".into()),
             id: Some("lead_id".into()),
             exclude: vec![],
             na_values: vec![],
-            params: TrainParams::default().check().expect("params"),
+            params: TrainParams::default(),
             command: "test".into(),
             ..Default::default()
         })

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use leadscore::scoring::features::FeatureEncoding;
 use leadscore::scoring::model::Estimator;
 use leadscore::train::evaluation::{brier, log_loss, roc_auc};
-use leadscore::train::{self, stratified_split, TrainParams, TrainRequest};
+use leadscore::train::{self, stratified_split, TrainParams, TrainSettings};
 use serde_json::Value;
 
 fn data(name: &str) -> PathBuf {
@@ -55,9 +55,9 @@ fn committed_inputs_match_the_generator_and_the_split() {
 fn logistic_fit_matches_scikit_learn() {
     let reference = reference();
     let alpha = reference["alpha"].as_f64().expect("alpha");
-    let outcome = train::train(&TrainRequest {
-        data: data("reference_leads.csv"),
-        target: "converted".into(),
+    let outcome = train::train(&TrainSettings {
+        data: Some(data("reference_leads.csv")),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: vec![],
         na_values: vec![],
@@ -66,9 +66,7 @@ fn logistic_fit_matches_scikit_learn() {
             numeric_bins: 0,
             calibration: leadscore::train::CalibrationChoice::None,
             ..TrainParams::default()
-        }
-        .check()
-        .expect("params"),
+        },
         command: "reference test".into(),
         ..Default::default()
     })

@@ -7,17 +7,17 @@ use leadscore::scoring::features::{FeatureEncoding, LeadInput, RawValue};
 use leadscore::scoring::model::{Estimator, ModelArtifact};
 use leadscore::train::evaluation::roc_auc;
 use leadscore::train::synthetic;
-use leadscore::train::{self, stratified_split, TrainError, TrainParams, TrainRequest};
+use leadscore::train::{self, stratified_split, TrainError, TrainParams, TrainSettings};
 use tempfile::TempDir;
 
-fn request(csv: &std::path::Path, params: TrainParams) -> TrainRequest {
-    TrainRequest {
-        data: csv.to_path_buf(),
-        target: "converted".into(),
+fn request(csv: &std::path::Path, params: TrainParams) -> TrainSettings {
+    TrainSettings {
+        data: Some(csv.to_path_buf()),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: vec![],
         na_values: vec![],
-        params: params.check().expect("valid params"),
+        params,
         command: "test".into(),
         ..Default::default()
     }
@@ -181,7 +181,7 @@ fn unusable_input_is_refused_with_a_clear_message() {
 
     let csv = write_csv(&dir, "good.csv", &good);
     let mut r = request(&csv, TrainParams::default());
-    r.target = "purchased".into();
+    r.target = Some("purchased".into());
     let err = train::train(&r).expect_err("no such target");
     assert!(
         err.to_string()

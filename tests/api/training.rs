@@ -9,7 +9,7 @@ use leadscore::scoring::model::{Estimator, ModelArtifact, ScoringModel};
 use leadscore::train::evaluation::roc_auc;
 use leadscore::train::synthetic;
 use leadscore::train::{
-    self, CalibrationChoice, ClassWeight, ModelFamily, TrainError, TrainParams, TrainRequest,
+    self, CalibrationChoice, ClassWeight, ModelFamily, TrainError, TrainParams, TrainSettings,
 };
 use tempfile::TempDir;
 
@@ -19,13 +19,13 @@ fn write(dir: &TempDir, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn behavioural_request(csv: &std::path::Path, params: TrainParams) -> TrainRequest {
-    TrainRequest {
-        data: csv.to_path_buf(),
-        target: "converted".into(),
+fn behavioural_request(csv: &std::path::Path, params: TrainParams) -> TrainSettings {
+    TrainSettings {
+        data: Some(csv.to_path_buf()),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
         exclude: vec!["account_id".into(), "signup_date".into()],
-        params: params.check().expect("valid params"),
+        params,
         command: "test".into(),
         ..Default::default()
     }
@@ -127,11 +127,11 @@ fn gbdt_on_linear_data_reaches_the_generating_auc() {
         model: ModelFamily::Gbdt,
         ..TrainParams::default()
     };
-    let outcome = train::train(&TrainRequest {
-        data: path,
-        target: "converted".into(),
+    let outcome = train::train(&TrainSettings {
+        data: Some(path),
+        target: Some("converted".into()),
         id: Some("lead_id".into()),
-        params: params.clone().check().expect("params"),
+        params: params.clone(),
         ..Default::default()
     })
     .expect("train");
