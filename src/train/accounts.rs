@@ -96,7 +96,7 @@ pub fn fit_account_model(
         base_log_odds: intercept,
         l2,
     };
-    model.validate()?;
+    model.validate().map_err(|e| e.to_string())?;
     Ok(model)
 }
 

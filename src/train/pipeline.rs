@@ -964,7 +964,9 @@ fn train_bytes_with_progress(
     }
     let stage_rules = match &request.stages {
         Some(rules) => {
-            rules.validate(&names).map_err(TrainError::Stages)?;
+            rules
+                .validate(&names)
+                .map_err(|e| TrainError::Stages(e.to_string()))?;
             rules.clone()
         }
         None => {
@@ -1043,7 +1045,7 @@ fn train_bytes_with_progress(
     apply_feature_texts(&mut specs, &request.features).map_err(|problem| {
         TrainError::InvalidParam {
             name: "features",
-            problem,
+            problem: problem.to_string(),
         }
     })?;
     for (f, spec) in specs.iter_mut().enumerate() {
@@ -1058,7 +1060,8 @@ fn train_bytes_with_progress(
     }
     let final_fit_seconds = fit_started.elapsed().as_secs_f64();
     progress.finish(&format!("{final_fit_seconds:.1} s"));
-    let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
+    let pipeline =
+        FeaturePipeline::new(specs.clone()).map_err(|e| TrainError::Fit(e.to_string()))?;
     let design_means: Vec<f64> = x_train
         .mean_axis(ndarray::Axis(0))
         .map(|m| m.to_vec())
@@ -1102,7 +1105,8 @@ fn train_bytes_with_progress(
         account_model: None,
         engagement: None,
     };
-    let model = ScoringModel::from_artifact(artifact.clone()).map_err(TrainError::Fit)?;
+    let model = ScoringModel::from_artifact(artifact.clone())
+        .map_err(|e| TrainError::Fit(e.to_string()))?;
     let log_odds = |x: &Array2<f64>| -> Vec<f64> {
         x.rows()
             .into_iter()
@@ -1190,7 +1194,7 @@ fn train_bytes_with_progress(
         lift_top10: metric_set.lift_top10,
     };
     // Re-validate what will be written.
-    ScoringModel::from_artifact(artifact.clone()).map_err(TrainError::Fit)?;
+    ScoringModel::from_artifact(artifact.clone()).map_err(|e| TrainError::Fit(e.to_string()))?;
 
     let report = build_report(ReportInputs {
         artifact: &artifact,
@@ -1458,7 +1462,7 @@ fn cross_validate(
         let started = Instant::now();
         let (specs, estimator, _) = fit_on(prepared, family, &fit_rows, progress)?;
         fit_seconds += started.elapsed().as_secs_f64();
-        let pipeline = FeaturePipeline::new(specs).map_err(TrainError::Fit)?;
+        let pipeline = FeaturePipeline::new(specs).map_err(|e| TrainError::Fit(e.to_string()))?;
         let x_valid = encode_rows(prepared, &pipeline, &valid_rows)?;
         let z: Vec<f64> = x_valid
             .rows()
@@ -1573,7 +1577,8 @@ fn fit_on(
             )
         })
         .collect();
-    let pipeline = FeaturePipeline::new(specs.clone()).map_err(TrainError::Fit)?;
+    let pipeline =
+        FeaturePipeline::new(specs.clone()).map_err(|e| TrainError::Fit(e.to_string()))?;
     let x = encode_rows(prepared, &pipeline, rows)?;
     let y: Vec<bool> = rows.iter().map(|&i| prepared.labels[i]).collect();
     let w: Option<Vec<f64>> = prepared
@@ -1585,12 +1590,12 @@ fn fit_on(
             let model = grow::fit(x.view(), &y, w.as_deref(), &params.gbdt, &mut |_| {
                 progress.advance(1)
             })
-            .map_err(TrainError::Fit)?;
+            .map_err(|e| TrainError::Fit(e.to_string()))?;
             Estimator::Gbdt(model)
         }
         _ => {
             let fit = linear::fit_logistic(&x, &y, w.as_deref(), params.l2, params.max_iterations)
-                .map_err(TrainError::Fit)?;
+                .map_err(|e| TrainError::Fit(e.to_string()))?;
             progress.advance(1);
             Estimator::Logistic {
                 intercept: fit.intercept,
