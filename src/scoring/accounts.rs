@@ -822,12 +822,43 @@ pub struct AccountModel {
     pub l2: f64,
 }
 
+/// Why a stored [`AccountModel`] cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountModelError {
+    /// A per-column vector of the wrong length.
+    #[error(
+        "account model: {what} has {len} entries, expected {expected} \
+         ({fixed} fixed + 2 × {behavioural} behavioural)"
+    )]
+    WrongLength {
+        /// Which vector (`columns`, `means`, `stds`, `weights`).
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The length the columns imply.
+        expected: usize,
+        /// Number of fixed columns.
+        fixed: usize,
+        /// Number of behavioural features.
+        behavioural: usize,
+    },
+    /// A non-finite mean, weight or base log-odds.
+    #[error("account model: non-finite mean, weight or base log-odds")]
+    NotFinite,
+    /// A non-finite or non-positive std.
+    #[error("account model: every std must be finite and positive")]
+    BadStd,
+    /// A non-finite or negative L2 penalty.
+    #[error("account model: l2 must be finite and non-negative")]
+    BadL2,
+}
+
 impl AccountModel {
     /// Checks every invariant the scoring path relies on; never panics.
     ///
     /// # Errors
-    /// A message naming the first broken invariant.
-    pub fn validate(&self) -> Result<(), String> {
+    /// An [`AccountModelError`] naming the first broken invariant.
+    pub fn validate(&self) -> Result<(), AccountModelError> {
         let d = FIXED_COLUMNS.len() + 2 * self.numeric_features.len();
         for (what, len) in [
             ("columns", self.columns.len()),
@@ -836,23 +867,24 @@ impl AccountModel {
             ("weights", self.weights.len()),
         ] {
             if len != d {
-                return Err(format!(
-                    "account model: {what} has {len} entries, expected {d} \
-                     ({} fixed + 2 × {} behavioural)",
-                    FIXED_COLUMNS.len(),
-                    self.numeric_features.len()
-                ));
+                return Err(AccountModelError::WrongLength {
+                    what,
+                    len,
+                    expected: d,
+                    fixed: FIXED_COLUMNS.len(),
+                    behavioural: self.numeric_features.len(),
+                });
             }
         }
         let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
         if !finite(&self.means) || !finite(&self.weights) || !self.base_log_odds.is_finite() {
-            return Err("account model: non-finite mean, weight or base log-odds".to_string());
+            return Err(AccountModelError::NotFinite);
         }
         if self.stds.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-            return Err("account model: every std must be finite and positive".to_string());
+            return Err(AccountModelError::BadStd);
         }
         if !self.l2.is_finite() || self.l2 < 0.0 {
-            return Err("account model: l2 must be finite and non-negative".to_string());
+            return Err(AccountModelError::BadL2);
         }
         Ok(())
     }

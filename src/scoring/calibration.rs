@@ -10,6 +10,81 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::math::sigmoid;
 
+/// Why a stored [`Calibration`] cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CalibrationError {
+    /// Platt `a` or `b` is NaN or infinite.
+    #[error("platt a and b must be finite, got a={a}, b={b}")]
+    PlattNotFinite {
+        /// Slope.
+        a: f64,
+        /// Intercept.
+        b: f64,
+    },
+    /// Platt `a > 0`: a higher score would mean a lower probability.
+    #[error("platt a must be <= 0 (higher score, higher probability), got {a}")]
+    PlattIncreasing {
+        /// Slope.
+        a: f64,
+    },
+    /// Isotonic knots and probabilities differ in number.
+    #[error("isotonic log_odds ({log_odds}) and probabilities ({probabilities}) differ in length")]
+    LengthMismatch {
+        /// Number of knots.
+        log_odds: usize,
+        /// Number of probabilities.
+        probabilities: usize,
+    },
+    /// Fewer than 2 isotonic knots.
+    #[error("isotonic needs at least 2 knots, has {knots}")]
+    TooFewKnots {
+        /// Number of knots.
+        knots: usize,
+    },
+    /// A non-finite isotonic knot.
+    #[error("isotonic log_odds[{index}] is not finite")]
+    KnotNotFinite {
+        /// Position of the knot.
+        index: usize,
+    },
+    /// An isotonic probability outside [0, 1].
+    #[error("isotonic probabilities[{index}] = {value} is outside [0, 1]")]
+    ProbabilityOutOfRange {
+        /// Position of the probability.
+        index: usize,
+        /// The probability.
+        value: f64,
+    },
+    /// Isotonic knots that do not increase strictly.
+    #[error(
+        "isotonic log_odds must increase strictly; [{index}] = {value} >= [{next_index}] = {next}"
+    )]
+    KnotsNotIncreasing {
+        /// Position of the first knot.
+        index: usize,
+        /// Its value.
+        value: f64,
+        /// Position of the next knot.
+        next_index: usize,
+        /// Its value.
+        next: f64,
+    },
+    /// Isotonic probabilities that decrease.
+    #[error(
+        "isotonic probabilities must not decrease; [{index}] = {value} > [{next_index}] = {next}"
+    )]
+    ProbabilitiesDecreasing {
+        /// Position of the first probability.
+        index: usize,
+        /// Its value.
+        value: f64,
+        /// Position of the next probability.
+        next_index: usize,
+        /// Its value.
+        next: f64,
+    },
+}
+
 /// Lowest (and one minus the highest) probability an isotonic map serves.
 /// Its steps are sample means, and a block of calibration rows with no
 /// positive gives exactly 0: that is an artefact of a finite sample, not an
@@ -80,23 +155,21 @@ impl Calibration {
     /// Never panics, whatever was deserialized.
     ///
     /// # Errors
-    /// A message naming the first violation: a non-finite value; Platt
+    /// A [`CalibrationError`] naming the first violation: a non-finite value; Platt
     /// `a > 0` (a higher score would mean a lower probability; `a = 0`, a
     /// constant probability, is allowed because it is what [`fit_platt`]
     /// returns for a score with no signal); isotonic lengths that differ or
     /// hold fewer than 2 knots, knots not strictly increasing, probabilities
     /// outside [0, 1] or decreasing.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CalibrationError> {
         match self {
             Self::None => Ok(()),
             Self::Platt { a, b } => {
                 if !a.is_finite() || !b.is_finite() {
-                    return Err(format!("platt a and b must be finite, got a={a}, b={b}"));
+                    return Err(CalibrationError::PlattNotFinite { a: *a, b: *b });
                 }
                 if *a > 0.0 {
-                    return Err(format!(
-                        "platt a must be <= 0 (higher score, higher probability), got {a}"
-                    ));
+                    return Err(CalibrationError::PlattIncreasing { a: *a });
                 }
                 Ok(())
             }
@@ -105,42 +178,40 @@ impl Calibration {
                 probabilities,
             } => {
                 if log_odds.len() != probabilities.len() {
-                    return Err(format!(
-                        "isotonic log_odds ({}) and probabilities ({}) differ in length",
-                        log_odds.len(),
-                        probabilities.len()
-                    ));
+                    return Err(CalibrationError::LengthMismatch {
+                        log_odds: log_odds.len(),
+                        probabilities: probabilities.len(),
+                    });
                 }
                 if log_odds.len() < 2 {
-                    return Err(format!(
-                        "isotonic needs at least 2 knots, has {}",
-                        log_odds.len()
-                    ));
+                    return Err(CalibrationError::TooFewKnots {
+                        knots: log_odds.len(),
+                    });
                 }
                 if let Some(i) = log_odds.iter().position(|z| !z.is_finite()) {
-                    return Err(format!("isotonic log_odds[{i}] is not finite"));
+                    return Err(CalibrationError::KnotNotFinite { index: i });
                 }
                 if let Some(i) = probabilities.iter().position(|p| !(0.0..=1.0).contains(p)) {
-                    return Err(format!(
-                        "isotonic probabilities[{i}] = {} is outside [0, 1]",
-                        probabilities[i]
-                    ));
+                    return Err(CalibrationError::ProbabilityOutOfRange {
+                        index: i,
+                        value: probabilities[i],
+                    });
                 }
                 if let Some(i) = log_odds.windows(2).position(|w| w[0] >= w[1]) {
-                    return Err(format!(
-                        "isotonic log_odds must increase strictly; [{i}] = {} >= [{}] = {}",
-                        log_odds[i],
-                        i + 1,
-                        log_odds[i + 1]
-                    ));
+                    return Err(CalibrationError::KnotsNotIncreasing {
+                        index: i,
+                        value: log_odds[i],
+                        next_index: i + 1,
+                        next: log_odds[i + 1],
+                    });
                 }
                 if let Some(i) = probabilities.windows(2).position(|w| w[0] > w[1]) {
-                    return Err(format!(
-                        "isotonic probabilities must not decrease; [{i}] = {} > [{}] = {}",
-                        probabilities[i],
-                        i + 1,
-                        probabilities[i + 1]
-                    ));
+                    return Err(CalibrationError::ProbabilitiesDecreasing {
+                        index: i,
+                        value: probabilities[i],
+                        next_index: i + 1,
+                        next: probabilities[i + 1],
+                    });
                 }
                 Ok(())
             }

@@ -280,26 +280,33 @@ impl FeatureSpec {
     /// Applies a `[features.<name>]` table of `train.toml`.
     ///
     /// # Errors
-    /// A message naming the feature when a template has an unknown
-    /// placeholder, or `reason_when_false` is set on a non-boolean feature.
-    pub fn apply_text(&mut self, text: &FeatureText) -> Result<(), String> {
+    /// A [`FeatureTextError`] naming the feature when a template has an
+    /// unknown placeholder, or `reason_when_false` is set on a non-boolean
+    /// feature.
+    pub fn apply_text(&mut self, text: &FeatureText) -> Result<(), FeatureTextError> {
         if let Some(label) = &text.label {
             self.label = label.clone();
         }
         if let Some(reason) = &text.reason {
-            check_template(reason).map_err(|e| format!("[features.{}] reason: {e}", self.name))?;
+            check_template(reason).map_err(|source| FeatureTextError::Template {
+                feature: self.name.clone(),
+                field: "reason",
+                source,
+            })?;
             self.reason = reason.clone();
         }
         if let Some(reason) = &text.reason_when_false {
             if self.kind() != FeatureKind::Boolean {
-                return Err(format!(
-                    "[features.{}] reason_when_false is for boolean features; this one is {}",
-                    self.name,
-                    self.kind().as_str()
-                ));
+                return Err(FeatureTextError::NotBoolean {
+                    feature: self.name.clone(),
+                    kind: self.kind().as_str(),
+                });
             }
-            check_template(reason)
-                .map_err(|e| format!("[features.{}] reason_when_false: {e}", self.name))?;
+            check_template(reason).map_err(|source| FeatureTextError::Template {
+                feature: self.name.clone(),
+                field: "reason_when_false",
+                source,
+            })?;
             self.reason_when_false = reason.clone();
         }
         if let Some(actionable) = text.actionable {
@@ -350,18 +357,19 @@ fn humanise(name: &str) -> String {
 /// Applies `train.toml`'s `[features.<name>]` tables to fitted specs.
 ///
 /// # Errors
-/// A message naming an unknown feature (with the known names) or a bad template.
+/// A [`FeatureTextError`] naming an unknown feature (with the known names)
+/// or a bad template.
 pub fn apply_feature_texts(
     specs: &mut [FeatureSpec],
     texts: &BTreeMap<String, FeatureText>,
-) -> Result<(), String> {
+) -> Result<(), FeatureTextError> {
     for (name, text) in texts {
         let Some(spec) = specs.iter_mut().find(|s| &s.name == name) else {
             let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!(
-                "[features.{name}] names no feature of the model; features are: {}",
-                known.join(", ")
-            ));
+            return Err(FeatureTextError::UnknownFeature {
+                feature: name.clone(),
+                known: known.join(", "),
+            });
         };
         spec.apply_text(text)?;
     }
@@ -388,8 +396,9 @@ fn deciles(values: &[f64], min: f64, max: f64) -> Vec<f64> {
 /// Checks that a template's only placeholders are `{value}` and `{label}`.
 ///
 /// # Errors
-/// A message quoting the first unknown placeholder or unmatched brace.
-pub fn check_template(template: &str) -> Result<(), String> {
+/// A [`TemplateError`] quoting the first unknown placeholder or unmatched
+/// brace.
+pub fn check_template(template: &str) -> Result<(), TemplateError> {
     let mut rest = template;
     while let Some(open) = rest.find(['{', '}']) {
         let tail = &rest[open..];
@@ -399,10 +408,9 @@ pub fn check_template(template: &str) -> Result<(), String> {
         {
             rest = after;
         } else {
-            let shown: String = tail.chars().take(20).collect();
-            return Err(format!(
-                "only {{value}} and {{label}} may appear in braces, found \"{shown}\""
-            ));
+            return Err(TemplateError {
+                found: tail.chars().take(20).collect(),
+            });
         }
     }
     Ok(())
@@ -429,6 +437,88 @@ fn render_template(template: &str, label: &str, value: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A reason template with a placeholder other than `{value}` and `{label}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("only {{value}} and {{label}} may appear in braces, found \"{found}\"")]
+pub struct TemplateError {
+    /// The template from the offending brace on (at most 20 characters).
+    pub found: String,
+}
+
+/// Why a `[features.<name>]` table of `train.toml` cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeatureTextError {
+    /// The table names no feature of the model.
+    #[error("[features.{feature}] names no feature of the model; features are: {known}")]
+    UnknownFeature {
+        /// The name in the table header.
+        feature: String,
+        /// The model's feature names, comma-separated.
+        known: String,
+    },
+    /// `reason_when_false` on a feature that is not boolean.
+    #[error("[features.{feature}] reason_when_false is for boolean features; this one is {kind}")]
+    NotBoolean {
+        /// The feature.
+        feature: String,
+        /// Its kind.
+        kind: &'static str,
+    },
+    /// A template with an unknown placeholder.
+    #[error("[features.{feature}] {field}: {source}")]
+    Template {
+        /// The feature.
+        feature: String,
+        /// `reason` or `reason_when_false`.
+        field: &'static str,
+        /// What is wrong with the template.
+        source: TemplateError,
+    },
+}
+
+/// Why stored feature specs cannot make a [`FeaturePipeline`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// A feature without a name.
+    #[error("feature {index} has an empty name")]
+    EmptyName {
+        /// Its position in the schema.
+        index: usize,
+    },
+    /// Two features with one name.
+    #[error("feature name \"{name}\" appears twice")]
+    Duplicate {
+        /// The shared name.
+        name: String,
+    },
+    /// A feature's stored statistics or categories are unusable.
+    #[error("feature \"{feature}\" {problem}")]
+    BadSpec {
+        /// The feature.
+        feature: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A stored template with an unknown placeholder.
+    #[error("feature \"{feature}\" {field}: {source}")]
+    Template {
+        /// The feature.
+        feature: String,
+        /// `reason` or `reason_when_false`.
+        field: &'static str,
+        /// What is wrong with the template.
+        source: TemplateError,
+    },
+}
+
+/// A [`PipelineError::BadSpec`] for `spec`.
+fn bad(spec: &FeatureSpec, problem: String) -> PipelineError {
+    PipelineError::BadSpec {
+        feature: spec.name.clone(),
+        problem,
+    }
 }
 
 /// Why a lead's features could not be encoded. Each variant names the field.
@@ -556,18 +646,21 @@ impl FeaturePipeline {
     /// Builds the pipeline from stored specs.
     ///
     /// # Errors
-    /// A message naming the problem when two features share a name or a
-    /// feature's statistics are unusable (non-finite, zero std, no categories).
-    pub fn new(specs: Vec<FeatureSpec>) -> Result<Self, String> {
+    /// A [`PipelineError`] naming the problem when two features share a name
+    /// or a feature's statistics are unusable (non-finite, zero std, no
+    /// categories).
+    pub fn new(specs: Vec<FeatureSpec>) -> Result<Self, PipelineError> {
         let mut by_name = HashMap::with_capacity(specs.len());
         let mut offsets = Vec::with_capacity(specs.len());
         let mut width = 0;
         for (i, spec) in specs.iter().enumerate() {
             if spec.name.is_empty() {
-                return Err(format!("feature {i} has an empty name"));
+                return Err(PipelineError::EmptyName { index: i });
             }
             if by_name.insert(spec.name.clone(), i).is_some() {
-                return Err(format!("feature name \"{}\" appears twice", spec.name));
+                return Err(PipelineError::Duplicate {
+                    name: spec.name.clone(),
+                });
             }
             match &spec.encoding {
                 FeatureEncoding::Numeric {
@@ -582,29 +675,23 @@ impl FeaturePipeline {
                         .iter()
                         .all(|v| v.is_finite())
                     {
-                        return Err(format!(
-                            "feature \"{}\" has non-finite statistics",
-                            spec.name
-                        ));
+                        return Err(bad(spec, "has non-finite statistics".to_string()));
                     }
                     if *std <= 0.0 {
-                        return Err(format!("feature \"{}\" has std {std} <= 0", spec.name));
+                        return Err(bad(spec, format!("has std {std} <= 0")));
                     }
                     if min > max {
-                        return Err(format!("feature \"{}\" has min > max", spec.name));
+                        return Err(bad(spec, "has min > max".to_string()));
                     }
                     if median < min || median > max {
-                        return Err(format!(
-                            "feature \"{}\" has its median outside [min, max]",
-                            spec.name
-                        ));
+                        return Err(bad(spec, "has its median outside [min, max]".to_string()));
                     }
                     if !bin_edges.iter().all(|e| e.is_finite())
                         || bin_edges.windows(2).any(|w| w[0] >= w[1])
                     {
-                        return Err(format!(
-                            "feature \"{}\" bin_edges must be finite and strictly increasing",
-                            spec.name
+                        return Err(bad(
+                            spec,
+                            "bin_edges must be finite and strictly increasing".to_string(),
                         ));
                     }
                 }
@@ -612,17 +699,16 @@ impl FeaturePipeline {
                     if categories.last().map(String::as_str) != Some(OTHER)
                         || !categories.iter().any(|c| c == MISSING)
                     {
-                        return Err(format!(
-                            "feature \"{}\" categories must contain \"{MISSING}\" and end with \"{OTHER}\"",
-                            spec.name
+                        return Err(bad(
+                            spec,
+                            format!(
+                                "categories must contain \"{MISSING}\" and end with \"{OTHER}\""
+                            ),
                         ));
                     }
                     let mut seen = std::collections::HashSet::new();
                     if let Some(dup) = categories.iter().find(|c| !seen.insert(c.as_str())) {
-                        return Err(format!(
-                            "feature \"{}\" lists category \"{dup}\" twice",
-                            spec.name
-                        ));
+                        return Err(bad(spec, format!("lists category \"{dup}\" twice")));
                     }
                 }
                 FeatureEncoding::Boolean { .. } => {}
@@ -631,14 +717,14 @@ impl FeaturePipeline {
                 ("reason", &spec.reason),
                 ("reason_when_false", &spec.reason_when_false),
             ] {
-                check_template(template)
-                    .map_err(|e| format!("feature \"{}\" {field}: {e}", spec.name))?;
+                check_template(template).map_err(|source| PipelineError::Template {
+                    feature: spec.name.clone(),
+                    field,
+                    source,
+                })?;
             }
             if !spec.quantiles.iter().all(|q| q.is_finite()) {
-                return Err(format!(
-                    "feature \"{}\" quantiles must be finite",
-                    spec.name
-                ));
+                return Err(bad(spec, "quantiles must be finite".to_string()));
             }
             offsets.push(width);
             width += spec.width();
@@ -1233,7 +1319,10 @@ mod tests {
         specs[1].encoding = FeatureEncoding::Categorical {
             categories: vec!["a".into()],
         };
-        assert!(FeaturePipeline::new(specs).unwrap_err().contains("source"));
+        assert!(FeaturePipeline::new(specs)
+            .unwrap_err()
+            .to_string()
+            .contains("source"));
         let mut specs = pipeline().specs().to_vec();
         specs[0].encoding = FeatureEncoding::Numeric {
             median: 0.0,
@@ -1243,6 +1332,9 @@ mod tests {
             max: 1.0,
             bin_edges: vec![],
         };
-        assert!(FeaturePipeline::new(specs).unwrap_err().contains("std"));
+        assert!(FeaturePipeline::new(specs)
+            .unwrap_err()
+            .to_string()
+            .contains("std"));
     }
 }

@@ -13,7 +13,10 @@
 //! - [`calibration`]: the stored map from raw log-odds to probability.
 //! - [`stages`]: lifecycle stage rules (`public_traffic` … `signing`).
 //! - [`accounts`]: account keys (account id or company email domain), the
-//!   lead lens and roll-up, the account model and [`accounts::score_accounts`].
+//!   lead lens and roll-up, and the account model;
+//!   [`account_scoring`]: [`account_scoring::score_accounts`], the accounts
+//!   of a batch of scored leads (grouping, roll-up, account model or
+//!   fallback, top leads).
 //! - [`events`]: point-in-time window features over raw events (counts,
 //!   active days, recency, decayed counts, "ever did X", ratios), the one
 //!   definition trainer and server share.
@@ -25,6 +28,7 @@
 //! prost, tokio, hyper, axum, linfa, csv, parquet or indicatif (CI checks
 //! this with `cargo tree`).
 
+pub mod account_scoring;
 pub mod accounts;
 pub mod batch;
 pub mod calibration;

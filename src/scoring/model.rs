@@ -11,17 +11,17 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scoring::accounts::{AccountFeatures, AccountModel, EngagementRule};
-use crate::scoring::calibration::Calibration;
+use crate::scoring::accounts::{AccountFeatures, AccountModel, AccountModelError, EngagementRule};
+use crate::scoring::calibration::{Calibration, CalibrationError};
 use crate::scoring::features::{
-    EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput, UsedValue,
-    MISSING, OTHER,
+    EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput,
+    PipelineError, UsedValue, MISSING, OTHER,
 };
 use crate::scoring::shap_tables::Reaches;
 use crate::scoring::stages::{
-    FeatureValueRef, Stage, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
+    FeatureValueRef, Stage, StageError, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
 };
-use crate::scoring::trees::GbdtModel;
+use crate::scoring::trees::{GbdtModel, TreeError};
 
 /// The artifact format this build writes.
 pub const FORMAT_VERSION: u32 = 2;
@@ -248,7 +248,7 @@ impl ModelArtifact {
                 path: path.to_string(),
                 source,
             })?;
-        ScoringModel::from_artifact(artifact).map_err(invalid)
+        ScoringModel::from_artifact(artifact).map_err(|e| invalid(e.to_string()))
     }
 
     /// Serialises to pretty JSON.
@@ -384,49 +384,151 @@ pub struct ScoringModel {
     flat: Option<crate::scoring::trees::FlatForest>,
 }
 
+/// Why a [`ModelArtifact`] cannot be served: the first broken invariant.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// A `format_version` this build cannot read.
+    #[error(
+        "format_version {version} is not supported (this build reads {} to {})",
+        OLDEST_FORMAT_VERSION,
+        FORMAT_VERSION
+    )]
+    UnsupportedFormat {
+        /// The artifact's version.
+        version: u32,
+    },
+    /// An artifact without features.
+    #[error("the model has no features")]
+    NoFeatures,
+    /// Unusable feature specs.
+    #[error(transparent)]
+    Features(#[from] PipelineError),
+    /// The explanation baseline does not match the design width.
+    #[error("explanation baseline must hold {width} finite design means, has {len}")]
+    DesignMeans {
+        /// Design width.
+        width: usize,
+        /// Number of stored means.
+        len: usize,
+    },
+    /// Global importances that do not match the features.
+    #[error("mean_abs_contributions must hold {expected} finite values >= 0, has {len}")]
+    MeanAbsContributions {
+        /// Number of features.
+        expected: usize,
+        /// Number of stored values.
+        len: usize,
+    },
+    /// No score bands.
+    #[error("no score bands")]
+    NoBands,
+    /// Bands out of order.
+    #[error("bands must be ordered by decreasing min_probability (\"{first}\" then \"{second}\")")]
+    BandOrder {
+        /// The earlier band.
+        first: String,
+        /// The band after it.
+        second: String,
+    },
+    /// A band without a name or with a threshold outside [0, 1).
+    #[error("band \"{name}\" needs a name and min_probability in [0, 1)")]
+    BadBand {
+        /// The band's name.
+        name: String,
+    },
+    /// The last band does not start at 0.
+    #[error("the last band must have min_probability 0")]
+    LastBandNotZero,
+    /// Stage rules that do not fit the model.
+    #[error(transparent)]
+    Stages(#[from] StageError),
+    /// A malformed account model.
+    #[error("account_model: {0}")]
+    AccountModel(#[source] AccountModelError),
+    /// An account model using a feature the model does not have.
+    #[error("account_model: unknown numeric feature {feature:?}")]
+    UnknownAccountFeature {
+        /// The unknown feature.
+        feature: String,
+    },
+    /// An engagement threshold outside [0, 1].
+    #[error("engagement: min_probability {min_probability} is not in [0, 1]")]
+    Engagement {
+        /// The stored threshold.
+        min_probability: f64,
+    },
+    /// A malformed calibration.
+    #[error("calibration: {0}")]
+    Calibration(#[source] CalibrationError),
+    /// A calibration in a version-1 artifact.
+    #[error("format_version 1 artifacts cannot carry a calibration")]
+    CalibrationNeedsVersion2,
+    /// Logistic coefficients that do not match the design width.
+    #[error("estimator has {len} coefficients but the features encode to {width} columns")]
+    CoefficientCount {
+        /// Number of coefficients.
+        len: usize,
+        /// Design width.
+        width: usize,
+    },
+    /// A non-finite intercept or coefficient.
+    #[error("estimator has a non-finite coefficient")]
+    CoefficientNotFinite,
+    /// Coefficients that could overflow the log-odds.
+    #[error("coefficients and feature ranges allow non-finite log-odds (is a std near zero?)")]
+    LogOddsUnbounded,
+    /// A gbdt estimator in a version-1 artifact.
+    #[error("gbdt estimators need format_version 2")]
+    GbdtNeedsVersion2,
+    /// A malformed gbdt estimator.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// The baseline log-odds overflow.
+    #[error("the baseline log-odds are not finite")]
+    BaselineNotFinite,
+}
+
 impl ScoringModel {
     /// Validates an artifact and builds the scoring model.
     ///
     /// # Errors
-    /// A message naming the broken invariant.
-    pub fn from_artifact(artifact: ModelArtifact) -> Result<Self, String> {
+    /// A [`ModelError`] naming the broken invariant.
+    pub fn from_artifact(artifact: ModelArtifact) -> Result<Self, ModelError> {
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&artifact.format_version) {
-            return Err(format!(
-                "format_version {} is not supported (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})",
-                artifact.format_version
-            ));
+            return Err(ModelError::UnsupportedFormat {
+                version: artifact.format_version,
+            });
         }
         if artifact.features.is_empty() {
-            return Err("the model has no features".to_string());
+            return Err(ModelError::NoFeatures);
         }
         let pipeline = FeaturePipeline::new(artifact.features.clone())?;
         let width = pipeline.design_width();
         let means = &artifact.explanation.design_means;
         if means.len() != width || !means.iter().all(|m| m.is_finite()) {
-            return Err(format!(
-                "explanation baseline must hold {width} finite design means, has {}",
-                means.len()
-            ));
+            return Err(ModelError::DesignMeans {
+                width,
+                len: means.len(),
+            });
         }
         let global = &artifact.explanation.mean_abs_contributions;
         if !global.is_empty()
             && (global.len() != pipeline.specs().len()
                 || !global.iter().all(|m| m.is_finite() && *m >= 0.0))
         {
-            return Err(format!(
-                "mean_abs_contributions must hold {} finite values >= 0, has {}",
-                pipeline.specs().len(),
-                global.len()
-            ));
+            return Err(ModelError::MeanAbsContributions {
+                expected: pipeline.specs().len(),
+                len: global.len(),
+            });
         }
         validate_bands(&artifact.bands)?;
         validate_accounts_and_stages(&artifact)?;
         artifact
             .calibration
             .validate()
-            .map_err(|e| format!("calibration: {e}"))?;
+            .map_err(ModelError::Calibration)?;
         if artifact.format_version < 2 && artifact.calibration != Calibration::None {
-            return Err("format_version 1 artifacts cannot carry a calibration".to_string());
+            return Err(ModelError::CalibrationNeedsVersion2);
         }
         let base_log_odds = match &artifact.estimator {
             Estimator::Logistic {
@@ -443,14 +545,14 @@ impl ScoringModel {
             }
             Estimator::Gbdt(model) => {
                 if artifact.format_version < 2 {
-                    return Err("gbdt estimators need format_version 2".to_string());
+                    return Err(ModelError::GbdtNeedsVersion2);
                 }
                 model.validate(width)?;
                 model.expected_value()
             }
         };
         if !base_log_odds.is_finite() {
-            return Err("the baseline log-odds are not finite".to_string());
+            return Err(ModelError::BaselineNotFinite);
         }
         let shap_tables = match &artifact.estimator {
             Estimator::Gbdt(model) => {
@@ -944,29 +1046,26 @@ impl ScoringModel {
 /// Stage rules must name model features (or `account.*`); an account model
 /// must be well-formed and use numeric model features; an engagement rule
 /// must have a probability in [0, 1].
-fn validate_accounts_and_stages(artifact: &ModelArtifact) -> Result<(), String> {
+fn validate_accounts_and_stages(artifact: &ModelArtifact) -> Result<(), ModelError> {
     let names: Vec<&str> = artifact.features.iter().map(|f| f.name.as_str()).collect();
     artifact.stages.validate(&names)?;
     if let Some(model) = &artifact.account_model {
-        model
-            .validate()
-            .map_err(|e| format!("account_model: {e}"))?;
+        model.validate().map_err(ModelError::AccountModel)?;
         if let Some(unknown) = model
             .numeric_features
             .iter()
             .find(|f| !names.contains(&f.as_str()))
         {
-            return Err(format!(
-                "account_model: unknown numeric feature {unknown:?}"
-            ));
+            return Err(ModelError::UnknownAccountFeature {
+                feature: unknown.clone(),
+            });
         }
     }
     if let Some(rule) = &artifact.engagement {
         if !(0.0..=1.0).contains(&rule.min_probability) {
-            return Err(format!(
-                "engagement: min_probability {} is not in [0, 1]",
-                rule.min_probability
-            ));
+            return Err(ModelError::Engagement {
+                min_probability: rule.min_probability,
+            });
         }
     }
     Ok(())
@@ -1026,16 +1125,16 @@ fn validate_logistic(
     intercept: f64,
     coefficients: &[f64],
     means: &[f64],
-) -> Result<(), String> {
+) -> Result<(), ModelError> {
     let width = pipeline.design_width();
     if coefficients.len() != width {
-        return Err(format!(
-            "estimator has {} coefficients but the features encode to {width} columns",
-            coefficients.len()
-        ));
+        return Err(ModelError::CoefficientCount {
+            len: coefficients.len(),
+            width,
+        });
     }
     if !intercept.is_finite() || !coefficients.iter().all(|c| c.is_finite()) {
-        return Err("estimator has a non-finite coefficient".to_string());
+        return Err(ModelError::CoefficientNotFinite);
     }
     let mut bound = intercept.abs();
     for (i, spec) in pipeline.specs().iter().enumerate() {
@@ -1055,36 +1154,32 @@ fn validate_logistic(
         }
     }
     if !bound.is_finite() || bound > 1e300 {
-        return Err(
-            "coefficients and feature ranges allow non-finite log-odds (is a std near zero?)"
-                .to_string(),
-        );
+        return Err(ModelError::LogOddsUnbounded);
     }
     Ok(())
 }
 
-fn validate_bands(bands: &[ScoreBand]) -> Result<(), String> {
+fn validate_bands(bands: &[ScoreBand]) -> Result<(), ModelError> {
     if bands.is_empty() {
-        return Err("no score bands".to_string());
+        return Err(ModelError::NoBands);
     }
     for pair in bands.windows(2) {
         if pair[0].min_probability <= pair[1].min_probability {
-            return Err(format!(
-                "bands must be ordered by decreasing min_probability (\"{}\" then \"{}\")",
-                pair[0].name, pair[1].name
-            ));
+            return Err(ModelError::BandOrder {
+                first: pair[0].name.clone(),
+                second: pair[1].name.clone(),
+            });
         }
     }
     for band in bands {
         if band.name.is_empty() || !(0.0..1.0).contains(&band.min_probability) {
-            return Err(format!(
-                "band \"{}\" needs a name and min_probability in [0, 1)",
-                band.name
-            ));
+            return Err(ModelError::BadBand {
+                name: band.name.clone(),
+            });
         }
     }
     if bands.last().map(|b| b.min_probability) != Some(0.0) {
-        return Err("the last band must have min_probability 0".to_string());
+        return Err(ModelError::LastBandNotZero);
     }
     Ok(())
 }

@@ -229,18 +229,76 @@ impl Condition {
         ordering.is_some_and(|o| self.op.holds(o))
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ConditionError> {
         match &self.value {
-            Literal::Number(y) if !y.is_finite() => {
-                Err(format!("{self}: the number must be finite"))
-            }
-            Literal::Text(_) if self.op.is_ordering() => Err(format!(
-                "{self}: {} needs a number or true/false, not a text",
-                self.op.as_str()
-            )),
+            Literal::Number(y) if !y.is_finite() => Err(ConditionError::NotFinite {
+                condition: self.to_string(),
+            }),
+            Literal::Text(_) if self.op.is_ordering() => Err(ConditionError::TextOrdering {
+                condition: self.to_string(),
+                op: self.op.as_str(),
+            }),
             _ => Ok(()),
         }
     }
+}
+
+/// Why a condition cannot be evaluated as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    /// A number literal that is NaN or infinite.
+    #[error("{condition}: the number must be finite")]
+    NotFinite {
+        /// The condition as written.
+        condition: String,
+    },
+    /// A text literal with an ordering operator.
+    #[error("{condition}: {op} needs a number or true/false, not a text")]
+    TextOrdering {
+        /// The condition as written.
+        condition: String,
+        /// The operator.
+        op: &'static str,
+    },
+}
+
+/// Why stage rules cannot be parsed or used with a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StageError {
+    /// An unknown stage name or a malformed condition string.
+    #[error("{message}")]
+    Parse {
+        /// The parser's message.
+        message: String,
+    },
+    /// A rule without conditions.
+    #[error("{rule}: no condition (it would always hold)")]
+    NoCondition {
+        /// The rule, as "stage rule N (stage)".
+        rule: String,
+    },
+    /// A condition that cannot be evaluated.
+    #[error("{rule}: {source}")]
+    Condition {
+        /// The rule, as "stage rule N (stage)".
+        rule: String,
+        /// What is wrong with the condition.
+        source: ConditionError,
+    },
+    /// A condition on a feature the model does not have.
+    #[error(
+        "{rule}: unknown feature {feature:?} in \"{condition}\" (not a model feature, nor {} / {})",
+        ACCOUNT_ENGAGED_CONTACTS,
+        ACCOUNT_CONTACTS
+    )]
+    UnknownFeature {
+        /// The rule, as "stage rule N (stage)".
+        rule: String,
+        /// The unknown feature.
+        feature: String,
+        /// The condition as written.
+        condition: String,
+    },
 }
 
 fn number_of(v: FeatureValueRef<'_>) -> Option<f64> {
@@ -385,14 +443,15 @@ impl StageRule {
     /// Parses a rule from a stage name and condition strings (for code and tests).
     ///
     /// # Errors
-    /// An unknown stage or a malformed condition.
-    pub fn parse(stage: &str, when: &[&str]) -> Result<Self, String> {
+    /// [`StageError::Parse`]: an unknown stage or a malformed condition.
+    pub fn parse(stage: &str, when: &[&str]) -> Result<Self, StageError> {
+        let parse_error = |message: String| StageError::Parse { message };
         Ok(StageRule {
-            stage: stage.parse()?,
+            stage: stage.parse().map_err(parse_error)?,
             when: when
                 .iter()
-                .map(|c| c.parse())
-                .collect::<Result<_, String>>()?,
+                .map(|c| c.parse().map_err(parse_error))
+                .collect::<Result<_, StageError>>()?,
         })
     }
 
@@ -452,22 +511,26 @@ impl StageRules {
     /// # Errors
     /// A rule without conditions, a feature that is neither a model feature
     /// nor an `account.*` special feature, a non-finite number or a text
-    /// with an ordering operator; the message names the rule.
-    pub fn validate(&self, feature_names: &[&str]) -> Result<(), String> {
+    /// with an ordering operator; the [`StageError`] names the rule.
+    pub fn validate(&self, feature_names: &[&str]) -> Result<(), StageError> {
         for (i, rule) in self.0.iter().enumerate() {
             let which = format!("stage rule {} ({})", i + 1, rule.stage);
             if rule.when.is_empty() {
-                return Err(format!("{which}: no condition (it would always hold)"));
+                return Err(StageError::NoCondition { rule: which });
             }
             for c in &rule.when {
-                c.check().map_err(|e| format!("{which}: {e}"))?;
+                c.check().map_err(|source| StageError::Condition {
+                    rule: which.clone(),
+                    source,
+                })?;
                 let special =
                     c.feature == ACCOUNT_ENGAGED_CONTACTS || c.feature == ACCOUNT_CONTACTS;
                 if !special && !feature_names.contains(&c.feature.as_str()) {
-                    return Err(format!(
-                        "{which}: unknown feature {:?} in \"{c}\" (not a model feature, nor {} / {})",
-                        c.feature, ACCOUNT_ENGAGED_CONTACTS, ACCOUNT_CONTACTS
-                    ));
+                    return Err(StageError::UnknownFeature {
+                        rule: which,
+                        feature: c.feature.clone(),
+                        condition: c.to_string(),
+                    });
                 }
             }
         }
@@ -630,7 +693,8 @@ mod tests {
         assert_eq!(rules.validate(&names), Ok(()));
         let err = rules.validate(&names[..4]).expect_err("missing feature");
         assert!(
-            err.contains("unknown feature \"last_notable_activity\""),
+            err.to_string()
+                .contains("unknown feature \"last_notable_activity\""),
             "{err}"
         );
         let account = StageRules(vec![StageRule::parse(

@@ -130,6 +130,55 @@ impl Node {
     }
 }
 
+/// Why a [`GbdtModel`] cannot be used for rows of a given width.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TreeError {
+    /// `base_score` is NaN or infinite.
+    #[error("base_score is not finite ({value})")]
+    BaseScoreNotFinite {
+        /// The stored base score.
+        value: f64,
+    },
+    /// A tree has no nodes at all.
+    #[error("tree {tree} has no nodes")]
+    EmptyTree {
+        /// Index of the tree.
+        tree: usize,
+    },
+    /// One node breaks a structural or numeric rule.
+    #[error("tree {tree} node {node}: {problem}")]
+    BadNode {
+        /// Index of the tree.
+        tree: usize,
+        /// Index of the node inside the tree.
+        node: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A node other than the root is no split's child.
+    #[error("tree {tree} node {node} is not reachable from the root")]
+    Unreachable {
+        /// Index of the tree.
+        tree: usize,
+        /// Index of the node inside the tree.
+        node: usize,
+    },
+    /// A tree is deeper than [`MAX_TREE_DEPTH`].
+    #[error("tree {tree} is deeper than {max}")]
+    TooDeep {
+        /// Index of the tree.
+        tree: usize,
+        /// The depth limit.
+        max: usize,
+    },
+    /// `|base_score| + Σ max |leaf value|` could overflow the margin.
+    #[error("|base_score| + Σ max |leaf value| = {bound} is too large")]
+    MarginTooLarge {
+        /// The computed bound.
+        bound: f64,
+    },
+}
+
 // ---------------------------------------------------------------------------
 // Validation and evaluation
 // ---------------------------------------------------------------------------
@@ -149,22 +198,28 @@ impl GbdtModel {
     /// Never panics, whatever the input.
     ///
     /// # Errors
-    /// A message naming the tree, the node and the problem.
-    pub fn validate(&self, width: usize) -> Result<(), String> {
+    /// A [`TreeError`] naming the tree, the node and the problem.
+    pub fn validate(&self, width: usize) -> Result<(), TreeError> {
         if !self.base_score.is_finite() {
-            return Err(format!("base_score is not finite ({})", self.base_score));
+            return Err(TreeError::BaseScoreNotFinite {
+                value: self.base_score,
+            });
         }
         let mut bound = self.base_score.abs();
         for (t, tree) in self.trees.iter().enumerate() {
             let nodes = &tree.nodes;
             if nodes.is_empty() {
-                return Err(format!("tree {t} has no nodes"));
+                return Err(TreeError::EmptyTree { tree: t });
             }
             let mut parents = vec![0u8; nodes.len()];
             let mut depth = vec![0usize; nodes.len()];
             let mut max_leaf = 0.0f64;
             for (i, node) in nodes.iter().enumerate() {
-                let here = format!("tree {t} node {i}");
+                let here = |problem: String| TreeError::BadNode {
+                    tree: t,
+                    node: i,
+                    problem,
+                };
                 match *node {
                     Node::Split {
                         feature,
@@ -175,42 +230,43 @@ impl GbdtModel {
                         gain,
                     } => {
                         if feature >= width {
-                            return Err(format!(
-                                "{here}: feature {feature} is out of range (width {width})"
-                            ));
+                            return Err(here(format!(
+                                "feature {feature} is out of range (width {width})"
+                            )));
                         }
                         if !threshold.is_finite() {
-                            return Err(format!("{here}: threshold is not finite"));
+                            return Err(here("threshold is not finite".to_string()));
                         }
                         if !(cover.is_finite() && cover > 0.0) {
-                            return Err(format!(
-                                "{here}: a split's cover must be finite and > 0, got {cover}"
-                            ));
+                            return Err(here(format!(
+                                "a split's cover must be finite and > 0, got {cover}"
+                            )));
                         }
                         if !(gain.is_finite() && gain >= 0.0) {
-                            return Err(format!(
-                                "{here}: gain must be finite and >= 0, got {gain}"
-                            ));
+                            return Err(here(format!("gain must be finite and >= 0, got {gain}")));
                         }
                         if left == right {
-                            return Err(format!("{here}: left and right are the same node"));
+                            return Err(here("left and right are the same node".to_string()));
                         }
                         let mut child_cover = 0.0;
                         for child in [left, right] {
                             if child <= i || child >= nodes.len() {
-                                return Err(format!(
-                                    "{here}: child index {child} must be in {}..{}",
+                                return Err(here(format!(
+                                    "child index {child} must be in {}..{}",
                                     i + 1,
                                     nodes.len()
-                                ));
+                                )));
                             }
                             if parents[child] > 0 {
-                                return Err(format!("{here}: node {child} already has a parent"));
+                                return Err(here(format!("node {child} already has a parent")));
                             }
                             parents[child] = 1;
                             depth[child] = depth[i] + 1;
                             if depth[child] > MAX_TREE_DEPTH {
-                                return Err(format!("tree {t} is deeper than {MAX_TREE_DEPTH}"));
+                                return Err(TreeError::TooDeep {
+                                    tree: t,
+                                    max: MAX_TREE_DEPTH,
+                                });
                             }
                             child_cover += nodes[child].cover();
                         }
@@ -219,33 +275,31 @@ impl GbdtModel {
                         if child_cover.is_nan()
                             || (child_cover - cover).abs() > COVER_TOLERANCE * cover
                         {
-                            return Err(format!(
-                                "{here}: cover {cover} is not the sum of its children's ({child_cover})"
-                            ));
+                            return Err(here(format!(
+                                "cover {cover} is not the sum of its children's ({child_cover})"
+                            )));
                         }
                     }
                     Node::Leaf { value, cover } => {
                         if !value.is_finite() {
-                            return Err(format!("{here}: leaf value is not finite"));
+                            return Err(here("leaf value is not finite".to_string()));
                         }
                         if !(cover.is_finite() && cover >= 0.0) {
-                            return Err(format!(
-                                "{here}: a leaf's cover must be finite and >= 0, got {cover}"
-                            ));
+                            return Err(here(format!(
+                                "a leaf's cover must be finite and >= 0, got {cover}"
+                            )));
                         }
                         max_leaf = max_leaf.max(value.abs());
                     }
                 }
                 if i > 0 && parents[i] == 0 {
-                    return Err(format!("{here} is not reachable from the root"));
+                    return Err(TreeError::Unreachable { tree: t, node: i });
                 }
             }
             bound += max_leaf;
         }
         if bound.is_nan() || bound >= MAX_MARGIN_BOUND {
-            return Err(format!(
-                "|base_score| + Σ max |leaf value| = {bound} is too large"
-            ));
+            return Err(TreeError::MarginTooLarge { bound });
         }
         Ok(())
     }

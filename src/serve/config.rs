@@ -153,25 +153,55 @@ impl ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionalAddr(pub Option<SocketAddr>);
 
+/// A socket address that is neither an address nor "off".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{text}\" is not an address like 0.0.0.0:9090 or \"off\": {source}")]
+pub struct AddrError {
+    /// The text as given.
+    pub text: String,
+    /// Why it does not parse as an address.
+    pub source: std::net::AddrParseError,
+}
+
 /// Parses a socket address, or "off" / "" for none.
 ///
 /// # Errors
-/// A message when the text is neither.
-pub fn parse_optional_addr(text: &str) -> Result<OptionalAddr, String> {
+/// An [`AddrError`] when the text is neither.
+pub fn parse_optional_addr(text: &str) -> Result<OptionalAddr, AddrError> {
     match text.trim() {
         "" | "off" | "none" => Ok(OptionalAddr(None)),
         t => t
             .parse()
             .map(|a| OptionalAddr(Some(a)))
-            .map_err(|e| format!("\"{text}\" is not an address like 0.0.0.0:9090 or \"off\": {e}")),
+            .map_err(|source| AddrError {
+                text: text.to_string(),
+                source,
+            }),
     }
+}
+
+/// A duration setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a number with an optional `ms`, `s` or `m` suffix.
+    #[error("\"{text}\" is not a duration like 500ms, 30s or 2m")]
+    Malformed {
+        /// The text as given.
+        text: String,
+    },
+    /// Negative, non-finite or longer than a year.
+    #[error("\"{text}\" is out of range")]
+    OutOfRange {
+        /// The text as given.
+        text: String,
+    },
 }
 
 /// Parses "250ms", "30s", "2m" or a plain number of seconds.
 ///
 /// # Errors
-/// A message when the text is not a non-negative duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A [`DurationError`] when the text is not a non-negative duration.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 0.001)
@@ -185,9 +215,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration like 500ms, 30s or 2m"))?;
+        .map_err(|_| DurationError::Malformed {
+            text: text.to_string(),
+        })?;
     if !value.is_finite() || value < 0.0 || value * scale > 86_400.0 * 365.0 {
-        return Err(format!("\"{text}\" is out of range"));
+        return Err(DurationError::OutOfRange {
+            text: text.to_string(),
+        });
     }
     Ok(Duration::from_secs_f64(value * scale))
 }

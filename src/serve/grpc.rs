@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
+use crate::scoring::account_scoring::{self, AccountLead, AccountScore, AccountScores};
 use crate::scoring::accounts;
 use crate::scoring::batch::{map_rows_until, Deadline};
 use crate::scoring::features::UsedValue;
@@ -324,114 +325,28 @@ impl LeadScoringService {
         let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
         record_scores(&job.loaded, "ScoreAccounts", scores.iter());
         let model = &job.loaded.model;
-        let lens = account_lens(model);
-        // Group by account key, in order of first appearance.
-        let mut keys: Vec<accounts::AccountKey> = Vec::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut index_of: HashMap<String, usize> = HashMap::new();
-        let mut unassigned_lead_ids = Vec::new();
-        for (i, lead) in job.leads.iter().enumerate() {
-            let key = accounts::account_key(Some(&lead.account_id), Some(&lead.email));
-            match key {
-                Some(key) => {
-                    let at = *index_of.entry(key.key.clone()).or_insert_with(|| {
-                        keys.push(key);
-                        members.push(Vec::new());
-                        keys.len() - 1
-                    });
-                    members[at].push(i);
-                }
-                None => unassigned_lead_ids.push(lead.lead_id.clone()),
-            }
-        }
-        let account_scores = keys
-            .into_iter()
-            .zip(members)
-            .map(|(key, leads)| {
-                let views: Vec<accounts::LeadView> = leads
-                    .iter()
-                    .map(|&i| {
-                        let input = &job.leads[i].input;
-                        lens.view(scores[i].probability, &|name| {
-                            model.value_as_sent(input, name)
-                        })
-                    })
-                    .collect();
-                let features = accounts::roll_up(&views);
-                let (probability, log_odds, base, reasons, fallback, method) =
-                    match &model.artifact().account_model {
-                        Some(am) => (
-                            am.probability(&features),
-                            am.log_odds(&features),
-                            am.base_log_odds,
-                            am.reasons(&features)
-                                .into_iter()
-                                .map(|r| proto::Contribution {
-                                    direction: if r.contribution > 0.0 {
-                                        proto::Direction::Raises
-                                    } else if r.contribution < 0.0 {
-                                        proto::Direction::Lowers
-                                    } else {
-                                        proto::Direction::Neutral
-                                    } as i32,
-                                    label: r.label,
-                                    feature: r.column,
-                                    contribution: r.contribution,
-                                    value: r.value,
-                                    reason: r.reason,
-                                })
-                                .collect(),
-                            false,
-                            "account model (logistic over rolled-up leads)".to_string(),
-                        ),
-                        None => {
-                            let p = accounts::fallback_probability(&features);
-                            (
-                                p,
-                                crate::scoring::math::log_odds(p),
-                                0.0,
-                                Vec::new(),
-                                true,
-                                accounts::FALLBACK_DESCRIPTION.to_string(),
-                            )
-                        }
-                    };
-                let top = accounts::top_leads(&views, 5)
-                    .into_iter()
-                    .map(|v| {
-                        let i = leads[v];
-                        let s = &scores[i];
-                        proto::LeadScore {
-                            lead_id: job.leads[i].lead_id.clone(),
-                            probability: s.probability,
-                            score: s.score,
-                            band: s.band.clone(),
-                            warnings: s.warnings.clone(),
-                            error: None,
-                            stage: stage_text(model, &job.leads[i].input, Some(&features)),
-                        }
-                    })
-                    .collect();
-                proto::AccountScore {
-                    account_key: key.key,
-                    key_source: match key.source {
-                        accounts::KeySource::AccountId => "account_id",
-                        accounts::KeySource::EmailDomain => "email_domain",
-                    }
-                    .to_string(),
-                    probability,
-                    score: display_score(probability),
-                    band: model.band_of(probability).to_string(),
-                    contacts: features.contacts as u32,
-                    engaged_contacts: features.engaged_contacts as u32,
-                    leads: top,
-                    reasons,
-                    fallback,
-                    method,
-                    base_log_odds: base,
-                    log_odds,
-                }
+        let leads: Vec<AccountLead<'_>> = job
+            .leads
+            .iter()
+            .zip(&scores)
+            .map(|(lead, score)| AccountLead {
+                account_id: &lead.account_id,
+                email: &lead.email,
+                input: &lead.input,
+                probability: score.probability,
             })
+            .collect();
+        let AccountScores {
+            accounts,
+            unassigned,
+        } = account_scoring::score_accounts(model, &leads, TOP_LEADS_PER_ACCOUNT);
+        let account_scores = accounts
+            .into_iter()
+            .map(|account| account_score_to_proto(account, &job.leads, &scores))
+            .collect();
+        let unassigned_lead_ids = unassigned
+            .into_iter()
+            .map(|i| job.leads[i].lead_id.clone())
             .collect();
         Ok(proto::ScoreAccountsResponse {
             model: job.loaded.name.clone(),
@@ -442,21 +357,71 @@ impl LeadScoringService {
     }
 }
 
-/// The account lens of a served model: its account model's behavioural
-/// features (else every numeric feature) and its engagement rule.
-fn account_lens(model: &ScoringModel) -> accounts::LeadLens {
-    let features: Vec<(&str, FeatureKind)> = model
-        .pipeline()
-        .specs()
-        .iter()
-        .map(|s| (s.name.as_str(), s.kind()))
+/// Top leads shown per account in `ScoreAccounts`.
+const TOP_LEADS_PER_ACCOUNT: usize = 5;
+
+/// One account's score on the wire; `leads` and `scores` are the batch the
+/// account's lead positions point into.
+fn account_score_to_proto(
+    account: AccountScore,
+    leads: &[ParsedLead],
+    scores: &[LeadScore],
+) -> proto::AccountScore {
+    let top = account
+        .top_leads
+        .into_iter()
+        .map(|top| {
+            let s = &scores[top.index];
+            proto::LeadScore {
+                lead_id: leads[top.index].lead_id.clone(),
+                probability: s.probability,
+                score: s.score,
+                band: s.band.clone(),
+                warnings: s.warnings.clone(),
+                error: None,
+                stage: top
+                    .stage
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            }
+        })
         .collect();
-    let account_numeric = model
-        .artifact()
-        .account_model
-        .as_ref()
-        .map(|am| am.numeric_features.as_slice());
-    accounts::LeadLens::new(&features, account_numeric, model.engagement_rule())
+    proto::AccountScore {
+        account_key: account.key.key,
+        key_source: match account.key.source {
+            accounts::KeySource::AccountId => "account_id",
+            accounts::KeySource::EmailDomain => "email_domain",
+        }
+        .to_string(),
+        probability: account.probability,
+        score: account.score,
+        band: account.band,
+        contacts: account.features.contacts as u32,
+        engaged_contacts: account.features.engaged_contacts as u32,
+        leads: top,
+        reasons: account
+            .reasons
+            .into_iter()
+            .map(|r| proto::Contribution {
+                direction: if r.contribution > 0.0 {
+                    proto::Direction::Raises
+                } else if r.contribution < 0.0 {
+                    proto::Direction::Lowers
+                } else {
+                    proto::Direction::Neutral
+                } as i32,
+                label: r.label,
+                feature: r.column,
+                contribution: r.contribution,
+                value: r.value,
+                reason: r.reason,
+            })
+            .collect(),
+        fallback: account.fallback,
+        method: account.method.to_string(),
+        base_log_odds: account.base_log_odds,
+        log_odds: account.log_odds,
+    }
 }
 
 /// The lead's stage as text, "" when the model has no stage rules.

@@ -1397,6 +1397,7 @@ mod tests {
         assert!(good
             .validate(1)
             .expect_err("width")
+            .to_string()
             .contains("out of range"));
 
         let mut m = good.clone();
@@ -1409,18 +1410,30 @@ mod tests {
         if let Node::Split { threshold, .. } = &mut m.trees[0].nodes[0] {
             *threshold = f64::NAN;
         }
-        assert!(m.validate(2).expect_err("nan").contains("threshold"));
+        assert!(m
+            .validate(2)
+            .expect_err("nan")
+            .to_string()
+            .contains("threshold"));
 
         let mut m = good.clone();
         m.trees.push(Tree { nodes: vec![] });
-        assert!(m.validate(2).expect_err("empty").contains("no nodes"));
+        assert!(m
+            .validate(2)
+            .expect_err("empty")
+            .to_string()
+            .contains("no nodes"));
 
         let mut m = good.clone();
         m.trees[0].nodes.push(Node::Leaf {
             value: 0.0,
             cover: 0.0,
         });
-        assert!(m.validate(2).expect_err("orphan").contains("not reachable"));
+        assert!(m
+            .validate(2)
+            .expect_err("orphan")
+            .to_string()
+            .contains("not reachable"));
 
         let mut m = good.clone();
         m.trees[0].nodes[1] = Node::Leaf {
@@ -1434,7 +1447,11 @@ mod tests {
             value: 1e301,
             cover: 0.5,
         };
-        assert!(m.validate(2).expect_err("huge").contains("too large"));
+        assert!(m
+            .validate(2)
+            .expect_err("huge")
+            .to_string()
+            .contains("too large"));
 
         let mut m = good;
         m.base_score = f64::INFINITY;

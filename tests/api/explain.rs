@@ -341,7 +341,7 @@ fn explain_text_for_an_unknown_feature_is_refused() {
             .unwrap_or_default(),
     )
     .expect_err("bad placeholder");
-    assert!(err.contains("{count}"), "{err}");
+    assert!(err.to_string().contains("{count}"), "{err}");
 }
 
 /// The lead with one feature changed as a suggestion says.

@@ -198,7 +198,7 @@ proptest! {
         // Through JSON, as the registry reads it (NaN is not valid JSON, so
         // non-finite numbers are checked on the typed artifact as well).
         let typed = ScoringModel::from_artifact(artifact.clone()).map(|_| ()).expect_err("refused");
-        prop_assert!(typed.contains(expected), "{} lacks {}", typed, expected);
+        prop_assert!(typed.to_string().contains(expected), "{} lacks {}", typed, expected);
         if let Ok(json) = serde_json::to_string(&artifact) {
             let err = ModelArtifact::from_json(json.as_bytes(), "models/x/1/model.json").map(|_| ()).expect_err("refused");
             prop_assert!(err.to_string().contains("models/x/1/model.json"), "{}", err);
@@ -217,7 +217,7 @@ fn a_near_zero_std_that_could_overflow_the_log_odds_is_refused() {
     let err = ScoringModel::from_artifact(artifact)
         .map(|_| ())
         .expect_err("refused");
-    assert!(err.contains("non-finite log-odds"), "{err}");
+    assert!(err.to_string().contains("non-finite log-odds"), "{err}");
     let bytes = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/regressions/artifact_loader/tiny_std_infinite_log_odds.json"),
