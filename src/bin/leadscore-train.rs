@@ -4,13 +4,15 @@
 //!
 //! Settings come from `--config train.toml` (optional) and flags; a flag
 //! overrides the file ([`leadscore::train::TrainSettings`] is both). This
-//! binary only parses them, shows progress and calls the library.
+//! binary only parses them, shows progress and calls the library. Errors
+//! end it with plain lines, never a backtrace ([`leadscore::cli`]).
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use clap::CommandFactory;
+use clap::{Arg, ArgAction, CommandFactory};
 use indicatif::{ProgressBar, ProgressStyle};
 use leadscore::train::{self, Progress, TrainSettings};
 
@@ -51,9 +53,20 @@ impl Progress for TerminalProgress {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let flags = TrainSettings::command().get_matches();
-    let mut settings = TrainSettings::from_flags(&flags)?;
+fn main() -> ExitCode {
+    let flags = TrainSettings::command()
+        .arg(
+            Arg::new("debug")
+                .long("debug")
+                .action(ArgAction::SetTrue)
+                .help("Show Rust's panic output with a backtrace (also LEADSCORE_DEBUG=1)"),
+        )
+        .get_matches();
+    leadscore::cli::run_main("leadscore-train", || run(&flags))
+}
+
+fn run(flags: &clap::ArgMatches) -> anyhow::Result<()> {
+    let mut settings = TrainSettings::from_flags(flags)?;
     settings.command = train::command_line(std::env::args());
     let settings = settings.check()?;
     let out = settings.out_dir()?;
