@@ -25,8 +25,8 @@ use crate::train::error::TrainError;
 use crate::train::evaluation;
 use crate::train::grow;
 use crate::train::linear;
-use crate::train::pipeline::Progress;
 use crate::train::prepare::{HeldOutSplit, Prepared};
+use crate::train::progress::Progress;
 use crate::train::report;
 use crate::train::settings::{CalibrationChoice, ModelFamily, TrainParams};
 

@@ -6,7 +6,8 @@
 //! - [`pipeline`]: a training run as a list of named steps, read → guard →
 //!   split → fit → calibrate → evaluate → report → write; the steps live in
 //!   `prepare.rs` (read, guard, split), `fit.rs` (fit, calibrate, the final
-//!   fit) and `evaluate.rs` (the artifact, held-out evaluation, accounts).
+//!   fit) and `evaluate.rs` (the artifact, held-out evaluation, accounts);
+//!   [`progress`]: how a run reports progress.
 //! - [`table`]: CSV (delimiter detection) or Parquet into a table of cells.
 //! - [`leakage`]: the leakage guard.
 //! - [`splits`]: stratified, out-of-time and grouped splits and folds.
@@ -35,6 +36,7 @@ pub mod leakage;
 pub mod linear;
 pub mod pipeline;
 mod prepare;
+pub mod progress;
 pub mod report;
 pub mod settings;
 pub mod splits;
@@ -45,6 +47,7 @@ pub use error::TrainError;
 pub use evaluate::derive_bands;
 pub use pipeline::*;
 pub use prepare::DEFAULT_NA_VALUES;
+pub use progress::{Progress, Quiet};
 pub use settings::{
     command_line, CalibrationChoice, ClassWeight, ModelFamily, TrainParams, TrainSettings,
     ValidTrainParams, ValidTrainSettings,

@@ -42,6 +42,7 @@ use crate::train::prepare::{
     check_named_features, guard_leakage, prepare_rows, read_table_step, split_rows, HeldOutSplit,
     Prepared,
 };
+use crate::train::progress::{Progress, Quiet};
 use crate::train::report::{self, TrainingReport};
 use crate::train::settings::{TrainSettings, ValidTrainSettings};
 
@@ -135,27 +136,6 @@ impl TrainOutcome {
         lines.push(String::new());
         lines.join("\n")
     }
-}
-
-/// Where long-running work reports progress (a progress bar on a terminal,
-/// plain lines otherwise; nothing in tests).
-pub trait Progress: Sync {
-    /// A stage of `total` steps begins.
-    fn start(&self, stage: &str, total: u64);
-    /// `n` steps of the current stage are done.
-    fn advance(&self, n: u64);
-    /// The current stage ended; `summary` says how it went.
-    fn finish(&self, summary: &str);
-}
-
-/// Reports nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self, _: &str) {}
 }
 
 /// Checks the settings and trains a model as they say.

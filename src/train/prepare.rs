@@ -22,7 +22,7 @@ use crate::scoring::stages::StageRules;
 use crate::train::default_stages;
 use crate::train::error::TrainError;
 use crate::train::leakage::{self, LeakFinding, LeakageThresholds};
-use crate::train::pipeline::Progress;
+use crate::train::progress::Progress;
 use crate::train::settings::{ClassWeight, TrainParams, TrainSettings, ValidTrainSettings};
 use crate::train::splits::{self, stratified_split};
 use crate::train::table::{self, Table};
