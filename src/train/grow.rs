@@ -13,7 +13,7 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::scoring::trees::{GbdtModel, Node, Tree, MAX_TREE_DEPTH};
+use crate::scoring::trees::{GbdtModel, Missing, Node, Tree, MAX_TREE_DEPTH};
 
 /// Hyperparameters of [`fit`], with LightGBM's names and default values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -515,6 +515,9 @@ fn grow_tree<T: BinCode>(
             right: right_node,
             cover: parent_h,
             gain: split.gain,
+            default_left: false,
+            missing: Missing::Nan,
+            categories: None,
         };
         nodes.push(Node::Leaf {
             value: 0.0,
@@ -825,6 +828,7 @@ mod tests {
             right,
             cover,
             gain,
+            ..
         } = nodes[0]
         else {
             panic!("root is not a split");
@@ -985,6 +989,9 @@ mod tests {
                 right,
                 cover,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             };
             index
         }
@@ -1088,6 +1095,9 @@ mod tests {
                 right: 2,
                 cover: 10.0,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             },
             Node::Split {
                 feature: 1,
@@ -1096,6 +1106,9 @@ mod tests {
                 right: 4,
                 cover: 6.0,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             },
             Node::Leaf {
                 value: 0.4,
@@ -1108,6 +1121,9 @@ mod tests {
                 right: 6,
                 cover: 3.0,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             },
             Node::Leaf {
                 value: -0.3,
