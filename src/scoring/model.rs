@@ -905,9 +905,12 @@ impl ScoringModel {
                     return None;
                 }
                 match &self.pipeline.specs()[index].encoding {
-                    FeatureEncoding::Numeric { .. } => Some(FeatureValueRef::Number(x)),
+                    FeatureEncoding::Numeric { .. } | FeatureEncoding::Passthrough {} => {
+                        Some(FeatureValueRef::Number(x))
+                    }
                     FeatureEncoding::Boolean { .. } => Some(FeatureValueRef::Bool(x != 0.0)),
-                    FeatureEncoding::Categorical { categories } => {
+                    FeatureEncoding::Categorical { categories }
+                    | FeatureEncoding::Codes { levels: categories } => {
                         if x < 0.0 || x.fract() != 0.0 {
                             return None;
                         }
@@ -1047,6 +1050,13 @@ fn validate_logistic(
                 max,
                 ..
             } => (min - mean).abs().max((max - mean).abs()) / std,
+            crate::scoring::features::FeatureEncoding::Passthrough {}
+            | crate::scoring::features::FeatureEncoding::Codes { .. } => {
+                return Err(format!(
+                    "feature \"{}\": passthrough and code encodings need a gbdt estimator",
+                    spec.name
+                ))
+            }
             _ => 1.0,
         };
         for (k, c) in pipeline.columns_of(i).enumerate() {
@@ -1165,9 +1175,11 @@ mod tests {
                             min + (max - min) * rng.gen::<f64>()
                         }
                         FeatureEncoding::Boolean { .. } => f64::from(rng.gen_range(0..2u8)),
-                        FeatureEncoding::Categorical { categories } => {
+                        FeatureEncoding::Categorical { categories }
+                        | FeatureEncoding::Codes { levels: categories } => {
                             rng.gen_range(0..categories.len()) as f64
                         }
+                        FeatureEncoding::Passthrough {} => rng.gen::<f64>(),
                     })
                     .collect();
                 let input = LeadInput::Dense(values);
