@@ -165,6 +165,9 @@ impl Progress for TerminalProgress {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("import") {
+        return import(train::import::ImportArgs::parse_from(std::env::args().skip(1)));
+    }
     let args = Args::parse();
     let mut config = match &args.config {
         Some(path) => TrainConfig::read(path)?,
@@ -331,5 +334,23 @@ fn main() -> anyhow::Result<()> {
         println!("wrote {}", p.display());
     }
     println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `leadscore-train import …`: a LightGBM or XGBoost model into an artifact.
+fn import(args: train::import::ImportArgs) -> anyhow::Result<()> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let summary = train::import::run(&args.into_settings(command))?;
+    println!(
+        "imported {} model: {} trees, features {}; {}\nwrote {}",
+        summary.library,
+        summary.trees,
+        summary.features.join(", "),
+        match summary.sample_rows {
+            Some(rows) => format!("bands from {rows} sample rows"),
+            None => "no data: one band, \"unbanded\"".to_string(),
+        },
+        summary.path.display()
+    );
     Ok(())
 }

@@ -11,6 +11,7 @@
 //!   growth (histograms, best-first leaves).
 //! - [`calibrate`]: Platt and isotonic fitting.
 //! - [`accounts`]: the account model's fitter.
+//! - [`import`]: LightGBM and XGBoost models into our artifact (`leadscore-train import`).
 //! - [`evaluation`]: ROC AUC, PR AUC, log loss, Brier, calibration error,
 //!   lift, and the curves behind the report's plots; [`report`]: the report.
 //! - [`synthetic`]: lead data from a known model, for tests, demos and
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod calibrate;
 pub mod evaluation;
 pub mod grow;
+pub mod import;
 pub mod leakage;
 pub mod linear;
 pub mod pipeline;
