@@ -166,7 +166,9 @@ impl Progress for TerminalProgress {
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("import") {
-        return import(train::import::ImportArgs::parse_from(std::env::args().skip(1)));
+        return import(train::import::ImportArgs::parse_from(
+            std::env::args().skip(1),
+        ));
     }
     let args = Args::parse();
     let mut config = match &args.config {

@@ -185,10 +185,7 @@ pub fn build(settings: &ImportSettings) -> Result<(ModelArtifact, ImportSummary)
             data_file: file_name(source),
             trainer_version: env!("CARGO_PKG_VERSION").to_string(),
             trained_at: crate::scoring::time::Timestamp::now().to_string(),
-            target_column: format!(
-                "(imported {} model; no data: unbanded)",
-                imported.library
-            ),
+            target_column: format!("(imported {} model; no data: unbanded)", imported.library),
             command: settings.command.clone(),
             ..Provenance::default()
         },
@@ -358,12 +355,14 @@ fn score_sample(
             } else if matches!(spec.encoding, FeatureEncoding::Codes { .. }) {
                 Some(RawValue::Category(cell.to_string()))
             } else {
-                Some(RawValue::Number(cell.parse().map_err(|_| ImportError::Input {
-                    what: what.clone(),
-                    problem: format!(
-                        "line {}: \"{}\" is not a number ({cell:?})",
-                        table.lines[r], spec.name
-                    ),
+                Some(RawValue::Number(cell.parse().map_err(|_| {
+                    ImportError::Input {
+                        what: what.clone(),
+                        problem: format!(
+                            "line {}: \"{}\" is not a number ({cell:?})",
+                            table.lines[r], spec.name
+                        ),
+                    }
                 })?))
             });
         }

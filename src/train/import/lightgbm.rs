@@ -57,9 +57,12 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
         construct,
         why: why.to_string(),
     };
-    let (objective_line, objective) = *header
-        .get("objective")
-        .ok_or_else(|| bad(at.min(lines.len()), "the header has no objective=".to_string()))?;
+    let (objective_line, objective) = *header.get("objective").ok_or_else(|| {
+        bad(
+            at.min(lines.len()),
+            "the header has no objective=".to_string(),
+        )
+    })?;
     let mut words = objective.split_whitespace();
     if words.next() != Some("binary") {
         return Err(unsupported(
@@ -95,9 +98,12 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
             ));
         }
     }
-    let (names_line, names) = *header
-        .get("feature_names")
-        .ok_or_else(|| bad(at.min(lines.len()), "the header has no feature_names=".to_string()))?;
+    let (names_line, names) = *header.get("feature_names").ok_or_else(|| {
+        bad(
+            at.min(lines.len()),
+            "the header has no feature_names=".to_string(),
+        )
+    })?;
     let names: Vec<String> = names.split_whitespace().map(str::to_string).collect();
     if names.is_empty() {
         return Err(bad(names_line, "feature_names is empty".to_string()));
@@ -158,7 +164,10 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
             continue;
         }
         if !line.is_empty() {
-            return Err(bad(at + 1, format!("expected Tree= or end of trees, found {line:?}")));
+            return Err(bad(
+                at + 1,
+                format!("expected Tree= or end of trees, found {line:?}"),
+            ));
         }
         at += 1;
     }
@@ -268,11 +277,12 @@ fn parse_tree(
         }
     }
     let (leaves_line, leaves) = get("num_leaves")?;
-    let leaves: usize = leaves
-        .parse()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| bad(leaves_line, format!("num_leaves={leaves} is not a count >= 1")))?;
+    let leaves: usize = leaves.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        bad(
+            leaves_line,
+            format!("num_leaves={leaves} is not a count >= 1"),
+        )
+    })?;
     let leaf_value: Vec<f64> = list(get("leaf_value")?, "leaf_value", leaves)?;
     if leaves == 1 {
         let cover = match fields.get("leaf_count") {
@@ -310,7 +320,12 @@ fn parse_tree(
             .split_whitespace()
             .map(str::parse)
             .collect::<Result<_, _>>()
-            .map_err(|_| bad(line, "cat_threshold holds a value that is not a u32".to_string()))?;
+            .map_err(|_| {
+                bad(
+                    line,
+                    "cat_threshold holds a value that is not a u32".to_string(),
+                )
+            })?;
         if boundaries.windows(2).any(|w| w[0] > w[1])
             || boundaries.last().copied() != Some(words.len())
             || boundaries.first().copied() != Some(0)
@@ -328,7 +343,10 @@ fn parse_tree(
     let (threshold_line, _) = get("threshold")?;
     let child = |c: i64, line: usize| -> Result<usize, ImportError> {
         let index = if c < 0 {
-            usize::try_from(-(c + 1)).ok().filter(|l| *l < leaves).map(|l| splits + l)
+            usize::try_from(-(c + 1))
+                .ok()
+                .filter(|l| *l < leaves)
+                .map(|l| splits + l)
         } else {
             usize::try_from(c).ok().filter(|s| *s < splits)
         };
@@ -383,7 +401,11 @@ fn parse_tree(
         };
         raw.push(RawNode::Split {
             feature: f,
-            threshold: if categories.is_some() { 0.0 } else { threshold[i] },
+            threshold: if categories.is_some() {
+                0.0
+            } else {
+                threshold[i]
+            },
             default_left,
             missing,
             categories,

@@ -59,7 +59,11 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
             ))
         }
     };
-    let params = field(learner, "learner_model_param", "learner.learner_model_param")?;
+    let params = field(
+        learner,
+        "learner_model_param",
+        "learner.learner_model_param",
+    )?;
     for (key, ok) in [("num_class", ["0", "1"]), ("num_target", ["1", "1"])] {
         if let Some(v) = params.get(key) {
             let v = v.as_str().unwrap_or_default();
@@ -114,12 +118,20 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
     let names: Vec<String> = learner
         .get("feature_names")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     let types: Vec<String> = learner
         .get("feature_types")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     let width = match params.get("num_feature").and_then(Value::as_str) {
         Some(n) => n.parse::<usize>().map_err(|_| ImportError::XgboostField {
@@ -294,11 +306,26 @@ fn parse_tree(
         let codes = numbers(tree, "categories", &path, None)?;
         for (k, node) in nodes.iter().enumerate() {
             let node = index(*node, &format!("{path}.categories_nodes"), k, n)?;
-            let start = index(segments[k], &format!("{path}.categories_segments"), k, codes.len() + 1)?;
-            let size = index(sizes[k], &format!("{path}.categories_sizes"), k, codes.len() + 1 - start)?;
+            let start = index(
+                segments[k],
+                &format!("{path}.categories_segments"),
+                k,
+                codes.len() + 1,
+            )?;
+            let size = index(
+                sizes[k],
+                &format!("{path}.categories_sizes"),
+                k,
+                codes.len() + 1 - start,
+            )?;
             let mut set = Vec::with_capacity(size);
             for (c, code) in codes[start..start + size].iter().enumerate() {
-                set.push(index(*code, &format!("{path}.categories"), start + c, u32::MAX as usize)? as u32);
+                set.push(index(
+                    *code,
+                    &format!("{path}.categories"),
+                    start + c,
+                    u32::MAX as usize,
+                )? as u32);
             }
             set.sort_unstable();
             set.dedup();
