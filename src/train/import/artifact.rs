@@ -384,7 +384,7 @@ fn score_sample(
         }
     }
     let n = table.rows.len();
-    let counted = n.min(5000).max(1) as f64;
+    let counted = n.clamp(1, 5000) as f64;
     for m in &mut mean_abs {
         *m /= counted;
     }
