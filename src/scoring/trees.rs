@@ -46,6 +46,16 @@
 //!   hessians); it only feeds [`GbdtModel::gain_importance`] and defaults to 0
 //!   when absent.
 //!
+//! - Imported trees (`train::import`, LightGBM and XGBoost) may add three
+//!   optional split fields, absent (and defaulted) everywhere else:
+//!   `default_left` (a missing value goes left; default false = right, which
+//!   is what `NaN <= threshold` gives), `missing` (`"nan"`, the default, or
+//!   `"zero_or_nan"`: |x| ≤ [`ZERO_AS_MISSING`] is missing too) and
+//!   `categories` (sorted codes: the value, truncated, goes left when it is
+//!   in the set; NaN follows `default_left`; all else goes right). The one
+//!   rule is [`goes_left`]; [`FlatForest`] and `shap_tables` leave trees with
+//!   such splits to [`GbdtModel::margin`] and Algorithm 2.
+//!
 //! [`GbdtModel::validate`] states what a loadable model must satisfy; every
 //! other method assumes a validated model and a row of the validated width
 //! (they never panic on others, but their results are then meaningless).

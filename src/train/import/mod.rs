@@ -218,3 +218,88 @@ mod tests {
         assert!(layout(&cyclic, 2).unwrap_err().contains("twice"));
     }
 }
+
+#[cfg(test)]
+mod rule_tests {
+    use crate::scoring::trees::{goes_left, GbdtModel, Missing, Node, Tree};
+
+    fn split(
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+        cover: f64,
+        rule: (bool, Missing, Option<Vec<u32>>),
+    ) -> Node {
+        Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+            cover,
+            gain: 0.0,
+            default_left: rule.0,
+            missing: rule.1,
+            categories: rule.2,
+        }
+    }
+
+    #[test]
+    fn the_split_rule_follows_missing_types_and_category_sets() {
+        assert!(goes_left(Some(f64::NAN), 1.0, true, Missing::Nan, None));
+        assert!(!goes_left(Some(f64::NAN), 1.0, false, Missing::Nan, None));
+        assert!(!goes_left(Some(0.0), 1.0, false, Missing::ZeroOrNan, None));
+        assert!(goes_left(Some(0.0), 1.0, false, Missing::Nan, None));
+        let set: &[u32] = &[0, 2];
+        assert!(goes_left(Some(2.0), 0.0, false, Missing::Nan, Some(set)));
+        assert!(!goes_left(Some(1.0), 0.0, false, Missing::Nan, Some(set)));
+        assert!(!goes_left(Some(-3.0), 0.0, false, Missing::Nan, Some(set)));
+        assert!(!goes_left(None, 0.0, true, Missing::Nan, Some(set)));
+    }
+
+    #[test]
+    fn tree_shap_adds_up_with_missing_and_categorical_splits() {
+        // Arrange: a categorical root on column 1, zero-as-missing below.
+        let nodes = vec![
+            split(1, 0.0, 1, 4, 10.0, (true, Missing::Nan, Some(vec![1, 3]))),
+            split(0, 0.5, 2, 3, 6.0, (false, Missing::ZeroOrNan, None)),
+            Node::Leaf {
+                value: 0.3,
+                cover: 2.0,
+            },
+            Node::Leaf {
+                value: -0.2,
+                cover: 4.0,
+            },
+            split(0, 2.0, 5, 6, 4.0, (true, Missing::Nan, None)),
+            Node::Leaf {
+                value: 0.1,
+                cover: 1.0,
+            },
+            Node::Leaf {
+                value: -0.4,
+                cover: 3.0,
+            },
+        ];
+        let model = GbdtModel {
+            base_score: -0.1,
+            trees: vec![Tree { nodes }],
+        };
+        model.validate(2).expect("valid");
+        for row in [
+            [0.0, 1.0],
+            [f64::NAN, 3.0],
+            [0.3, f64::NAN],
+            [f64::NAN, f64::NAN],
+            [5.0, 2.0],
+        ] {
+            // Act
+            let mut phi = [0.0; 2];
+            model.tree_shap(&row, &mut phi);
+            // Assert
+            let sum = model.expected_value() + phi[0] + phi[1];
+            assert!((sum - model.margin(&row)).abs() < 1e-12, "{row:?}");
+        }
+        assert!(crate::scoring::trees::FlatForest::new(&model).is_none());
+    }
+}
