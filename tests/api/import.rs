@@ -325,6 +325,23 @@ async fn imported_models_serve_the_libraries_own_margins_and_contributions() {
         ..Default::default()
     })
     .expect("XGBoost imports");
+    let (calibrated, _) = import::build(&ImportSettings {
+        lightgbm: Some(work.path().join("lightgbm.txt")),
+        calibrate: Some(work.path().join("sample.csv")),
+        target: "converted".into(),
+        out: repo.path().join("lgbm-calibrated").join("1"),
+        ..Default::default()
+    })
+    .expect("LightGBM imports with --calibrate");
+    assert!(matches!(
+        calibrated.calibration,
+        leadscore::scoring::calibration::Calibration::Platt { .. }
+    ));
+    assert_eq!(
+        calibrated.bands.len(),
+        3,
+        "hot, warm, cold from the calibrated scores"
+    );
     let app = spawn_with(settings(repo.path()), Some(repo)).await;
     let leads: Vec<Lead> = reference
         .rows

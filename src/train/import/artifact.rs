@@ -49,6 +49,11 @@ pub struct ImportSettings {
     /// Rows with the model's feature columns, for bands and the global
     /// explanation.
     pub sample: Option<PathBuf>,
+    /// Labelled held-out rows (the feature columns and `target`): fits
+    /// Platt calibration on them, and bands from their calibrated scores.
+    pub calibrate: Option<PathBuf>,
+    /// The 0/1 (true/false, yes/no) target column of `calibrate`.
+    pub target: String,
     /// The version directory, `models/<name>/<version>`.
     pub out: PathBuf,
     /// The command line, for the provenance.
@@ -73,8 +78,15 @@ pub struct ImportArgs {
     pub schema: Option<PathBuf>,
     /// CSV or Parquet rows with the model's feature columns: bands from the
     /// quantiles of their scores (without it the model is unbanded).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "calibrate")]
     pub sample: Option<PathBuf>,
+    /// Labelled held-out CSV or Parquet rows: fits Platt calibration on the
+    /// model's log-odds, and bands from the calibrated scores.
+    #[arg(long)]
+    pub calibrate: Option<PathBuf>,
+    /// Target column of --calibrate (0/1, true/false or yes/no).
+    #[arg(long, default_value = "converted")]
+    pub target: String,
     /// Output directory, normally models/<name>/<version>.
     #[arg(long)]
     pub out: PathBuf,
@@ -88,6 +100,8 @@ impl ImportArgs {
             xgboost: self.xgboost,
             schema: self.schema,
             sample: self.sample,
+            calibrate: self.calibrate,
+            target: self.target,
             out: self.out,
             command,
         }
@@ -196,18 +210,42 @@ pub fn build(settings: &ImportSettings) -> Result<(ModelArtifact, ImportSummary)
     };
     let invalid = |e: String| ImportError::Invalid(e);
     let mut sample_rows = None;
-    if let Some(path) = &settings.sample {
+    let data = match (&settings.calibrate, &settings.sample) {
+        (Some(path), _) => Some((path, Some(settings.target.as_str()))),
+        (None, Some(path)) => Some((path, None)),
+        (None, None) => None,
+    };
+    if let Some((path, target)) = data {
         let scoring = ScoringModel::from_artifact(artifact.clone()).map_err(invalid)?;
-        let (probabilities, mean_abs, rows, sha) = score_sample(&scoring, path)?;
+        let scored = score_sample(&scoring, path, target)?;
+        let (mean_abs, rows, sha) = (scored.mean_abs, scored.log_odds.len(), scored.sha256);
+        let mut probabilities: Vec<f64> = scored
+            .log_odds
+            .iter()
+            .map(|z| scoring.probability(*z))
+            .collect();
+        if target.is_some() {
+            artifact.calibration =
+                crate::train::calibrate::fit_platt(&scored.log_odds, &scored.labels, None);
+            let calibrated = ScoringModel::from_artifact(artifact.clone()).map_err(invalid)?;
+            probabilities = scored
+                .log_odds
+                .iter()
+                .map(|z| calibrated.probability(*z))
+                .collect();
+        }
         artifact.bands = crate::train::pipeline::derive_bands(&probabilities, 0.2, 0.3);
         artifact.explanation.mean_abs_contributions = mean_abs;
         artifact.provenance.data_file = file_name(path);
         artifact.provenance.data_sha256 = sha;
         artifact.provenance.rows = rows as u64;
-        artifact.provenance.target_column = format!(
-            "(imported {} model; bands from {rows} sample rows)",
-            imported.library
-        );
+        artifact.provenance.target_column = match target {
+            Some(name) => name.to_string(),
+            None => format!(
+                "(imported {} model; bands from {rows} sample rows)",
+                imported.library
+            ),
+        };
         sample_rows = Some(rows);
     }
     ScoringModel::from_artifact(artifact.clone()).map_err(invalid)?;
@@ -313,11 +351,24 @@ fn feature_specs(
     Ok(specs)
 }
 
-/// Probabilities and mean |contribution| per feature of a sample's rows.
+/// A sample's rows as scored by the imported model.
+struct ScoredSample {
+    /// The model's log-odds per row.
+    log_odds: Vec<f64>,
+    /// The target per row (empty without a target column).
+    labels: Vec<bool>,
+    /// Mean |contribution| per feature over the first 5,000 rows.
+    mean_abs: Vec<f64>,
+    /// sha256 of the file.
+    sha256: String,
+}
+
+/// Scores a sample's rows (and reads its `target`, when given).
 fn score_sample(
     model: &ScoringModel,
     path: &Path,
-) -> Result<(Vec<f64>, Vec<f64>, usize, String), ImportError> {
+    target: Option<&str>,
+) -> Result<ScoredSample, ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
         path: path.display().to_string(),
         source,
@@ -340,10 +391,23 @@ fn score_sample(
             })?;
         columns.push(c);
     }
+    let target = target
+        .map(|name| {
+            table
+                .header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| ImportError::Input {
+                    what: what.clone(),
+                    problem: format!("has no target column \"{name}\""),
+                })
+        })
+        .transpose()?;
     let Estimator::Gbdt(trees) = &model.artifact().estimator else {
         return Err(ImportError::Invalid("not a tree model".to_string()));
     };
-    let mut probabilities = Vec::with_capacity(table.rows.len());
+    let mut log_odds = Vec::with_capacity(table.rows.len());
+    let mut labels = Vec::new();
     let mut mean_abs = vec![0.0; specs.len()];
     let mut phi = vec![0.0; specs.len()];
     for (r, row) in table.rows.iter().enumerate() {
@@ -374,7 +438,22 @@ fn score_sample(
                 what: what.clone(),
                 problem: format!("line {}: {e}", table.lines[r]),
             })?;
-        probabilities.push(model.probability(model.log_odds(&encoded.design)));
+        log_odds.push(model.log_odds(&encoded.design));
+        if let Some(t) = target {
+            let cell = row[t].trim();
+            let label = match cell {
+                "1" | "1.0" => Some(true),
+                "0" | "0.0" => Some(false),
+                other => crate::scoring::features::parse_bool(other),
+            };
+            labels.push(label.ok_or_else(|| ImportError::Input {
+                what: what.clone(),
+                problem: format!(
+                    "line {}: target {cell:?} is not 0/1, true/false or yes/no",
+                    table.lines[r]
+                ),
+            })?);
+        }
         if r < 5000 {
             phi.fill(0.0);
             trees.tree_shap(&encoded.design, &mut phi);
@@ -388,5 +467,10 @@ fn score_sample(
     for m in &mut mean_abs {
         *m /= counted;
     }
-    Ok((probabilities, mean_abs, n, table.sha256))
+    Ok(ScoredSample {
+        log_odds,
+        labels,
+        mean_abs,
+        sha256: table.sha256,
+    })
 }
