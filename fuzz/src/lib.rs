@@ -272,13 +272,15 @@ pub fn probe_leads(model: &ScoringModel) -> Vec<LeadInput> {
             _ => 0.0,
         }),
         dense(&|e| match e {
-            FeatureEncoding::Numeric { .. } => -f64::MAX,
+            FeatureEncoding::Numeric { .. } | FeatureEncoding::Passthrough {} => -f64::MAX,
             FeatureEncoding::Categorical { categories } => (categories.len() - 1) as f64,
+            FeatureEncoding::Codes { levels } => levels.len().saturating_sub(1) as f64,
             FeatureEncoding::Boolean { .. } => 1.0,
         }),
         dense(&|e| match e {
-            FeatureEncoding::Numeric { .. } => f64::MAX,
-            FeatureEncoding::Categorical { categories } => {
+            FeatureEncoding::Numeric { .. } | FeatureEncoding::Passthrough {} => f64::MAX,
+            FeatureEncoding::Categorical { categories }
+            | FeatureEncoding::Codes { levels: categories } => {
                 categories.len().saturating_sub(2) as f64
             }
             FeatureEncoding::Boolean { .. } => 0.0,
@@ -300,7 +302,14 @@ pub fn probe_leads(model: &ScoringModel) -> Vec<LeadInput> {
                     FeatureEncoding::Numeric { min, max, .. } => {
                         RawValue::Number(if (i + k) % 2 == 0 { *min } else { *max })
                     }
-                    FeatureEncoding::Categorical { categories } => {
+                    FeatureEncoding::Passthrough {} => {
+                        RawValue::Number(if (i + k) % 2 == 0 { -1e300 } else { 0.0 })
+                    }
+                    FeatureEncoding::Codes { levels } if levels.is_empty() => {
+                        RawValue::Category(String::new())
+                    }
+                    FeatureEncoding::Categorical { categories }
+                    | FeatureEncoding::Codes { levels: categories } => {
                         let c = &categories[k % categories.len()];
                         RawValue::Category(if k % 3 == 1 {
                             format!("  {}  ", c.to_uppercase())

@@ -4,7 +4,9 @@
 //!
 //! Settings come from `--config train.toml` (optional) and flags; a flag
 //! overrides the file ([`leadscore::train::TrainSettings`] is both). This
-//! binary only parses them, shows progress and calls the library. Errors
+//! binary only parses them, shows progress and calls the library.
+//! `leadscore-train import` turns a LightGBM or XGBoost model into our
+//! artifact instead ([`leadscore::train::import`]). Errors
 //! end it with plain lines, never a backtrace ([`leadscore::cli`]).
 
 use std::io::IsTerminal;
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use clap::{Arg, ArgAction, CommandFactory};
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
 use indicatif::{ProgressBar, ProgressStyle};
 use leadscore::train::{self, Progress, TrainSettings};
 
@@ -58,11 +60,34 @@ fn main() -> ExitCode {
         .arg(
             Arg::new("debug")
                 .long("debug")
+                .global(true)
                 .action(ArgAction::SetTrue)
                 .help("Show Rust's panic output with a backtrace (also LEADSCORE_DEBUG=1)"),
         )
+        .subcommand(train::import::ImportArgs::command().name("import"))
+        .args_conflicts_with_subcommands(true)
         .get_matches();
-    leadscore::cli::run_main("leadscore-train", || run(&flags))
+    leadscore::cli::run_main("leadscore-train", || match flags.subcommand() {
+        Some(("import", sub)) => import(train::import::ImportArgs::from_arg_matches(sub)?),
+        _ => run(&flags),
+    })
+}
+
+fn import(args: train::import::ImportArgs) -> anyhow::Result<()> {
+    let command = train::command_line(std::env::args());
+    let summary = train::import::run(&args.into_settings(command))?;
+    println!(
+        "imported {} model: {} trees, features {}; {}\nwrote {}",
+        summary.library,
+        summary.trees,
+        summary.features.join(", "),
+        match summary.sample_rows {
+            Some(rows) => format!("bands from {rows} sample rows"),
+            None => "no data: one band, \"unbanded\"".to_string(),
+        },
+        summary.path.display()
+    );
+    Ok(())
 }
 
 fn run(flags: &clap::ArgMatches) -> anyhow::Result<()> {

@@ -101,6 +101,16 @@ pub enum FeatureEncoding {
         /// Value used when the feature is missing (the training majority).
         imputed: bool,
     },
+    /// The number as given, NaN when missing: no imputation, clipping or
+    /// scaling, for imported trees that route missing values themselves.
+    Passthrough {},
+    /// One column holding the level's integer code (its index in `levels`),
+    /// NaN when missing or unseen: the category codes an imported LightGBM
+    /// or XGBoost model was trained on.
+    Codes {
+        /// Levels in code order (code `k` is `levels[k]`).
+        levels: Vec<String>,
+    },
 }
 
 /// One source feature of a model: its name, origin, label and encoding.
@@ -178,6 +188,8 @@ impl FeatureSpec {
             FeatureEncoding::Numeric { .. } => FeatureKind::Numeric,
             FeatureEncoding::Categorical { .. } => FeatureKind::Categorical,
             FeatureEncoding::Boolean { .. } => FeatureKind::Boolean,
+            FeatureEncoding::Passthrough {} => FeatureKind::Numeric,
+            FeatureEncoding::Codes { .. } => FeatureKind::Categorical,
         }
     }
 
@@ -198,6 +210,7 @@ impl FeatureSpec {
             FeatureEncoding::Numeric { median, .. } => format_number(*median),
             FeatureEncoding::Categorical { .. } => MISSING.to_string(),
             FeatureEncoding::Boolean { imputed } => imputed.to_string(),
+            FeatureEncoding::Passthrough {} | FeatureEncoding::Codes { .. } => MISSING.to_string(),
         }
     }
 
@@ -205,6 +218,7 @@ impl FeatureSpec {
     pub fn categories(&self) -> &[String] {
         match &self.encoding {
             FeatureEncoding::Categorical { categories } => categories,
+            FeatureEncoding::Codes { levels } => levels,
             _ => &[],
         }
     }
@@ -238,8 +252,12 @@ impl FeatureSpec {
                 (&self.reason_when_false, DEFAULT_FALSE_REASON)
             }
             (FeatureEncoding::Boolean { .. }, _) => (&self.reason, DEFAULT_TRUE_REASON),
-            (FeatureEncoding::Categorical { .. }, _) => (&self.reason, DEFAULT_CATEGORICAL_REASON),
-            (FeatureEncoding::Numeric { .. }, _) => (&self.reason, DEFAULT_NUMERIC_REASON),
+            (FeatureEncoding::Categorical { .. } | FeatureEncoding::Codes { .. }, _) => {
+                (&self.reason, DEFAULT_CATEGORICAL_REASON)
+            }
+            (FeatureEncoding::Numeric { .. } | FeatureEncoding::Passthrough {}, _) => {
+                (&self.reason, DEFAULT_NUMERIC_REASON)
+            }
         };
         if stored.is_empty() {
             default
@@ -261,6 +279,7 @@ impl FeatureSpec {
     /// level, "true" / "false".
     pub fn value_text(&self, value: &UsedValue) -> String {
         match value {
+            UsedValue::Number(x) if x.is_nan() => MISSING.to_string(),
             UsedValue::Number(x) => format_number(*x),
             UsedValue::Level(k) => self.categories().get(*k).cloned().unwrap_or_default(),
             UsedValue::Flag(b) => b.to_string(),
@@ -711,7 +730,13 @@ impl FeaturePipeline {
                         return Err(bad(spec, format!("lists category \"{dup}\" twice")));
                     }
                 }
-                FeatureEncoding::Boolean { .. } => {}
+                FeatureEncoding::Boolean { .. } | FeatureEncoding::Passthrough {} => {}
+                FeatureEncoding::Codes { levels } => {
+                    let mut seen = std::collections::HashSet::new();
+                    if let Some(dup) = levels.iter().find(|c| !seen.insert(c.as_str())) {
+                        return Err(bad(spec, format!("lists level \"{dup}\" twice")));
+                    }
+                }
             }
             for (field, template) in [
                 ("reason", &spec.reason),
@@ -818,7 +843,18 @@ impl FeaturePipeline {
                             }
                             RawValue::Flag(v == 1.0)
                         }
-                        FeatureEncoding::Numeric { .. } => RawValue::Number(v),
+                        FeatureEncoding::Codes { levels } => {
+                            if v < 0.0 || v.fract() != 0.0 || v >= levels.len() as f64 {
+                                return Err(bad(format!(
+                                    "must be a level code from 0 to {} (see ModelInfo categories), got {v}",
+                                    levels.len().saturating_sub(1)
+                                )));
+                            }
+                            RawValue::Category(levels[v as usize].clone())
+                        }
+                        FeatureEncoding::Numeric { .. } | FeatureEncoding::Passthrough {} => {
+                            RawValue::Number(v)
+                        }
                     });
                 }
                 let refs: Vec<Option<&RawValue>> = owned.iter().map(Some).collect();
@@ -954,6 +990,14 @@ impl FeaturePipeline {
                         used_values.push(used);
                     }
                 }
+                FeatureEncoding::Passthrough {} | FeatureEncoding::Codes { .. } => {
+                    let used = passthrough_value(i, spec, value, &mut warnings, &mut fallbacks)?;
+                    self.write_columns(i, &used, &mut design);
+                    if shown {
+                        shown_values.push(spec.value_text(&used));
+                        used_values.push(used);
+                    }
+                }
                 FeatureEncoding::Boolean { imputed } => {
                     let b = match value {
                         None => {
@@ -1041,8 +1085,72 @@ impl FeaturePipeline {
             (FeatureEncoding::Boolean { .. }, UsedValue::Flag(b)) => {
                 columns[0] = if *b { 1.0 } else { 0.0 };
             }
+            (
+                FeatureEncoding::Passthrough {} | FeatureEncoding::Codes { .. },
+                UsedValue::Number(x),
+            ) => {
+                columns[0] = *x;
+            }
+            (FeatureEncoding::Codes { .. }, UsedValue::Level(k)) => {
+                columns[0] = *k as f64;
+            }
             _ => {}
         }
+    }
+}
+
+/// The used value of a [`FeatureEncoding::Passthrough`] or
+/// [`FeatureEncoding::Codes`] feature: the number, the level's code, or NaN
+/// (missing, or an unseen level) for the model's own missing-value rule.
+fn passthrough_value(
+    i: usize,
+    spec: &FeatureSpec,
+    value: Option<&RawValue>,
+    warnings: &mut Vec<String>,
+    fallbacks: &mut Vec<(usize, Fallback)>,
+) -> Result<UsedValue, FeatureError> {
+    let levels = spec.categories();
+    match (value, &spec.encoding) {
+        (None, _) => {
+            fallbacks.push((i, Fallback::Imputed));
+            warnings.push(format!(
+                "feature \"{}\" missing: left to the model's missing-value rule",
+                spec.name
+            ));
+            Ok(UsedValue::Number(f64::NAN))
+        }
+        (Some(RawValue::Number(x)), FeatureEncoding::Passthrough {}) => {
+            if x.is_finite() {
+                Ok(UsedValue::Number(*x))
+            } else {
+                Err(FeatureError::NotFinite {
+                    feature: spec.name.clone(),
+                    value: x.to_string(),
+                })
+            }
+        }
+        (Some(RawValue::Category(c)), FeatureEncoding::Codes { .. }) => {
+            let found = levels.iter().position(|k| k == c).or_else(|| {
+                match_ignoring_case(levels, c).and_then(|k| levels.iter().position(|l| l == k))
+            });
+            Ok(match found {
+                Some(k) => UsedValue::Level(k),
+                None => {
+                    fallbacks.push((i, Fallback::UnseenCategory));
+                    warnings.push(format!(
+                        "feature \"{}\" category \"{}\" not seen in training: left to the model's missing-value rule",
+                        spec.name,
+                        truncate(c, 64)
+                    ));
+                    UsedValue::Number(f64::NAN)
+                }
+            })
+        }
+        (Some(other), _) => Err(FeatureError::WrongKind {
+            feature: spec.name.clone(),
+            expected: spec.kind().as_str(),
+            got: describe(other),
+        }),
     }
 }
 

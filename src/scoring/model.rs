@@ -400,6 +400,12 @@ pub enum ModelError {
     /// An artifact without features.
     #[error("the model has no features")]
     NoFeatures,
+    /// A passthrough or codes feature under a logistic estimator.
+    #[error("feature \"{feature}\": passthrough and code encodings need a gbdt estimator")]
+    EncodingNeedsTrees {
+        /// The feature.
+        feature: String,
+    },
     /// Unusable feature specs.
     #[error(transparent)]
     Features(#[from] PipelineError),
@@ -1007,9 +1013,12 @@ impl ScoringModel {
                     return None;
                 }
                 match &self.pipeline.specs()[index].encoding {
-                    FeatureEncoding::Numeric { .. } => Some(FeatureValueRef::Number(x)),
+                    FeatureEncoding::Numeric { .. } | FeatureEncoding::Passthrough {} => {
+                        Some(FeatureValueRef::Number(x))
+                    }
                     FeatureEncoding::Boolean { .. } => Some(FeatureValueRef::Bool(x != 0.0)),
-                    FeatureEncoding::Categorical { categories } => {
+                    FeatureEncoding::Categorical { categories }
+                    | FeatureEncoding::Codes { levels: categories } => {
                         if x < 0.0 || x.fract() != 0.0 {
                             return None;
                         }
@@ -1146,6 +1155,12 @@ fn validate_logistic(
                 max,
                 ..
             } => (min - mean).abs().max((max - mean).abs()) / std,
+            crate::scoring::features::FeatureEncoding::Passthrough {}
+            | crate::scoring::features::FeatureEncoding::Codes { .. } => {
+                return Err(ModelError::EncodingNeedsTrees {
+                    feature: spec.name.clone(),
+                })
+            }
             _ => 1.0,
         };
         for (k, c) in pipeline.columns_of(i).enumerate() {
@@ -1260,9 +1275,11 @@ mod tests {
                             min + (max - min) * rng.gen::<f64>()
                         }
                         FeatureEncoding::Boolean { .. } => f64::from(rng.gen_range(0..2u8)),
-                        FeatureEncoding::Categorical { categories } => {
+                        FeatureEncoding::Categorical { categories }
+                        | FeatureEncoding::Codes { levels: categories } => {
                             rng.gen_range(0..categories.len()) as f64
                         }
+                        FeatureEncoding::Passthrough {} => rng.gen::<f64>(),
                     })
                     .collect();
                 let input = LeadInput::Dense(values);

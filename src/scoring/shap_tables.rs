@@ -511,14 +511,21 @@ impl Walk<'_> {
                 }
                 out.add_leaf(root + node as u32, *value, &self.slots)
             }
-            Some(&Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-                cover,
-                ..
-            }) => {
+            Some(
+                split @ &Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    cover,
+                    ..
+                },
+            ) => {
+                // The tables test `x <= threshold`; trees with missing-value
+                // or categorical rules (imported ones) keep Algorithm 2.
+                if split.has_extended_rule() {
+                    return false;
+                }
                 if left <= node || right <= node || right >= tree.nodes.len() {
                     return false;
                 }

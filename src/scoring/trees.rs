@@ -46,6 +46,16 @@
 //!   hessians); it only feeds [`GbdtModel::gain_importance`] and defaults to 0
 //!   when absent.
 //!
+//! - Imported trees (`train::import`, LightGBM and XGBoost) may add three
+//!   optional split fields, absent (and defaulted) everywhere else:
+//!   `default_left` (a missing value goes left; default false = right, which
+//!   is what `NaN <= threshold` gives), `missing` (`"nan"`, the default, or
+//!   `"zero_or_nan"`: |x| ≤ [`ZERO_AS_MISSING`] is missing too) and
+//!   `categories` (sorted codes: the value, truncated, goes left when it is
+//!   in the set; NaN follows `default_left`; all else goes right). The one
+//!   rule is [`goes_left`]; [`FlatForest`] and `shap_tables` leave trees with
+//!   such splits to [`GbdtModel::margin`] and Algorithm 2.
+//!
 //! [`GbdtModel::validate`] states what a loadable model must satisfy; every
 //! other method assumes a validated model and a row of the validated width
 //! (they never panic on others, but their results are then meaningless).
@@ -111,6 +121,18 @@ pub enum Node {
         /// Loss reduction of this split, for importance; 0 when unknown.
         #[serde(default)]
         gain: f64,
+        /// Where a missing value (see `missing`) goes: left when true. Trees
+        /// we grow never see missing values and leave it false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        default_left: bool,
+        /// Which values count as missing; imported trees only.
+        #[serde(default, skip_serializing_if = "Missing::is_nan")]
+        missing: Missing,
+        /// A categorical split (imported trees): rows whose value, truncated
+        /// to an integer code, is in this sorted set go left, all others
+        /// (negative codes included) right; `threshold` is then unused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        categories: Option<Vec<u32>>,
     },
     /// A terminal node.
     Leaf {
@@ -121,7 +143,89 @@ pub enum Node {
     },
 }
 
+/// Which values of a split's column are missing, and so go the split's
+/// `default_left` way instead of being compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// NaN only (XGBoost; LightGBM's missing type `NaN`).
+    #[default]
+    Nan,
+    /// NaN, and values within ±[`ZERO_AS_MISSING`] of 0 (LightGBM's missing
+    /// type `Zero`).
+    ZeroOrNan,
+}
+
+impl Missing {
+    /// Whether this is the default ([`Missing::Nan`]), for serde.
+    pub fn is_nan(&self) -> bool {
+        *self == Missing::Nan
+    }
+}
+
+/// `|x|` up to this counts as zero for [`Missing::ZeroOrNan`] (LightGBM's
+/// `kZeroThreshold`, the f32 `1e-35`).
+pub const ZERO_AS_MISSING: f64 = 1e-35f32 as f64;
+
+/// The one split rule every evaluator shares: whether a row whose value at
+/// the split's column is `x` (`None`: the row is too short) goes left.
+#[inline]
+pub fn goes_left(
+    x: Option<f64>,
+    threshold: f64,
+    default_left: bool,
+    missing: Missing,
+    categories: Option<&[u32]>,
+) -> bool {
+    let Some(x) = x else {
+        return false;
+    };
+    let is_missing = match missing {
+        Missing::Nan => x.is_nan(),
+        Missing::ZeroOrNan => x.is_nan() || x.abs() <= ZERO_AS_MISSING,
+    };
+    if is_missing {
+        return default_left;
+    }
+    match categories {
+        None => x <= threshold,
+        Some(set) => {
+            let code = x.trunc();
+            code >= 0.0 && code <= f64::from(u32::MAX) && set.binary_search(&(code as u32)).is_ok()
+        }
+    }
+}
+
 impl Node {
+    /// For a split: whether `row` goes to its left child (false for a leaf).
+    #[inline]
+    pub fn sends_left(&self, row: &[f64]) -> bool {
+        match self {
+            Node::Split {
+                feature,
+                threshold,
+                default_left,
+                missing,
+                categories,
+                ..
+            } => goes_left(
+                row.get(*feature).copied(),
+                *threshold,
+                *default_left,
+                *missing,
+                categories.as_deref(),
+            ),
+            Node::Leaf { .. } => false,
+        }
+    }
+
+    /// Whether this is a split that a plain `x <= threshold` does not
+    /// describe (missing values sent left, zero as missing, categories).
+    pub fn has_extended_rule(&self) -> bool {
+        matches!(self, Node::Split { default_left, missing, categories, .. }
+            if *default_left || *missing != Missing::Nan || categories.is_some())
+    }
+
     /// The node's cover (sum of weighted training hessians).
     pub fn cover(&self) -> f64 {
         match self {
@@ -228,7 +332,16 @@ impl GbdtModel {
                         right,
                         cover,
                         gain,
+                        ref categories,
+                        ..
                     } => {
+                        if let Some(set) = categories {
+                            if set.windows(2).any(|w| w[0] >= w[1]) {
+                                return Err(here(
+                                    "categories must be strictly increasing".to_string(),
+                                ));
+                            }
+                        }
                         if feature >= width {
                             return Err(here(format!(
                                 "feature {feature} is out of range (width {width})"
@@ -503,15 +616,8 @@ impl Tree {
         let mut index = 0;
         for _ in 0..self.nodes.len() {
             match self.nodes.get(index) {
-                Some(Node::Split {
-                    feature,
-                    threshold,
-                    left,
-                    right,
-                    ..
-                }) => {
-                    let goes_left = row.get(*feature).is_some_and(|x| *x <= *threshold);
-                    index = if goes_left { *left } else { *right };
+                Some(node @ Node::Split { left, right, .. }) => {
+                    index = if node.sends_left(row) { *left } else { *right };
                 }
                 Some(Node::Leaf { value, .. }) => return *value,
                 None => return 0.0,
@@ -556,6 +662,9 @@ impl FlatForest {
             ..Default::default()
         };
         for tree in &model.trees {
+            if tree.nodes.iter().any(Node::has_extended_rule) {
+                return None; // FlatNode holds `x <= threshold` splits only
+            }
             let root = u32::try_from(forest.nodes.len()).ok()?;
             forest.roots.push(root);
             // Breadth-first: a split's two children get adjacent slots.
@@ -659,6 +768,9 @@ impl CandidateWalk<'_> {
                     threshold,
                     left,
                     right,
+                    default_left,
+                    missing,
+                    ref categories,
                     ..
                 }) => {
                     if self.columns.contains(&feature) {
@@ -666,11 +778,13 @@ impl CandidateWalk<'_> {
                         let mut split = 0;
                         for a in 0..order.len() {
                             let k = order[a] as usize;
-                            if self
-                                .candidates
-                                .get(k * width + j)
-                                .is_some_and(|x| *x <= threshold)
-                            {
+                            if goes_left(
+                                self.candidates.get(k * width + j).copied(),
+                                threshold,
+                                default_left,
+                                missing,
+                                categories.as_deref(),
+                            ) {
                                 order.swap(a, split);
                                 split += 1;
                             }
@@ -680,8 +794,14 @@ impl CandidateWalk<'_> {
                         order = goes_right;
                         node = right;
                     } else {
-                        let goes_left = self.row.get(feature).is_some_and(|x| *x <= threshold);
-                        node = if goes_left { left } else { right };
+                        let left_here = goes_left(
+                            self.row.get(feature).copied(),
+                            threshold,
+                            default_left,
+                            missing,
+                            categories.as_deref(),
+                        );
+                        node = if left_here { left } else { right };
                     }
                 }
                 Some(&Node::Leaf { value, .. }) => {
@@ -834,14 +954,12 @@ impl ShapWalk<'_> {
             }
             Node::Split {
                 feature: split_feature,
-                threshold,
                 left,
                 right,
                 cover,
                 ..
             } => {
-                let goes_left = self.row.get(split_feature).is_some_and(|x| *x <= threshold);
-                let (hot, cold) = if goes_left {
+                let (hot, cold) = if current.sends_left(self.row) {
                     (left, right)
                 } else {
                     (right, left)

@@ -13,7 +13,7 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::scoring::trees::{GbdtModel, Node, Tree, MAX_TREE_DEPTH};
+use crate::scoring::trees::{GbdtModel, Missing, Node, Tree, MAX_TREE_DEPTH};
 
 /// Hyperparameters of [`fit`], with LightGBM's names and default values
 /// (`[params.gbdt]` in `train.toml`; the five most used also have
@@ -617,6 +617,9 @@ fn grow_tree<T: BinCode>(
             right: right_node,
             cover: parent_h,
             gain: split.gain,
+            default_left: false,
+            missing: Missing::Nan,
+            categories: None,
         };
         nodes.push(Node::Leaf {
             value: 0.0,
@@ -927,6 +930,7 @@ mod tests {
             right,
             cover,
             gain,
+            ..
         } = nodes[0]
         else {
             panic!("root is not a split");
@@ -1119,6 +1123,9 @@ mod tests {
                 right,
                 cover,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             };
             index
         }
@@ -1222,6 +1229,9 @@ mod tests {
                 right: 2,
                 cover: 10.0,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             },
             Node::Split {
                 feature: 1,
@@ -1230,6 +1240,9 @@ mod tests {
                 right: 4,
                 cover: 6.0,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             },
             Node::Leaf {
                 value: 0.4,
@@ -1242,6 +1255,9 @@ mod tests {
                 right: 6,
                 cover: 3.0,
                 gain: 0.0,
+                default_left: false,
+                missing: Missing::Nan,
+                categories: None,
             },
             Node::Leaf {
                 value: -0.3,

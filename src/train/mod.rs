@@ -17,6 +17,7 @@
 //! - [`accounts`]: the account model's fitter; [`default_stages`]: the
 //!   lifecycle stage rules a model gets without `[[stages]]` (data in
 //!   `default_stages.toml`).
+//! - [`import`]: LightGBM and XGBoost models into our artifact (`leadscore-train import`).
 //! - [`evaluation`]: ROC AUC, PR AUC, log loss, Brier, calibration error,
 //!   lift, and the curves behind the report's plots; [`report`]: the report.
 //! - [`synthetic`]: lead data from a known model, for tests, demos and
@@ -32,6 +33,7 @@ mod evaluate;
 pub mod evaluation;
 mod fit;
 pub mod grow;
+pub mod import;
 pub mod leakage;
 pub mod linear;
 pub mod pipeline;

@@ -74,7 +74,12 @@ pub enum ClassWeight {
 /// [`TrainSettings::check`] (the `train*` functions do) to get
 /// [`ValidTrainSettings`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Parser)]
-#[command(name = "leadscore-train", version, about, long_about = None)]
+#[command(
+    name = "leadscore-train",
+    version,
+    about = "Train a lead-scoring model from a CSV or Parquet CRM export (or import one: leadscore-train import)",
+    long_about = None
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainSettings {
     /// A train.toml with any of the settings below (flags override it).

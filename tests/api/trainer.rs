@@ -105,6 +105,7 @@ fn recovers_the_generating_weights_and_auc() {
                 }
                 col += categories.len();
             }
+            other => panic!("the trainer writes no {other:?} features"),
         }
     }
     assert_eq!(col, coefficients.len());
