@@ -37,6 +37,16 @@ use crate::serve::status::{http_error, ServiceError};
 /// Content type of bulk scoring: one JSON message per line.
 pub const NDJSON: &str = "application/x-ndjson";
 
+/// Every route of [`router`] as (method, path), as `docs/openapi.yaml` must list them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/score"),
+    ("post", "/v1/explain"),
+    ("post", "/v1/score-accounts"),
+    ("post", "/v1/score:stream"),
+    ("get", "/v1/models"),
+    ("get", "/v1/models/{name}"),
+];
+
 /// What every HTTP handler shares.
 #[derive(Debug)]
 struct HttpApi {

@@ -13,6 +13,7 @@ mod faults;
 mod fuzz_regressions;
 mod health;
 mod helpers;
+mod http;
 mod leakage_real;
 mod limits;
 mod models;
