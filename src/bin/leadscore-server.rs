@@ -37,8 +37,20 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let http = match config.http_addr.0 {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind HTTP address {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     leadscore::serve::server::serve(
-        leadscore::serve::server::Listeners { grpc, metrics },
+        leadscore::serve::server::Listeners {
+            grpc,
+            metrics,
+            http,
+        },
         config.settings(),
         leadscore::serve::server::shutdown_signal(),
     )

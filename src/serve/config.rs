@@ -46,6 +46,10 @@ pub struct ServerConfig {
     #[arg(long, env = "LEADSCORE_METRICS_ADDR", default_value = "0.0.0.0:9090", value_parser = parse_optional_addr)]
     pub metrics_addr: OptionalAddr,
 
+    /// Address of the HTTP/JSON API, HTTP/1.1 and HTTP/2 ("off" disables it; docs/http.md).
+    #[arg(long, env = "LEADSCORE_HTTP_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_optional_addr)]
+    pub http_addr: OptionalAddr,
+
     /// Drop metric series not updated for this long (e.g. those of unloaded model versions).
     #[arg(long, env = "LEADSCORE_METRICS_IDLE_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
     pub metrics_idle_timeout: Duration,
@@ -252,6 +256,12 @@ mod tests {
         let off =
             ServerConfig::try_parse_from(["leadscore-server", "--metrics-addr", "off"]).unwrap();
         assert_eq!(off.metrics_addr, OptionalAddr(None));
+        assert_eq!(
+            c.http_addr.0.map(|a| a.to_string()).as_deref(),
+            Some("0.0.0.0:8080")
+        );
+        let off = ServerConfig::try_parse_from(["leadscore-server", "--http-addr", "off"]).unwrap();
+        assert_eq!(off.http_addr, OptionalAddr(None));
         assert!(ServerConfig::try_parse_from(["leadscore-server", "--tls-cert", "c.pem"]).is_err());
     }
 }

@@ -178,7 +178,7 @@ impl LeadScoringService {
 
     /// One ScoreStream message: per-lead errors instead of failing the whole
     /// message, and message-level errors as `ScoreResponse.error`.
-    fn score_stream_message(&self, req: proto::ScoreRequest) -> proto::ScoreResponse {
+    pub(crate) fn score_stream_message(&self, req: proto::ScoreRequest) -> proto::ScoreResponse {
         let message_error = |err: ServiceError| {
             let status = Status::from(err);
             proto::ScoreResponse {

@@ -9,6 +9,8 @@
 //! - [`grpc`]: the `leadscore.v1.LeadScoring` service (thin handlers over
 //!   [`crate::scoring`]); [`oip`]: the Open Inference Protocol (KServe V2)
 //!   `inference.GRPCInferenceService` over the same registry.
+//! - [`http`]: the same leadscore API in proto3 JSON over HTTP/1.1 and
+//!   HTTP/2, calling the gRPC service's handlers.
 //! - [`status`]: the **one** place where errors become `tonic::Status` and
 //!   where gRPC codes get their metric labels.
 //! - [`registry`]: the model repository on disk (`<name>/<version>/model.json`)
@@ -21,6 +23,7 @@
 
 pub mod config;
 pub mod grpc;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod oip;

@@ -38,6 +38,8 @@ pub struct Listeners {
     pub grpc: TcpListener,
     /// Prometheus `/metrics` (HTTP/1.1), or none.
     pub metrics: Option<TcpListener>,
+    /// The HTTP/JSON API ([`crate::serve::http`]), or none.
+    pub http: Option<TcpListener>,
 }
 
 impl From<TcpListener> for Listeners {
@@ -45,6 +47,7 @@ impl From<TcpListener> for Listeners {
         Self {
             grpc,
             metrics: None,
+            http: None,
         }
     }
 }
@@ -66,6 +69,9 @@ pub enum ServerError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The HTTP/JSON codec could not be built.
+    #[error(transparent)]
+    HttpCodec(#[from] crate::serve::http::CodecError),
     /// The transport failed (or refused the TLS configuration).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -221,12 +227,42 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let service = LeadScoringServer::new(LeadScoringService::new(
-        registry.clone(),
-        settings.max_leads_per_request,
-    ))
-    .max_decoding_message_size(settings.max_message_bytes)
-    .max_encoding_message_size(settings.max_message_bytes);
+    let leadscore = LeadScoringService::new(registry.clone(), settings.max_leads_per_request);
+    // One concurrency limit for gRPC and HTTP together.
+    let concurrency = ConcurrencyLimitLayer::new(settings.max_concurrent_requests);
+    let deadline = DeadlineLayer::new(settings.request_timeout, settings.max_request_timeout);
+    // Set when the drain starts: the HTTP listener stops accepting then too.
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let http_task = match listeners.http {
+        // HTTP/JSON is plaintext for now: never serve it beside a TLS gRPC
+        // listener, where it would be a way around TLS and mTLS.
+        Some(_) if settings.tls.is_some() => {
+            tracing::warn!(
+                "TLS is configured and the HTTP/JSON API has no TLS yet: HTTP listener disabled"
+            );
+            None
+        }
+        Some(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(addr = %addr, "HTTP/JSON API listening");
+            }
+            let router = crate::serve::http::router(
+                leadscore.clone(),
+                settings.max_message_bytes,
+                concurrency.clone(),
+                deadline,
+            )?;
+            Some(tokio::spawn(crate::serve::http::serve_http(
+                listener,
+                router,
+                stopped(drain_rx),
+            )))
+        }
+        None => None,
+    };
+    let service = LeadScoringServer::new(leadscore)
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes);
 
     let local_addr = listeners
         .grpc
@@ -251,6 +287,7 @@ pub async fn serve(
         *stopping = true;
         set_health(health_on_shutdown, false).await;
         drop(stopping);
+        drain_tx.send_replace(true);
         drain_signal.notify_one();
     };
 
@@ -272,11 +309,8 @@ pub async fn serve(
             crate::serve::otel::set_parent_from_headers(&span, request.headers());
             span
         })
-        .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_requests))
-        .layer(DeadlineLayer::new(
-            settings.request_timeout,
-            settings.max_request_timeout,
-        ))
+        .layer(concurrency)
+        .layer(deadline)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -297,6 +331,12 @@ pub async fn serve(
         }
     };
     stop_tx.send_replace(true);
+    if let Some(task) = http_task {
+        // In-flight HTTP requests finish within the same grace.
+        if tokio::time::timeout(grace, task).await.is_err() {
+            tracing::warn!("HTTP drain grace elapsed: closing remaining connections");
+        }
+    }
     let _ = reload_task.await;
     if let Some(task) = metrics_task {
         let _ = task.await;

@@ -157,6 +157,84 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// HTTP status for a gRPC code, as the HTTP/JSON API answers it (the one
+/// mapping; docs/http.md has the table).
+pub fn http_status(code: Code) -> http::StatusCode {
+    use http::StatusCode as H;
+    match code {
+        Code::Ok => H::OK,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => H::BAD_REQUEST,
+        Code::NotFound => H::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => H::CONFLICT,
+        Code::PermissionDenied => H::FORBIDDEN,
+        Code::Unauthenticated => H::UNAUTHORIZED,
+        Code::ResourceExhausted => H::TOO_MANY_REQUESTS,
+        Code::DeadlineExceeded => H::GATEWAY_TIMEOUT,
+        Code::Unavailable => H::SERVICE_UNAVAILABLE,
+        Code::Unimplemented => H::NOT_IMPLEMENTED,
+        Code::Cancelled => H::from_u16(499).unwrap_or(H::BAD_REQUEST),
+        Code::Unknown | Code::Internal | Code::DataLoss => H::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// gRPC code as the HTTP/JSON error body names it: "INVALID_ARGUMENT", ...
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// An HTTP error answer for a `Status`: the mapped HTTP status and the JSON
+/// body `{"code", "message", "details": [{"field", "description"}]}` with the
+/// `google.rpc.BadRequest` field violations; `Retry-After: 1` when shed.
+pub fn http_error(status: &Status) -> http::Response<String> {
+    let details: Vec<serde_json::Value> = status
+        .get_error_details()
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| serde_json::json!({"field": v.field, "description": v.description}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "code": code_name(status.code()),
+        "message": status.message(),
+        "details": details,
+    });
+    let mut response = http::Response::new(body.to_string());
+    *response.status_mut() = http_status(status.code());
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if status.code() == Code::ResourceExhausted {
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +262,28 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         let status = Status::from(ServiceError::Lookup(LookupError::NoModelLoaded));
         assert_eq!(status.code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn http_mapping_follows_the_issue_table() {
+        use http::StatusCode as H;
+        for (code, http) in [
+            (Code::InvalidArgument, H::BAD_REQUEST),
+            (Code::NotFound, H::NOT_FOUND),
+            (Code::ResourceExhausted, H::TOO_MANY_REQUESTS),
+            (Code::DeadlineExceeded, H::GATEWAY_TIMEOUT),
+            (Code::Unavailable, H::SERVICE_UNAVAILABLE),
+            (Code::Internal, H::INTERNAL_SERVER_ERROR),
+        ] {
+            assert_eq!(http_status(code), http, "{code:?}");
+        }
+        let response = http_error(&Status::from(ServiceError::EmptyLeads));
+        assert_eq!(response.status(), H::BAD_REQUEST);
+        let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
+        assert_eq!(body["code"], "INVALID_ARGUMENT");
+        assert_eq!(body["details"][0]["field"], "leads");
+        let shed = http_error(&Status::from(ServiceError::Overloaded { limit: 1 }));
+        assert_eq!(shed.headers()[http::header::RETRY_AFTER], "1");
     }
 
     /// The labels are the codes' names as grpc-go writes them, `OK` for 0.

@@ -79,6 +79,8 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     /// Where `/metrics` is served.
     pub metrics_addr: std::net::SocketAddr,
+    /// Where the HTTP/JSON API is served.
+    pub http_addr: std::net::SocketAddr,
     /// A connected channel.
     pub channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
@@ -139,10 +141,15 @@ pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> Test
         .await
         .expect("bind 127.0.0.1:0");
     let metrics_addr = metrics.local_addr().expect("local addr");
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let http_addr = http.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
     let listeners = leadscore::serve::server::Listeners {
         grpc: listener,
         metrics: Some(metrics),
+        http: Some(http),
     };
     let handle = tokio::spawn(leadscore::serve::server::serve(
         listeners,
@@ -158,6 +165,7 @@ pub async fn spawn_with(settings: ServerSettings, repo: Option<TempDir>) -> Test
     TestApp {
         addr,
         metrics_addr,
+        http_addr,
         channel,
         shutdown: Some(tx),
         handle: Some(handle),

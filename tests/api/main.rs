@@ -14,6 +14,7 @@ mod faults;
 mod fuzz_regressions;
 mod health;
 mod helpers;
+mod http;
 mod import;
 mod leakage_real;
 mod limits;
