@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::accounts::{AccountFeatures, AccountModel, AccountModelError, EngagementRule};
 use crate::scoring::calibration::{Calibration, CalibrationError};
+use crate::scoring::events::{CompiledEvents, EventDefinition, EventDefinitionError};
 use crate::scoring::features::{
     EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput,
     PipelineError, UsedValue, MISSING, OTHER,
@@ -170,6 +171,12 @@ pub struct ModelArtifact {
     /// from the model's warm band ([`EngagementRule::from_warm_band`]).
     #[serde(default)]
     pub engagement: Option<EngagementRule>,
+    /// The window features over raw events ([`crate::scoring::events`]) when
+    /// the model was trained from an events table; absent = callers send
+    /// precomputed features only. Each event feature the model reads is one
+    /// of [`Self::features`], numeric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventDefinition>,
 }
 
 /// Why an artifact was refused.
@@ -382,6 +389,8 @@ pub struct ScoringModel {
     trees_by_feature: Vec<Vec<u32>>,
     /// A gbdt estimator laid out for scoring (built once at load).
     flat: Option<crate::scoring::trees::FlatForest>,
+    /// The artifact's event definition, compiled once at load.
+    events: Option<CompiledEvents>,
 }
 
 /// Why a [`ModelArtifact`] cannot be served: the first broken invariant.
@@ -400,6 +409,15 @@ pub enum ModelError {
     /// An artifact without features.
     #[error("the model has no features")]
     NoFeatures,
+    /// The stored event definition does not validate.
+    #[error(transparent)]
+    Events(#[from] EventDefinitionError),
+    /// An event feature that is a model feature but not a number.
+    #[error("events: feature '{feature}' is computed from events, so the model must read it as a number")]
+    EventFeatureNotNumeric {
+        /// The feature.
+        feature: String,
+    },
     /// A passthrough or codes feature under a logistic estimator.
     #[error("feature \"{feature}\": passthrough and code encodings need a gbdt estimator")]
     EncodingNeedsTrees {
@@ -529,6 +547,10 @@ impl ScoringModel {
         }
         validate_bands(&artifact.bands)?;
         validate_accounts_and_stages(&artifact)?;
+        let events = match &artifact.events {
+            Some(definition) => Some(compile_events(definition, &pipeline)?),
+            None => None,
+        };
         artifact
             .calibration
             .validate()
@@ -596,12 +618,20 @@ impl ScoringModel {
             shap_tables,
             trees_by_feature,
             flat,
+            events,
         })
     }
 
     /// The artifact this model was built from.
     pub fn artifact(&self) -> &ModelArtifact {
         &self.artifact
+    }
+
+    /// The model's event definition, compiled: the one path from a lead's
+    /// raw events to its window features ([`CompiledEvents::compute`]);
+    /// `None` when the model was not trained from events.
+    pub fn events(&self) -> Option<&CompiledEvents> {
+        self.events.as_ref()
     }
 
     /// The model's feature pipeline.
@@ -1055,6 +1085,29 @@ impl ScoringModel {
 /// Stage rules must name model features (or `account.*`); an account model
 /// must be well-formed and use numeric model features; an engagement rule
 /// must have a probability in [0, 1].
+/// Validates a stored event definition against the model's features and
+/// compiles it: every event feature the model reads must be a number.
+fn compile_events(
+    definition: &EventDefinition,
+    pipeline: &FeaturePipeline,
+) -> Result<CompiledEvents, ModelError> {
+    definition.validate()?;
+    for name in definition.feature_names() {
+        if let Some(spec) = pipeline.specs().iter().find(|s| s.name == name) {
+            if !matches!(
+                spec.encoding,
+                crate::scoring::features::FeatureEncoding::Numeric { .. }
+                    | crate::scoring::features::FeatureEncoding::Passthrough {}
+            ) {
+                return Err(ModelError::EventFeatureNotNumeric {
+                    feature: name.to_string(),
+                });
+            }
+        }
+    }
+    Ok(definition.compile())
+}
+
 fn validate_accounts_and_stages(artifact: &ModelArtifact) -> Result<(), ModelError> {
     let names: Vec<&str> = artifact.features.iter().map(|f| f.name.as_str()).collect();
     artifact.stages.validate(&names)?;

@@ -81,6 +81,7 @@ pub(crate) fn assemble_artifact(
         stages: StageRules::default(),
         account_model: None,
         engagement: None,
+        events: None,
     }
 }
 

@@ -207,6 +207,7 @@ pub fn build(settings: &ImportSettings) -> Result<(ModelArtifact, ImportSummary)
         stages: Default::default(),
         account_model: None,
         engagement: None,
+        events: None,
     };
     let invalid = |e: crate::scoring::model::ModelError| ImportError::Invalid(e.to_string());
     let mut sample_rows = None;
