@@ -109,7 +109,9 @@ pub(crate) fn calibrate(
     chosen: &CvResult,
     split: &HeldOutSplit,
 ) -> (Calibration, report::CalibrationSummary) {
-    choose_calibration(choice, &chosen.oof, &split.y_train, &split.folds)
+    let (calibration, summary, _) =
+        choose_calibration(choice, &chosen.oof, &split.y_train, &split.folds);
+    (calibration, summary)
 }
 
 /// The final model before scoring: its features and estimator, fitted on
@@ -388,12 +390,16 @@ pub(crate) fn encode_rows(
 /// the other folds' predictions and scored on the fold's own, and the one
 /// with the lowest log loss wins (a more flexible method must win by more
 /// than 0.1%); the winner is then fitted on all out-of-fold predictions.
-fn choose_calibration(
+/// Chooses and fits a calibration of `oof` log-odds (`Auto`: the lowest
+/// cross-fitted log loss), and returns with it the chosen method's
+/// cross-fitted probabilities (each row calibrated by a map fitted without
+/// its fold): honest figures for rows the calibration was fitted on.
+pub(crate) fn choose_calibration(
     choice: CalibrationChoice,
     oof: &[f64],
     labels: &[bool],
     folds: &[Vec<usize>],
-) -> (Calibration, report::CalibrationSummary) {
+) -> (Calibration, report::CalibrationSummary, Vec<f64>) {
     let fit = |method: CalibrationChoice, z: &[f64], y: &[bool]| -> Calibration {
         match method {
             CalibrationChoice::Platt => crate::train::calibrate::fit_platt(z, y, None),
@@ -427,15 +433,18 @@ fn choose_calibration(
         CalibrationChoice::None => vec![CalibrationChoice::None],
         other => vec![CalibrationChoice::None, other],
     };
+    let mut probabilities: Vec<Vec<f64>> = Vec::with_capacity(methods.len());
     let scored: Vec<(CalibrationChoice, f64, f64)> = methods
         .iter()
         .map(|&m| {
             let p = cross_fitted(m);
-            (
+            let figures = (
                 m,
                 evaluation::log_loss(labels, &p),
                 evaluation::expected_calibration_error(labels, &p, 10),
-            )
+            );
+            probabilities.push(p);
+            figures
         })
         .collect();
     let (picked, reason) = match choice {
@@ -457,10 +466,9 @@ fn choose_calibration(
         other => (other, "as requested".to_string()),
     };
     let calibration = fit(picked, oof, labels);
-    let after = scored
-        .iter()
-        .find(|s| s.0 == picked)
-        .map_or(f64::NAN, |s| s.2);
+    let picked_at = scored.iter().position(|s| s.0 == picked).unwrap_or(0);
+    let after = scored[picked_at].2;
+    let cross_fitted_probabilities = probabilities.swap_remove(picked_at);
     let name = match picked {
         CalibrationChoice::Platt => "platt",
         CalibrationChoice::Isotonic => "isotonic",
@@ -474,6 +482,7 @@ fn choose_calibration(
             validation_ece_before: scored[0].2,
             validation_ece_after: after,
         },
+        cross_fitted_probabilities,
     )
 }
 

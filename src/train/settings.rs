@@ -45,10 +45,11 @@ pub enum ModelFamily {
 }
 
 /// How probabilities are calibrated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CalibrationChoice {
     /// Choose none / Platt / isotonic by cross-validated log loss on the out-of-fold predictions.
+    #[default]
     Auto,
     /// The model's own probabilities.
     None,

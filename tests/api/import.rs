@@ -424,3 +424,64 @@ async fn imported_models_serve_the_libraries_own_margins_and_contributions() {
         assert!(worst_base <= 1e-6, "{model} base: {worst_base}");
     }
 }
+
+#[test]
+fn calibrate_fits_the_chosen_map_on_labelled_rows_and_writes_a_report() {
+    // Arrange: 200 rows per leaf of SMALL_LIGHTGBM, converting at 10%, 40%
+    // and 80% (margins −0.5, 0.25, 0.75: the library's sigmoid says 38%,
+    // 56% and 68%).
+    let work = TempDir::new().expect("tempdir");
+    let model = work.path().join("model.txt");
+    std::fs::write(&model, SMALL_LIGHTGBM).expect("write model");
+    let mut csv = String::from("visits,plan,converted\n");
+    for (visits, plan, rate) in [(1, "free", 0.1), (5, "free", 0.4), (1, "team", 0.8)] {
+        for i in 0..200 {
+            let converted = u8::from((i as f64) < rate * 200.0);
+            csv.push_str(&format!("{visits},{plan},{converted}\n"));
+        }
+    }
+    let data = work.path().join("labelled.csv");
+    std::fs::write(&data, csv).expect("write data");
+    let out = work.path().join("repo").join("small").join("1");
+
+    // Act
+    let summary = import::run(&ImportSettings {
+        lightgbm: Some(model),
+        calibrate: Some(data),
+        calibration: leadscore::train::CalibrationChoice::Isotonic,
+        target: "converted".into(),
+        out: out.clone(),
+        ..Default::default()
+    })
+    .expect("imports with --calibrate");
+
+    // Assert: the isotonic map gives each leaf its own conversion rate.
+    let artifact: ModelArtifact =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).expect("model.json"))
+            .expect("artifact");
+    assert!(matches!(
+        artifact.calibration,
+        leadscore::scoring::calibration::Calibration::Isotonic { .. }
+    ));
+    for (margin, rate) in [(-0.5, 0.1), (0.25, 0.4), (0.75, 0.8)] {
+        let p = artifact.calibration.apply(margin);
+        assert!((p - rate).abs() < 0.02, "margin {margin}: {p} vs {rate}");
+    }
+    let report = summary.report.expect("a report with --calibrate");
+    assert_eq!((report.rows, report.positives), (600, 260));
+    assert_eq!(report.calibration.method, "isotonic");
+    assert!(
+        report.metrics.log_loss < report.uncalibrated.log_loss,
+        "calibrated {} vs the library's own {}",
+        report.metrics.log_loss,
+        report.uncalibrated.log_loss
+    );
+    assert_eq!(artifact.metrics.rows, 600);
+    for file in ["report.json", "report.md", "report.html"] {
+        assert!(out.join(file).is_file(), "{file} written");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("read"))
+            .expect("json");
+    assert_eq!(json["calibration"]["method"], "isotonic");
+}

@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ImportError, ImportedModel};
 use crate::scoring::calibration::Calibration;
@@ -33,6 +33,9 @@ use crate::scoring::model::{
     Estimator, ExplanationBaseline, HeldOutMetrics, ModelArtifact, Provenance, ScoreBand,
     ScoringModel, FORMAT_VERSION,
 };
+use crate::train::fit::choose_calibration;
+use crate::train::report::{CalibrationSummary, MetricSet};
+use crate::train::settings::CalibrationChoice;
 
 /// The one band of a model imported without data.
 pub const UNBANDED: &str = "unbanded";
@@ -50,8 +53,12 @@ pub struct ImportSettings {
     /// explanation.
     pub sample: Option<PathBuf>,
     /// Labelled held-out rows (the feature columns and `target`): fits
-    /// Platt calibration on them, and bands from their calibrated scores.
+    /// calibration on them, and bands from their calibrated scores.
     pub calibrate: Option<PathBuf>,
+    /// How `calibrate` rows calibrate: `auto` (the lowest 5-fold
+    /// cross-fitted log loss of none / Platt / isotonic), `platt`,
+    /// `isotonic` or `none`.
+    pub calibration: CalibrationChoice,
     /// The 0/1 (true/false, yes/no) target column of `calibrate`.
     pub target: String,
     /// The version directory, `models/<name>/<version>`.
@@ -80,10 +87,15 @@ pub struct ImportArgs {
     /// quantiles of their scores (without it the model is unbanded).
     #[arg(long, conflicts_with = "calibrate")]
     pub sample: Option<PathBuf>,
-    /// Labelled held-out CSV or Parquet rows: fits Platt calibration on the
-    /// model's log-odds, and bands from the calibrated scores.
+    /// Labelled held-out CSV or Parquet rows: fits calibration on the
+    /// model's log-odds, bands from the calibrated scores, and writes
+    /// report.json / report.md / report.html with 5-fold cross-fitted metrics.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
+    /// Calibration of --calibrate: auto picks none, platt or isotonic by
+    /// 5-fold cross-fitted log loss.
+    #[arg(long, value_enum, default_value_t = CalibrationChoice::Auto, requires = "calibrate")]
+    pub calibration: CalibrationChoice,
     /// Target column of --calibrate (0/1, true/false or yes/no).
     #[arg(long, default_value = "converted")]
     pub target: String,
@@ -101,6 +113,7 @@ impl ImportArgs {
             schema: self.schema,
             sample: self.sample,
             calibrate: self.calibrate,
+            calibration: self.calibration,
             target: self.target,
             out: self.out,
             command,
@@ -121,6 +134,30 @@ pub struct ImportSummary {
     pub features: Vec<String>,
     /// Sample rows the bands come from; `None`: the model is unbanded.
     pub sample_rows: Option<usize>,
+    /// With `--calibrate`: the calibration chosen and the cross-fitted
+    /// metrics on the labelled rows (written beside `model.json`).
+    pub report: Option<ImportReport>,
+}
+
+/// What `--calibrate` found, written as `report.json`, `report.md` and
+/// `report.html` beside the imported `model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// "LightGBM" or "XGBoost".
+    pub library: String,
+    /// The labelled file.
+    pub data_file: String,
+    /// Labelled rows, and positives among them.
+    pub rows: u64,
+    /// Positives among `rows`.
+    pub positives: u64,
+    /// The calibration chosen, why, and ECE before and after.
+    pub calibration: CalibrationSummary,
+    /// The model's metrics on the labelled rows with the chosen calibration,
+    /// each row calibrated by a map fitted on the other four folds.
+    pub metrics: MetricSet,
+    /// The same rows with the library's own probabilities (its sigmoid).
+    pub uncalibrated: MetricSet,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +248,7 @@ pub fn build(settings: &ImportSettings) -> Result<(ModelArtifact, ImportSummary)
     };
     let invalid = |e: crate::scoring::model::ModelError| ImportError::Invalid(e.to_string());
     let mut sample_rows = None;
+    let mut report = None;
     let data = match (&settings.calibrate, &settings.sample) {
         (Some(path), _) => Some((path, Some(settings.target.as_str()))),
         (None, Some(path)) => Some((path, None)),
@@ -226,8 +264,46 @@ pub fn build(settings: &ImportSettings) -> Result<(ModelArtifact, ImportSummary)
             .map(|z| scoring.probability(*z))
             .collect();
         if target.is_some() {
-            artifact.calibration =
-                crate::train::calibrate::fit_platt(&scored.log_odds, &scored.labels, None);
+            let labels = &scored.labels;
+            let positives = labels.iter().filter(|&&y| y).count();
+            if positives < 5 || labels.len() - positives < 5 {
+                return Err(ImportError::Input {
+                    what: path.display().to_string(),
+                    problem: format!(
+                        "calibration needs at least 5 rows of each class; column \"{}\" has {positives} positive and {} negative",
+                        settings.target,
+                        labels.len() - positives
+                    ),
+                });
+            }
+            let folds = crate::train::splits::stratified_folds(labels, 5, 0);
+            let (calibration, summary, cross_fitted) =
+                choose_calibration(settings.calibration, &scored.log_odds, labels, &folds);
+            artifact.calibration = calibration;
+            let base_rate = positives as f64 / labels.len() as f64;
+            let metrics = MetricSet::from_predictions(labels, &cross_fitted, base_rate);
+            let uncalibrated = MetricSet::from_predictions(labels, &probabilities, base_rate);
+            artifact.metrics = HeldOutMetrics {
+                roc_auc: metrics.roc_auc,
+                log_loss: metrics.log_loss,
+                brier: metrics.brier,
+                base_rate_log_loss: metrics.base_rate_log_loss,
+                rows: labels.len() as u64,
+                positives: positives as u64,
+                pr_auc: metrics.pr_auc,
+                ece: metrics.ece,
+                precision_top10: metrics.precision_top10,
+                lift_top10: metrics.lift_top10,
+            };
+            report = Some(ImportReport {
+                library: imported.library.to_string(),
+                data_file: file_name(path),
+                rows: labels.len() as u64,
+                positives: positives as u64,
+                calibration: summary,
+                metrics,
+                uncalibrated,
+            });
             let calibrated = ScoringModel::from_artifact(artifact.clone()).map_err(invalid)?;
             probabilities = scored
                 .log_odds
@@ -256,6 +332,7 @@ pub fn build(settings: &ImportSettings) -> Result<(ModelArtifact, ImportSummary)
         trees: imported.model.trees.len(),
         features: artifact.features.iter().map(|f| f.name.clone()).collect(),
         sample_rows,
+        report,
     };
     Ok((artifact, summary))
 }
@@ -277,7 +354,67 @@ pub fn run(settings: &ImportSettings) -> Result<ImportSummary, ImportError> {
             problem: e.to_string(),
         }
     })?;
+    if let Some(report) = &summary.report {
+        write_import_report(report, &settings.out)?;
+    }
     Ok(summary)
+}
+
+/// Writes `report.json`, `report.md` and `report.html` of an import with
+/// `--calibrate`.
+fn write_import_report(report: &ImportReport, out: &Path) -> Result<(), ImportError> {
+    let io = |file: &str, source: std::io::Error| ImportError::Io {
+        path: out.join(file).display().to_string(),
+        source,
+    };
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    std::fs::write(out.join("report.json"), json + "\n").map_err(|e| io("report.json", e))?;
+    let rows = [
+        (
+            "ROC AUC",
+            report.metrics.roc_auc,
+            report.uncalibrated.roc_auc,
+        ),
+        ("PR AUC", report.metrics.pr_auc, report.uncalibrated.pr_auc),
+        (
+            "log loss",
+            report.metrics.log_loss,
+            report.uncalibrated.log_loss,
+        ),
+        ("Brier", report.metrics.brier, report.uncalibrated.brier),
+        ("ECE (10 bins)", report.metrics.ece, report.uncalibrated.ece),
+        (
+            "lift in the top 10%",
+            report.metrics.lift_top10,
+            report.uncalibrated.lift_top10,
+        ),
+    ];
+    let title = format!(
+        "Imported {} model: calibration on {} ({} rows, {} positive)",
+        report.library, report.data_file, report.rows, report.positives
+    );
+    let how = format!(
+        "Calibration: {} ({}). Metrics with calibration are 5-fold cross-fitted: each row is calibrated by a map fitted on the other folds.",
+        report.calibration.method, report.calibration.reason
+    );
+    let mut md =
+        format!("# {title}\n\n{how}\n\n| metric | calibrated | library's own |\n|---|---|---|\n");
+    let mut html_rows = String::new();
+    for (name, calibrated, own) in rows {
+        md.push_str(&format!("| {name} | {calibrated:.4} | {own:.4} |\n"));
+        html_rows.push_str(&format!(
+            "<tr><td>{name}</td><td>{calibrated:.4}</td><td>{own:.4}</td></tr>\n"
+        ));
+    }
+    std::fs::write(out.join("report.md"), md).map_err(|e| io("report.md", e))?;
+    let esc = crate::train::report::escape_html;
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title></head><body>\n<h1>{t}</h1>\n<p>{h}</p>\n<table>\n<tr><th>metric</th><th>calibrated</th><th>library's own</th></tr>\n{html_rows}</table>\n</body></html>\n",
+        t = esc(&title),
+        h = esc(&how)
+    );
+    std::fs::write(out.join("report.html"), html).map_err(|e| io("report.html", e))?;
+    Ok(())
 }
 
 fn file_name(path: &Path) -> String {
