@@ -91,6 +91,30 @@ pub struct GbdtModel {
     pub base_score: f64,
     /// The boosted trees, in the order they were fitted.
     pub trees: Vec<Tree>,
+    /// How the margin is summed: `f64` (ours, LightGBM's), or `f32` for
+    /// models imported from XGBoost, which adds each tree's leaf to an f32
+    /// running sum starting from an f32 base score; summing the same way
+    /// serves XGBoost's own `output_margin` exactly.
+    #[serde(default, skip_serializing_if = "MarginSum::is_f64")]
+    pub sum: MarginSum,
+}
+
+/// The arithmetic of [`GbdtModel::margin`]'s running sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginSum {
+    /// Double precision (our trainer, LightGBM).
+    #[default]
+    F64,
+    /// Single precision, tree by tree in order (XGBoost's predictor).
+    F32,
+}
+
+impl MarginSum {
+    /// True for the default, which `model.json` leaves out.
+    pub fn is_f64(&self) -> bool {
+        *self == MarginSum::F64
+    }
 }
 
 /// One regression tree on the log-odds scale.
@@ -423,6 +447,15 @@ impl GbdtModel {
     /// allocation-free, never panics (a missing column counts as "not
     /// `<= threshold`").
     pub fn margin(&self, row: &[f64]) -> f64 {
+        if self.sum == MarginSum::F32 {
+            // Rounding each step to f32 as XGBoost does (its leaf values and
+            // base score are f32 numbers, so the casts are exact).
+            let mut sum = self.base_score as f32;
+            for tree in &self.trees {
+                sum += tree.leaf_value(row) as f32;
+            }
+            return f64::from(sum);
+        }
         let mut sum = self.base_score;
         for tree in &self.trees {
             sum += tree.leaf_value(row);
@@ -657,6 +690,9 @@ impl FlatForest {
     /// indices or a tree is malformed (callers then use
     /// [`GbdtModel::margin`]).
     pub fn new(model: &GbdtModel) -> Option<Self> {
+        if model.sum != MarginSum::F64 {
+            return None; // FlatForest sums in f64
+        }
         let mut forest = FlatForest {
             base_score: model.base_score,
             ..Default::default()

@@ -303,7 +303,11 @@ pub fn fit(
         let data = BinnedData::<u16>::new(x, uppers);
         boost(&data, y, &weights, base_score, params, on_tree)
     };
-    let model = GbdtModel { base_score, trees };
+    let model = GbdtModel {
+        base_score,
+        trees,
+        sum: Default::default(),
+    };
     model
         .validate(n_cols)
         .map_err(|e| GrowError::InvalidModel {
@@ -1136,6 +1140,7 @@ mod tests {
             let model = GbdtModel {
                 base_score: 0.0,
                 trees: vec![tree],
+                sum: Default::default(),
             };
             if model.validate(width).is_ok() {
                 return model.trees.into_iter().next().expect("one tree");
@@ -1207,6 +1212,7 @@ mod tests {
                 trees: (0..n_trees)
                     .map(|_| random_tree(&mut rng, width, 6))
                     .collect(),
+                sum: Default::default(),
             };
             let row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
             let mut phi = vec![0.0; width];
@@ -1275,6 +1281,7 @@ mod tests {
         let model = GbdtModel {
             base_score: 0.1,
             trees: vec![Tree { nodes }],
+            sum: Default::default(),
         };
         model.validate(3).expect("valid");
         for row in [
@@ -1333,6 +1340,7 @@ mod tests {
             let model = GbdtModel {
                 base_score: rng.gen_range(-1.0..1.0),
                 trees: (0..5).map(|_| random_tree(&mut rng, width, 12)).collect(),
+                sum: Default::default(),
             };
             let row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
             let mut phi = vec![0.0; width];
@@ -1350,6 +1358,7 @@ mod tests {
             let model = GbdtModel {
                 base_score: rng.gen_range(-1.0..1.0),
                 trees: (0..6).map(|_| random_tree(&mut rng, width, 9)).collect(),
+                sum: Default::default(),
             };
             let flat = FlatForest::new(&model).expect("lays out");
             for _ in 0..20 {
@@ -1373,6 +1382,7 @@ mod tests {
             let model = GbdtModel {
                 base_score: rng.gen_range(-1.0..1.0),
                 trees: (0..8).map(|_| random_tree(&mut rng, width, 8)).collect(),
+                sum: Default::default(),
             };
             let row: Vec<f64> = (0..width).map(|_| rng.gen::<f64>()).collect();
             let start = rng.gen_range(0..width);
@@ -1495,6 +1505,7 @@ mod tests {
                 GbdtModel {
                     base_score: 0.0,
                     trees: vec![random_tree(&mut rng, 3, 4)],
+                    sum: Default::default(),
                 }
             };
             for _ in 0..rng.gen_range(1..4) {

@@ -212,6 +212,7 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
     let model = GbdtModel {
         base_score: 0.0,
         trees,
+        sum: Default::default(),
     };
     model
         .validate(names.len())

@@ -206,6 +206,7 @@ mod tests {
         let model = GbdtModel {
             base_score: 0.0,
             trees: vec![tree],
+            sum: Default::default(),
         };
         model.validate(1).expect("valid");
         assert_eq!(model.margin(&[0.0]), 1.0);
@@ -284,6 +285,7 @@ mod rule_tests {
         let model = GbdtModel {
             base_score: -0.1,
             trees: vec![Tree { nodes }],
+            sum: Default::default(),
         };
         model.validate(2).expect("valid");
         for row in [

@@ -23,7 +23,7 @@
 use serde_json::Value;
 
 use super::{layout, ImportError, ImportedFeature, ImportedModel, RawNode};
-use crate::scoring::trees::{GbdtModel, Missing};
+use crate::scoring::trees::{GbdtModel, MarginSum, Missing};
 
 const LIBRARY: &str = "XGBoost";
 
@@ -158,7 +158,11 @@ pub fn parse(text: &str) -> Result<ImportedModel, ImportError> {
         .map(|cats| category_names(cats, width))
         .transpose()?
         .unwrap_or_else(|| vec![None; width]);
-    let model = GbdtModel { base_score, trees };
+    let model = GbdtModel {
+        base_score,
+        trees,
+        sum: MarginSum::F32,
+    };
     model
         .validate(width)
         .map_err(|e| ImportError::Invalid(e.to_string()))?;
