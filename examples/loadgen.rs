@@ -37,6 +37,12 @@
 //! RPC with an empty request and a one-flag answer on the same server, the
 //! transport's own limit to hold `Score` against (same connections, same
 //! concurrency, same closed loop).
+//!
+//! `--rpc stream` opens one `ScoreStream` per worker instead and keeps up
+//! to 64 messages of `--batch` leads in flight on it; the "latencies" are then
+//! the gaps between successive answers on a stream, and requests/s counts
+//! answered messages. For the server's CPU per lead, read its utime + stime
+//! from `/proc/<pid>/stat` before and after (docs/scale.md).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,9 +70,9 @@ struct Args {
     /// Leads per request.
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// `score` (LeadScoring.Score) or `empty` (OIP ServerLive: the
-    /// transport baseline).
-    #[arg(long, default_value = "score", value_parser = ["score", "empty"])]
+    /// `score` (LeadScoring.Score), `stream` (LeadScoring.ScoreStream, one
+    /// stream per worker) or `empty` (OIP ServerLive: the transport baseline).
+    #[arg(long, default_value = "score", value_parser = ["score", "stream", "empty"])]
     rpc: String,
     /// Seconds per level.
     #[arg(long, default_value_t = 5.0)]
@@ -196,6 +202,59 @@ fn print_window(
     );
 }
 
+/// One `ScoreStream` until `until`: up to 64 messages in flight, each answer
+/// timed from the previous one.
+async fn stream_worker(
+    mut client: LeadScoringClient<Channel>,
+    request: ScoreRequest,
+    until: Instant,
+    shared: Arc<Shared>,
+) -> Vec<Duration> {
+    const IN_FLIGHT: usize = 64;
+    let (tx, rx) = tokio::sync::mpsc::channel::<ScoreRequest>(IN_FLIGHT);
+    let credits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let producer = {
+        let credits = credits.clone();
+        tokio::spawn(async move {
+            while Instant::now() < until {
+                let Ok(permit) = credits.acquire().await else {
+                    return;
+                };
+                permit.forget();
+                if tx.send(request.clone()).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut latencies = Vec::new();
+    let requests = tokio_stream::wrappers::ReceiverStream::new(rx);
+    match client.score_stream(requests).await {
+        Ok(response) => {
+            let mut answers = response.into_inner();
+            let mut last = Instant::now();
+            loop {
+                match answers.message().await {
+                    Ok(Some(_)) => {
+                        credits.add_permits(1);
+                        let now = Instant::now();
+                        latencies.push(now - last);
+                        last = now;
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        shared.record_error(&status, false);
+                        break;
+                    }
+                }
+            }
+        }
+        Err(status) => shared.record_error(&status, false),
+    }
+    producer.abort();
+    latencies
+}
+
 const SUMMARY_HEADER: &str =
     "concurrency  requests/s  leads/s      p50       p90       p99   errors";
 const WINDOW_HEADER: &str =
@@ -253,6 +312,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let score = args.rpc == "score";
             let shared = shared.clone();
+            if args.rpc == "stream" {
+                workers.push(tokio::spawn(stream_worker(client, request, until, shared)));
+                continue;
+            }
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < until {
