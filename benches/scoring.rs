@@ -134,9 +134,12 @@ fn wire(c: &mut Criterion) {
             |bytes| {
                 let req = leadscore::serve::proto::ScoreRequest::decode(bytes.as_slice())
                     .expect("decode");
-                leadscore::serve::grpc::parse_leads(req.leads)
-                    .expect("parse")
-                    .len()
+                leadscore::serve::grpc::parse_leads(
+                    req.leads,
+                    leadscore::serve::grpc::DEFAULT_MAX_EVENTS_PER_LEAD,
+                )
+                .expect("parse")
+                .len()
             },
             BatchSize::SmallInput,
         )

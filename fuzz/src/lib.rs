@@ -152,7 +152,10 @@ pub fn lead_parsing(data: &[u8]) {
     let Ok(request) = ScoreRequest::decode(data) else {
         return;
     };
-    let leads = match parse_leads(request.leads) {
+    let leads = match parse_leads(
+        request.leads,
+        leadscore::serve::grpc::DEFAULT_MAX_EVENTS_PER_LEAD,
+    ) {
         Ok(leads) => leads,
         Err(e) => {
             let _ = e.to_string();

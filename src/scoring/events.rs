@@ -170,6 +170,59 @@ impl Aggregate {
         }
     }
 
+    /// The `kind` tag as stored: `count`, `active_days`, `value_sum`,
+    /// `days_since_last`, `days_since_first`, `decayed_count`, `ever`, `ratio`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Aggregate::Count { .. } => "count",
+            Aggregate::ActiveDays { .. } => "active_days",
+            Aggregate::ValueSum { .. } => "value_sum",
+            Aggregate::DaysSinceLast { .. } => "days_since_last",
+            Aggregate::DaysSinceFirst { .. } => "days_since_first",
+            Aggregate::DecayedCount { .. } => "decayed_count",
+            Aggregate::Ever { .. } => "ever",
+            Aggregate::Ratio { .. } => "ratio",
+        }
+    }
+
+    /// What the feature means, in words, e.g. "report created events in
+    /// the last 30 days" (shown by GetModel).
+    pub fn description(&self) -> String {
+        let pretty = |e: &str| e.replace('_', " ");
+        match self {
+            Aggregate::Count { event, days } => {
+                format!("{} events in the last {days} days", pretty(event))
+            }
+            Aggregate::ActiveDays { event, days } => {
+                format!(
+                    "days with a {} event in the last {days} days",
+                    pretty(event)
+                )
+            }
+            Aggregate::ValueSum { event, days } => {
+                format!("sum of {} values in the last {days} days", pretty(event))
+            }
+            Aggregate::DaysSinceLast { event } => format!("days since the last {}", pretty(event)),
+            Aggregate::DaysSinceFirst { event } => {
+                format!("days since the first {}", pretty(event))
+            }
+            Aggregate::DecayedCount {
+                event,
+                half_life_days,
+            } => format!(
+                "{} events, each weighted by 2^(-age / {half_life_days} days)",
+                pretty(event)
+            ),
+            Aggregate::Ever { event } => {
+                format!("1 if the lead ever had a {} event, else 0", pretty(event))
+            }
+            Aggregate::Ratio {
+                numerator,
+                denominator,
+            } => format!("{numerator} / {denominator}"),
+        }
+    }
+
     /// Boolean-valued aggregates ([`Aggregate::Ever`]) show as yes/no.
     pub fn is_flag(&self) -> bool {
         matches!(self, Aggregate::Ever { .. })
@@ -239,6 +292,42 @@ pub enum EventDefinitionError {
 }
 
 impl EventDefinition {
+    /// Gives each model feature computed from events its behaviour reason
+    /// ("no page view for {value} days", "{value} report created events in
+    /// the last 30 days"; "has done report created" / "has never done
+    /// report created" for an `ever` feature read as a boolean), unless the
+    /// feature already has a reason of its own (one other than its kind's
+    /// default template).
+    pub fn apply_reason_templates(&self, specs: &mut [crate::scoring::features::FeatureSpec]) {
+        use crate::scoring::features::{
+            FeatureKind, DEFAULT_CATEGORICAL_REASON, DEFAULT_NUMERIC_REASON, DEFAULT_TRUE_REASON,
+        };
+        for feature in &self.features {
+            let Some(spec) = specs.iter_mut().find(|s| s.name == feature.name) else {
+                continue;
+            };
+            let defaults = [
+                "",
+                DEFAULT_NUMERIC_REASON,
+                DEFAULT_CATEGORICAL_REASON,
+                DEFAULT_TRUE_REASON,
+            ];
+            if !defaults.contains(&spec.reason.as_str()) {
+                continue;
+            }
+            match (&feature.aggregate, spec.kind()) {
+                (Aggregate::Ever { event }, FeatureKind::Boolean) => {
+                    let event = event.replace('_', " ");
+                    spec.reason = format!("has done {event}");
+                    spec.reason_when_false = format!("has never done {event}");
+                }
+                (Aggregate::Ever { .. }, _) => {}
+                (aggregate, FeatureKind::Numeric) => spec.reason = aggregate.reason_template(),
+                _ => {}
+            }
+        }
+    }
+
     /// The default definition for the event types present: per type, counts
     /// in the last 7, 30 and 90 days, active days in the last 30, days since
     /// the last and the first event, a decayed count (half-life 14 days),
@@ -420,7 +509,8 @@ impl EventDefinition {
                 }
             })
             .collect();
-        CompiledEvents::new(self.event_types.clone(), plans)
+        let names = self.features.iter().map(|f| f.name.clone()).collect();
+        CompiledEvents::new(self.event_types.clone(), names, plans)
     }
 }
 
@@ -446,6 +536,8 @@ enum Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledEvents {
     event_types: Vec<String>,
+    /// Feature names, in definition order.
+    names: Vec<String>,
     plans: Vec<Plan>,
     /// Per event type, the plans that read it.
     by_type: Vec<Vec<usize>>,
@@ -460,7 +552,7 @@ const DAY_WORDS: usize = (MAX_WINDOW_DAYS as usize).div_ceil(64) + 1;
 const DAY_SETS: usize = 8;
 
 impl CompiledEvents {
-    fn new(event_types: Vec<String>, plans: Vec<Plan>) -> Self {
+    fn new(event_types: Vec<String>, names: Vec<String>, plans: Vec<Plan>) -> Self {
         let mut by_type = vec![Vec::new(); event_types.len()];
         let mut day_set = vec![None; plans.len()];
         let mut sets = 0;
@@ -475,6 +567,7 @@ impl CompiledEvents {
         }
         Self {
             event_types,
+            names,
             plans,
             by_type,
             day_set,
@@ -625,6 +718,60 @@ fn active_days(
         }
     }
     f64::from(bits.iter().map(|w| w.count_ones()).sum::<u32>())
+}
+
+/// Why a lead's events could not become features.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeadEventsError {
+    /// Events sent to a model that was not trained from events.
+    #[error("this model takes no events (it was not trained from an events table); send features instead")]
+    NoDefinition,
+    /// Events beside dense `values`, which have no room for computed features.
+    #[error("events need named features (or none), not dense values")]
+    DenseInput,
+    /// A feature the events compute was also sent precomputed.
+    #[error("feature \"{0}\" is computed from the events; do not send it as well")]
+    GivenTwice(String),
+}
+
+/// The window features of one lead, computed from its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadWindowValues {
+    /// Each computed feature with a value, in definition order (a feature
+    /// without one, such as days since the last visit of a lead that never
+    /// visited, is absent: the feature pipeline imputes it, exactly as the
+    /// trainer's empty cell was imputed).
+    pub values: Vec<(String, f64)>,
+    /// What was counted besides.
+    pub summary: EventSummary,
+}
+
+impl CompiledEvents {
+    /// The feature names, in the order [`Self::compute`] writes them.
+    pub fn feature_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The event types the definition knows.
+    pub fn event_types(&self) -> &[String] {
+        &self.event_types
+    }
+
+    /// Computes a lead's window features as of `as_of`: the one function the
+    /// trainer (materialising a leads table) and the server (scoring a
+    /// request's events) both call, so the two cannot disagree.
+    pub fn lead_values(&self, events: &[RawEvent<'_>], as_of: Timestamp) -> LeadWindowValues {
+        let mut out = vec![0.0; self.width()];
+        let summary = self.compute(events, as_of, &mut out);
+        let values = self
+            .names
+            .iter()
+            .zip(out)
+            .filter(|(_, v)| v.is_finite())
+            .map(|(n, v)| (n.clone(), v))
+            .collect();
+        LeadWindowValues { values, summary }
+    }
 }
 
 #[cfg(test)]

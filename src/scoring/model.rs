@@ -13,15 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::scoring::accounts::{AccountFeatures, AccountModel, AccountModelError, EngagementRule};
 use crate::scoring::calibration::{Calibration, CalibrationError};
-use crate::scoring::events::{CompiledEvents, EventDefinition, EventDefinitionError};
+use crate::scoring::events::{
+    Aggregate, CompiledEvents, EventDefinition, EventDefinitionError, LeadEventsError,
+    LeadWindowValues, RawEvent,
+};
 use crate::scoring::features::{
     EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput,
-    PipelineError, UsedValue, MISSING, OTHER,
+    PipelineError, RawValue, UsedValue, MISSING, OTHER,
 };
 use crate::scoring::shap_tables::Reaches;
 use crate::scoring::stages::{
     FeatureValueRef, Stage, StageError, StageRules, ACCOUNT_CONTACTS, ACCOUNT_ENGAGED_CONTACTS,
 };
+use crate::scoring::time::Timestamp;
 use crate::scoring::trees::{GbdtModel, TreeError};
 
 /// The artifact format this build writes.
@@ -412,7 +416,8 @@ pub enum ModelError {
     /// The stored event definition does not validate.
     #[error(transparent)]
     Events(#[from] EventDefinitionError),
-    /// An event feature that is a model feature but not a number.
+    /// An event feature that is a model feature but not a number (or, for
+    /// an `ever` feature, a boolean).
     #[error("events: feature '{feature}' is computed from events, so the model must read it as a number")]
     EventFeatureNotNumeric {
         /// The feature.
@@ -632,6 +637,47 @@ impl ScoringModel {
     /// `None` when the model was not trained from events.
     pub fn events(&self) -> Option<&CompiledEvents> {
         self.events.as_ref()
+    }
+
+    /// Computes a lead's window features from its raw events as of `as_of`
+    /// ([`CompiledEvents::lead_values`], the trainer's own function) and
+    /// adds them to its named input: as numbers, or as flags for an `ever`
+    /// feature the model reads as a boolean.
+    ///
+    /// # Errors
+    /// [`LeadEventsError::NoDefinition`] for a model not trained from
+    /// events, [`LeadEventsError::DenseInput`] for dense input, and
+    /// [`LeadEventsError::GivenTwice`] when a computed feature was also sent.
+    pub fn add_event_features(
+        &self,
+        input: &mut LeadInput,
+        events: &[RawEvent<'_>],
+        as_of: Timestamp,
+    ) -> Result<LeadWindowValues, LeadEventsError> {
+        let compiled = self.events.as_ref().ok_or(LeadEventsError::NoDefinition)?;
+        let LeadInput::Named(map) = input else {
+            return Err(LeadEventsError::DenseInput);
+        };
+        if let Some(name) = compiled
+            .feature_names()
+            .iter()
+            .find(|n| map.contains_key(n.as_str()))
+        {
+            return Err(LeadEventsError::GivenTwice(name.clone()));
+        }
+        let computed = compiled.lead_values(events, as_of);
+        for (name, value) in &computed.values {
+            let is_flag = self.pipeline.specs().iter().any(|s| {
+                s.name == *name && s.kind() == crate::scoring::features::FeatureKind::Boolean
+            });
+            let raw = if is_flag {
+                RawValue::Flag(*value != 0.0)
+            } else {
+                RawValue::Number(*value)
+            };
+            map.insert(name.clone(), raw);
+        }
+        Ok(computed)
     }
 
     /// The model's feature pipeline.
@@ -1092,15 +1138,20 @@ fn compile_events(
     pipeline: &FeaturePipeline,
 ) -> Result<CompiledEvents, ModelError> {
     definition.validate()?;
-    for name in definition.feature_names() {
-        if let Some(spec) = pipeline.specs().iter().find(|s| s.name == name) {
-            if !matches!(
+    for feature in &definition.features {
+        if let Some(spec) = pipeline.specs().iter().find(|s| s.name == feature.name) {
+            let number = matches!(
                 spec.encoding,
                 crate::scoring::features::FeatureEncoding::Numeric { .. }
                     | crate::scoring::features::FeatureEncoding::Passthrough {}
-            ) {
+            );
+            let flag = matches!(
+                spec.encoding,
+                crate::scoring::features::FeatureEncoding::Boolean { .. }
+            ) && matches!(feature.aggregate, Aggregate::Ever { .. });
+            if !number && !flag {
                 return Err(ModelError::EventFeatureNotNumeric {
-                    feature: name.to_string(),
+                    feature: feature.name.clone(),
                 });
             }
         }
@@ -1301,6 +1352,66 @@ mod tests {
                 .write_columns(i, &encoded.used_values[i], &mut row);
         }
         best
+    }
+
+    #[test]
+    fn event_definitions_are_checked_against_the_features_at_load() {
+        use crate::scoring::events::{Aggregate, EventDefinition, WindowFeature};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(root.join("models/x_education/3/model.json")).expect("read");
+        let artifact: ModelArtifact = serde_json::from_slice(&bytes).expect("artifact");
+        let with = |name: &str, event: &str| {
+            let mut a = artifact.clone();
+            a.events = Some(EventDefinition {
+                event_types: vec!["page_view".into()],
+                features: vec![WindowFeature {
+                    name: name.into(),
+                    aggregate: Aggregate::Count {
+                        event: event.into(),
+                        days: 30,
+                    },
+                }],
+            });
+            ScoringModel::from_artifact(a)
+        };
+        // A categorical model feature cannot be computed from events.
+        assert!(matches!(
+            with("lead_origin", "page_view"),
+            Err(ModelError::EventFeatureNotNumeric { .. })
+        ));
+        // An unknown event type in the definition.
+        assert!(matches!(
+            with("total_visits", "visit"),
+            Err(ModelError::Events(_))
+        ));
+        // A numeric one loads, and then computes from events.
+        let model = with("total_visits", "page_view").expect("loads");
+        let day = |d: u32| crate::scoring::time::Timestamp::from_date(2026, 5, d);
+        let events = [day(10), day(20), day(28)].map(|at| RawEvent {
+            event_type: "page_view",
+            at,
+            value: None,
+        });
+        let mut input = LeadInput::Named(Default::default());
+        let computed = model
+            .add_event_features(&mut input, &events, day(21))
+            .expect("computes");
+        assert_eq!(computed.values, vec![("total_visits".to_string(), 2.0)]);
+        assert_eq!(computed.summary.after_as_of, 1);
+        assert!(model.score(&input).is_ok());
+        assert_eq!(
+            model.add_event_features(&mut input, &events, day(21)),
+            Err(LeadEventsError::GivenTwice("total_visits".into()))
+        );
+        assert_eq!(
+            model.add_event_features(&mut LeadInput::Dense(vec![]), &events, day(21)),
+            Err(LeadEventsError::DenseInput)
+        );
+        let plain = ScoringModel::from_artifact(artifact.clone()).expect("loads");
+        assert_eq!(
+            plain.add_event_features(&mut LeadInput::Named(Default::default()), &events, day(21)),
+            Err(LeadEventsError::NoDefinition)
+        );
     }
 
     #[test]

@@ -74,6 +74,15 @@ pub struct ServerConfig {
     )]
     pub max_leads_per_request: usize,
 
+    /// Most raw events per lead (Lead.events); a lead with more gets
+    /// INVALID_ARGUMENT naming it.
+    #[arg(
+        long,
+        env = "LEADSCORE_MAX_EVENTS_PER_LEAD",
+        default_value_t = crate::serve::grpc::DEFAULT_MAX_EVENTS_PER_LEAD
+    )]
+    pub max_events_per_lead: usize,
+
     /// Largest request or response message in bytes.
     #[arg(long, env = "LEADSCORE_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
     pub max_message_bytes: usize,
@@ -135,6 +144,7 @@ impl ServerConfig {
             watch_models: self.watch_models,
             reload_poll_interval: Some(self.reload_poll_interval).filter(|d| !d.is_zero()),
             max_leads_per_request: self.max_leads_per_request,
+            max_events_per_lead: self.max_events_per_lead,
             max_message_bytes: self.max_message_bytes,
             max_concurrent_requests: self.max_concurrent_requests,
             max_streams_per_connection: self.max_streams_per_connection,
@@ -294,6 +304,8 @@ pub struct ServerSettings {
     pub metrics_idle_timeout: Duration,
     /// Most leads per Score / Explain request.
     pub max_leads_per_request: usize,
+    /// Most raw events per lead.
+    pub max_events_per_lead: usize,
     /// Largest request or response message, bytes.
     pub max_message_bytes: usize,
     /// Requests handled at once; beyond it, RESOURCE_EXHAUSTED.
@@ -322,6 +334,7 @@ impl ServerSettings {
             reload_poll_interval: Some(Duration::from_secs(30)),
             metrics_idle_timeout: Duration::from_secs(600),
             max_leads_per_request: 10_000,
+            max_events_per_lead: crate::serve::grpc::DEFAULT_MAX_EVENTS_PER_LEAD,
             max_message_bytes: 16 << 20,
             max_concurrent_requests: 256,
             max_streams_per_connection: 100,

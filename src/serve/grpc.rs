@@ -19,11 +19,13 @@ use tonic::{Request, Response, Status};
 use crate::scoring::account_scoring::{self, AccountLead, AccountScore, AccountScores};
 use crate::scoring::accounts;
 use crate::scoring::batch::{map_rows_until, Deadline};
+use crate::scoring::events::{LeadEventsError, LeadWindowValues, RawEvent};
 use crate::scoring::features::UsedValue;
 use crate::scoring::features::{FeatureKind, LeadInput, RawValue};
 use crate::scoring::model::{
     display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact, ScoringModel,
 };
+use crate::scoring::time::{parse_timestamp, Timestamp};
 use crate::serve::metrics as m;
 use crate::serve::proto;
 use crate::serve::proto::lead_scoring_server::LeadScoring;
@@ -41,7 +43,14 @@ pub const BLOCKING_BATCH: usize = 512;
 pub struct LeadScoringService {
     registry: SharedRegistry,
     max_leads_per_request: usize,
+    max_events_per_lead: usize,
 }
+
+/// Default of `--max-events-per-lead`.
+pub const DEFAULT_MAX_EVENTS_PER_LEAD: usize = 10_000;
+
+/// Unknown event types named per lead in `EventSummary.unknown_types`.
+const UNKNOWN_TYPES_SHOWN: usize = 16;
 
 /// Decrements the in-flight gauge when a handler ends, however it ends.
 struct InFlight;
@@ -103,7 +112,14 @@ impl LeadScoringService {
         Self {
             registry,
             max_leads_per_request,
+            max_events_per_lead: DEFAULT_MAX_EVENTS_PER_LEAD,
         }
+    }
+
+    /// The same service, refusing a lead with more than `max` raw events.
+    pub fn with_max_events_per_lead(mut self, max: usize) -> Self {
+        self.max_events_per_lead = max;
+        self
     }
 
     fn resolve(&self, model: &str, version: &str) -> Result<Arc<LoadedModel>, ServiceError> {
@@ -132,7 +148,10 @@ impl LeadScoringService {
     ) -> Result<Job, ServiceError> {
         self.check_count(leads.len())?;
         let loaded = self.resolve(model, version)?;
-        let leads = parse_leads(leads)?;
+        let mut leads = parse_leads(leads, self.max_events_per_lead)?;
+        for (index, lead) in leads.iter_mut().enumerate() {
+            apply_events(&loaded.model, index, lead)?;
+        }
         Ok(Job {
             loaded,
             leads,
@@ -163,6 +182,7 @@ impl LeadScoringService {
                 .zip(scores)
                 .zip(stages)
                 .map(|((lead, s), stage)| proto::LeadScore {
+                    events: lead.computed.as_ref().map(event_summary),
                     lead_id: lead.lead_id,
                     probability: s.probability,
                     score: s.score,
@@ -203,16 +223,22 @@ impl LeadScoringService {
             .enumerate()
             .map(|(index, lead)| {
                 let lead_id = lead.lead_id.clone();
-                let outcome = parse_lead(index, lead).and_then(|parsed| {
-                    loaded
-                        .model
-                        .score(&parsed.input)
-                        .map(|s| (s, stage_text(&loaded.model, &parsed.input, None)))
-                        .map_err(|e| invalid_lead(index, &lead_id, e))
-                });
+                let outcome =
+                    parse_lead(index, lead, self.max_events_per_lead).and_then(|mut parsed| {
+                        apply_events(&loaded.model, index, &mut parsed)?;
+                        loaded
+                            .model
+                            .score(&parsed.input)
+                            .map(|s| {
+                                let stage = stage_text(&loaded.model, &parsed.input, None);
+                                (s, stage, parsed.computed.as_ref().map(event_summary))
+                            })
+                            .map_err(|e| invalid_lead(index, &lead_id, e))
+                    });
                 match outcome {
-                    Ok((s, stage)) => {
+                    Ok((s, stage, events)) => {
                         let out = proto::LeadScore {
+                            events,
                             lead_id,
                             probability: s.probability,
                             score: s.score,
@@ -284,6 +310,11 @@ impl LeadScoringService {
                 .zip(explanations)
                 .map(
                     |(lead, e): (ParsedLead, LeadExplanation)| proto::Explanation {
+                        events: lead.computed.as_ref().map(event_summary),
+                        computed_features: lead
+                            .computed
+                            .map(|c| c.window.values.into_iter().collect())
+                            .unwrap_or_default(),
                         lead_id: lead.lead_id,
                         probability: e.score.probability,
                         base_log_odds: e.base_log_odds,
@@ -379,6 +410,7 @@ fn account_score_to_proto(
                 band: s.band.clone(),
                 warnings: s.warnings.clone(),
                 error: None,
+                events: leads[top.index].computed.as_ref().map(event_summary),
                 stage: top
                     .stage
                     .map(|s| s.as_str().to_string())
@@ -473,8 +505,108 @@ pub struct ParsedLead {
     pub account_id: String,
     /// Caller's email (only for the account key).
     pub email: String,
-    /// Named or dense features.
+    /// Named or dense features (with the window features computed from
+    /// the lead's events, once [`apply_events`] ran).
     pub input: LeadInput,
+    /// The lead's raw events and as-of time, when it sent any.
+    pub events: Option<WireEvents>,
+    /// What the model computed from them ([`apply_events`]).
+    pub computed: Option<ComputedEvents>,
+}
+
+/// A lead's raw events as sent, their times parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireEvents {
+    /// Type, time and optional value of each event, in request order.
+    pub events: Vec<(String, Timestamp, Option<f64>)>,
+    /// The time the features are computed at.
+    pub as_of: Timestamp,
+}
+
+/// The window features a lead's events gave, and what was counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedEvents {
+    /// Computed values and the event summary.
+    pub window: LeadWindowValues,
+    /// The as-of time used.
+    pub as_of: Timestamp,
+    /// Distinct unknown event types before `as_of` (at most 16).
+    pub unknown_types: Vec<String>,
+}
+
+/// Computes a parsed lead's window features with the model's event
+/// definition (the trainer's own code, [`crate::scoring::events`]) and adds
+/// them to its named input.
+///
+/// # Errors
+/// [`ServiceError::InvalidLead`] naming `events` when the model takes no
+/// events or the input is dense, or the precomputed feature that the events
+/// also compute.
+pub fn apply_events(
+    model: &ScoringModel,
+    index: usize,
+    lead: &mut ParsedLead,
+) -> Result<(), ServiceError> {
+    let Some(wire) = lead.events.take() else {
+        return Ok(());
+    };
+    let invalid = |field: String, message: String| ServiceError::InvalidLead {
+        index,
+        lead_id: lead.lead_id.clone(),
+        field,
+        message,
+    };
+    let raw: Vec<RawEvent<'_>> = wire
+        .events
+        .iter()
+        .map(|(event_type, at, value)| RawEvent {
+            event_type,
+            at: *at,
+            value: *value,
+        })
+        .collect();
+    let window = model
+        .add_event_features(&mut lead.input, &raw, wire.as_of)
+        .map_err(|e| match &e {
+            LeadEventsError::GivenTwice(name) => {
+                invalid(format!("features[\"{name}\"]"), e.to_string())
+            }
+            LeadEventsError::DenseInput => invalid("values".into(), e.to_string()),
+            LeadEventsError::NoDefinition => invalid("events".into(), e.to_string()),
+        })?;
+    let mut unknown_types: Vec<String> = Vec::new();
+    if let Some(compiled) = model.events().filter(|_| window.summary.unknown_types > 0) {
+        for (event_type, at, _) in &wire.events {
+            if unknown_types.len() >= UNKNOWN_TYPES_SHOWN {
+                break;
+            }
+            if *at < wire.as_of
+                && compiled.type_index(event_type).is_none()
+                && !unknown_types.contains(event_type)
+            {
+                unknown_types.push(event_type.clone());
+            }
+        }
+    }
+    lead.computed = Some(ComputedEvents {
+        window,
+        as_of: wire.as_of,
+        unknown_types,
+    });
+    Ok(())
+}
+
+/// A lead's event summary on the wire.
+fn event_summary(computed: &ComputedEvents) -> proto::EventSummary {
+    let s = computed.window.summary;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    proto::EventSummary {
+        used: count(s.used),
+        after_as_of: count(s.after_as_of),
+        unknown_type_events: count(s.unknown_types),
+        unknown_types: computed.unknown_types.clone(),
+        as_of: computed.as_of.to_string(),
+    }
 }
 
 /// Parses wire leads into domain leads, naming the first malformed field.
@@ -482,11 +614,14 @@ pub struct ParsedLead {
 /// # Errors
 /// [`ServiceError::InvalidLead`] when a lead gives both or neither of
 /// `features` / `values`, or a feature value with no kind set.
-pub fn parse_leads(leads: Vec<proto::Lead>) -> Result<Vec<ParsedLead>, ServiceError> {
+pub fn parse_leads(
+    leads: Vec<proto::Lead>,
+    max_events_per_lead: usize,
+) -> Result<Vec<ParsedLead>, ServiceError> {
     leads
         .into_iter()
         .enumerate()
-        .map(|(index, lead)| parse_lead(index, lead))
+        .map(|(index, lead)| parse_lead(index, lead, max_events_per_lead))
         .collect()
 }
 
@@ -494,14 +629,27 @@ pub fn parse_leads(leads: Vec<proto::Lead>) -> Result<Vec<ParsedLead>, ServiceEr
 ///
 /// # Errors
 /// As [`parse_leads`].
-pub fn parse_lead(index: usize, lead: proto::Lead) -> Result<ParsedLead, ServiceError> {
+pub fn parse_lead(
+    index: usize,
+    lead: proto::Lead,
+    max_events_per_lead: usize,
+) -> Result<ParsedLead, ServiceError> {
     let invalid = |field: String, message: &str| ServiceError::InvalidLead {
         index,
         lead_id: lead.lead_id.clone(),
         field,
         message: message.to_string(),
     };
+    let events = if lead.events.is_empty() && lead.as_of.is_empty() {
+        None
+    } else {
+        Some(
+            parse_events(&lead, max_events_per_lead)
+                .map_err(|(field, message)| invalid(field, &message))?,
+        )
+    };
     let input = match (lead.features.is_empty(), lead.values.is_empty()) {
+        (true, true) if events.is_some() => LeadInput::Named(HashMap::new()),
         (false, false) => {
             return Err(invalid(
                 "features".into(),
@@ -539,7 +687,48 @@ pub fn parse_lead(index: usize, lead: proto::Lead) -> Result<ParsedLead, Service
         account_id: lead.account_id,
         email: lead.email,
         input,
+        events,
+        computed: None,
     })
+}
+
+/// A wire lead's events and as-of time; the error names the field.
+fn parse_events(
+    lead: &proto::Lead,
+    max_events_per_lead: usize,
+) -> Result<WireEvents, (String, String)> {
+    if lead.events.len() > max_events_per_lead {
+        return Err((
+            "events".into(),
+            format!(
+                "{} events; at most {max_events_per_lead} per lead (--max-events-per-lead)",
+                lead.events.len()
+            ),
+        ));
+    }
+    let as_of = if lead.as_of.is_empty() {
+        Timestamp::now()
+    } else {
+        parse_timestamp(&lead.as_of).map_err(|e| ("as_of".to_string(), e.to_string()))?
+    };
+    let mut events = Vec::with_capacity(lead.events.len());
+    for (j, event) in lead.events.iter().enumerate() {
+        if event.r#type.is_empty() {
+            return Err((format!("events[{j}].type"), "empty event type".into()));
+        }
+        let at = parse_timestamp(&event.time)
+            .map_err(|e| (format!("events[{j}].time"), e.to_string()))?;
+        if let Some(v) = event.value {
+            if !v.is_finite() {
+                return Err((
+                    format!("events[{j}].value"),
+                    format!("{v} is not a finite number"),
+                ));
+            }
+        }
+        events.push((event.r#type.clone(), at, event.value));
+    }
+    Ok(WireEvents { events, as_of })
 }
 
 fn invalid_lead(
@@ -633,6 +822,7 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
         labels,
         calibration: a.calibration.method().to_string(),
         stage_rules: a.stages.rules().iter().map(ToString::to_string).collect(),
+        events: a.events.as_ref().map(event_definition_to_proto),
     }
 }
 
@@ -873,5 +1063,45 @@ impl LeadScoring for LeadScoringService {
             default_model: registry.default_model().unwrap_or_default().to_string(),
         };
         call.finish(0, Ok((body, String::new(), String::new())))
+    }
+}
+
+/// A model's event definition on the wire (GetModel).
+fn event_definition_to_proto(
+    definition: &crate::scoring::events::EventDefinition,
+) -> proto::EventDefinition {
+    use crate::scoring::events::Aggregate;
+    proto::EventDefinition {
+        event_types: definition.event_types.clone(),
+        features: definition
+            .features
+            .iter()
+            .map(|f| {
+                let mut out = proto::WindowFeature {
+                    name: f.name.clone(),
+                    kind: f.aggregate.kind().to_string(),
+                    event: f.aggregate.event().unwrap_or_default().to_string(),
+                    description: f.aggregate.description(),
+                    ..Default::default()
+                };
+                match &f.aggregate {
+                    Aggregate::Count { days, .. }
+                    | Aggregate::ActiveDays { days, .. }
+                    | Aggregate::ValueSum { days, .. } => out.days = *days,
+                    Aggregate::DecayedCount { half_life_days, .. } => {
+                        out.half_life_days = *half_life_days
+                    }
+                    Aggregate::Ratio {
+                        numerator,
+                        denominator,
+                    } => {
+                        out.numerator = numerator.clone();
+                        out.denominator = denominator.clone();
+                    }
+                    _ => {}
+                }
+                out
+            })
+            .collect(),
     }
 }

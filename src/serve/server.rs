@@ -227,7 +227,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let leadscore = LeadScoringService::new(registry.clone(), settings.max_leads_per_request);
+    let leadscore = LeadScoringService::new(registry.clone(), settings.max_leads_per_request)
+        .with_max_events_per_lead(settings.max_events_per_lead);
     // One concurrency limit for gRPC and HTTP together.
     let concurrency = ConcurrencyLimitLayer::new(settings.max_concurrent_requests);
     let deadline = DeadlineLayer::new(settings.request_timeout, settings.max_request_timeout);

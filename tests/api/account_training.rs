@@ -152,6 +152,7 @@ fn contact(id: &str, account: &str, sessions: f64, demo: f64, role: &str) -> Lea
         email: String::new(),
         features,
         values: vec![],
+        ..Default::default()
     }
 }
 

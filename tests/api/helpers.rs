@@ -196,6 +196,7 @@ pub fn lead(id: &str, demo_actions: f64, report_created: bool, size: &str) -> Le
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
         values: vec![],
+        ..Default::default()
     }
 }
 

@@ -9,6 +9,7 @@ mod bundled;
 mod calibration_reference;
 mod cli_errors;
 mod deploy;
+mod events;
 mod explain;
 mod faults;
 mod fuzz_regressions;

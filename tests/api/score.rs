@@ -41,6 +41,7 @@ async fn dense_twin(
         email: String::new(),
         features: Default::default(),
         values,
+        ..Default::default()
     }
 }
 

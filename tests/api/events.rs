@@ -1,0 +1,566 @@
+//! Leads scored from their raw events: the server computes the model's
+//! window features with the same function that made the training table
+//! (`CompiledEvents::lead_values`), so sending a lead's events scores exactly
+//! like sending the features they give. Point in time (events at or after
+//! `as_of` are ignored and counted), unknown event types reported, and every
+//! bad event input refused naming its field — through the real server.
+
+use std::collections::{BTreeSet, HashMap};
+
+use leadscore::scoring::events::{
+    Aggregate, CompiledEvents, EventDefinition, RawEvent, WindowFeature,
+};
+use leadscore::scoring::model::ModelArtifact;
+use leadscore::scoring::time::{parse_timestamp, Timestamp, MS_PER_DAY};
+use leadscore::serve::proto::{
+    Event, ExplainRequest, FeatureValue, GetModelRequest, Lead, ScoreRequest,
+};
+use leadscore::train::{self, ModelFamily, TrainParams, TrainSettings};
+use rand::{Rng, SeedableRng};
+use tempfile::TempDir;
+
+use crate::helpers::{num, settings, spawn_with, TestApp};
+
+const MODEL: &str = "behaviour";
+const AS_OF: &str = "2026-06-01T00:00:00Z";
+
+/// Page views, demo actions and the "magic behaviour", report_created.
+fn definition() -> EventDefinition {
+    let f = |name: &str, aggregate: Aggregate| WindowFeature {
+        name: name.into(),
+        aggregate,
+    };
+    EventDefinition {
+        event_types: vec![
+            "page_view".into(),
+            "demo_action".into(),
+            "report_created".into(),
+        ],
+        features: vec![
+            f(
+                "page_view_count_30d",
+                Aggregate::Count {
+                    event: "page_view".into(),
+                    days: 30,
+                },
+            ),
+            f(
+                "page_view_days_since_last",
+                Aggregate::DaysSinceLast {
+                    event: "page_view".into(),
+                },
+            ),
+            f(
+                "demo_action_decayed",
+                Aggregate::DecayedCount {
+                    event: "demo_action".into(),
+                    half_life_days: 14.0,
+                },
+            ),
+            f(
+                "report_created_count_90d",
+                Aggregate::Count {
+                    event: "report_created".into(),
+                    days: 90,
+                },
+            ),
+        ],
+    }
+}
+
+/// One generated lead: its events (some after `as_of`) and a static size.
+struct GeneratedLead {
+    id: String,
+    employees: f64,
+    events: Vec<(String, Timestamp, Option<f64>)>,
+}
+
+fn generate(n: usize, seed: u64) -> Vec<GeneratedLead> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let as_of = parse_timestamp(AS_OF).expect("as_of");
+    (0..n)
+        .map(|i| {
+            let engaged = rng.gen_bool(0.4);
+            let mut events = Vec::new();
+            let add =
+                |events: &mut Vec<_>, ty: &str, count: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+                    for _ in 0..count {
+                        // Up to 120 days before as_of, to the millisecond.
+                        let age = rng.gen_range(1..120 * MS_PER_DAY);
+                        events.push((ty.to_string(), Timestamp(as_of.0 - age), None));
+                    }
+                };
+            let views = if engaged {
+                rng.gen_range(3..25)
+            } else {
+                rng.gen_range(0..5)
+            };
+            add(&mut events, "page_view", views, &mut rng);
+            add(
+                &mut events,
+                "demo_action",
+                rng.gen_range(0..if engaged { 8 } else { 2 }),
+                &mut rng,
+            );
+            if engaged && rng.gen_bool(0.6) {
+                add(&mut events, "report_created", rng.gen_range(1..4), &mut rng);
+            }
+            // Noise the features must never see: after as_of.
+            for _ in 0..rng.gen_range(0..3) {
+                let later = rng.gen_range(0..30 * MS_PER_DAY);
+                events.push(("report_created".into(), Timestamp(as_of.0 + later), None));
+            }
+            GeneratedLead {
+                id: format!("L-{i}"),
+                employees: f64::from(rng.gen_range(5u32..500)),
+                events,
+            }
+        })
+        .collect()
+}
+
+fn raw(events: &[(String, Timestamp, Option<f64>)]) -> Vec<RawEvent<'_>> {
+    events
+        .iter()
+        .map(|(t, at, value)| RawEvent {
+            event_type: t,
+            at: *at,
+            value: *value,
+        })
+        .collect()
+}
+
+/// Trains on the leads' materialised features (the trainer's table), stores
+/// the definition in the artifact and serves it.
+async fn serve_trained(leads: &[GeneratedLead]) -> TestApp {
+    let def = definition();
+    let compiled: CompiledEvents = def.compile();
+    let as_of = parse_timestamp(AS_OF).expect("as_of");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut csv = String::from("lead_id,employees");
+    for name in compiled.feature_names() {
+        csv.push(',');
+        csv.push_str(name);
+    }
+    csv.push_str(",converted\n");
+    for lead in leads {
+        let window = compiled.lead_values(&raw(&lead.events), as_of);
+        let values: HashMap<&str, f64> = window
+            .values
+            .iter()
+            .map(|(n, v)| (n.as_str(), *v))
+            .collect();
+        let z = -2.0
+            + 0.12 * values.get("page_view_count_30d").copied().unwrap_or(0.0)
+            + 0.6 * values.get("demo_action_decayed").copied().unwrap_or(0.0)
+            + 0.9
+                * values
+                    .get("report_created_count_90d")
+                    .copied()
+                    .unwrap_or(0.0)
+            - 0.01
+                * values
+                    .get("page_view_days_since_last")
+                    .copied()
+                    .unwrap_or(60.0);
+        let converted = rng.gen_bool(1.0 / (1.0 + (-z).exp()));
+        csv.push_str(&format!("{},{}", lead.id, lead.employees));
+        for name in compiled.feature_names() {
+            csv.push(',');
+            if let Some(v) = values.get(name.as_str()) {
+                // Display of f64 is the shortest text that parses back exactly.
+                csv.push_str(&v.to_string());
+            }
+        }
+        csv.push_str(&format!(",{}\n", u8::from(converted)));
+    }
+    let work = TempDir::new().expect("tempdir");
+    let data = work.path().join("leads.csv");
+    std::fs::write(&data, csv).expect("write csv");
+    let outcome = train::train(&TrainSettings {
+        data: Some(data),
+        target: Some("converted".into()),
+        id: Some("lead_id".into()),
+        params: TrainParams {
+            model: ModelFamily::Logistic,
+            ..TrainParams::default()
+        },
+        command: "test".into(),
+        ..Default::default()
+    })
+    .expect("trains");
+    let mut artifact: ModelArtifact = outcome.artifact;
+    def.apply_reason_templates(&mut artifact.features);
+    artifact.events = Some(def);
+    let repo = TempDir::new().expect("tempdir");
+    train::write_artifact(&artifact, &repo.path().join(MODEL).join("1")).expect("write");
+    let mut server = settings(repo.path());
+    server.max_events_per_lead = 200;
+    spawn_with(server, Some(repo)).await
+}
+
+fn wire_events(events: &[(String, Timestamp, Option<f64>)]) -> Vec<Event> {
+    events
+        .iter()
+        .map(|(t, at, value)| Event {
+            r#type: t.clone(),
+            time: at.to_string(),
+            value: *value,
+        })
+        .collect()
+}
+
+fn by_events(lead: &GeneratedLead) -> Lead {
+    Lead {
+        lead_id: lead.id.clone(),
+        features: [("employees".to_string(), num(lead.employees))].into(),
+        events: wire_events(&lead.events),
+        as_of: AS_OF.into(),
+        ..Default::default()
+    }
+}
+
+fn by_features(lead: &GeneratedLead) -> Lead {
+    let compiled = definition().compile();
+    let window = compiled.lead_values(&raw(&lead.events), parse_timestamp(AS_OF).expect("t"));
+    let mut features: HashMap<String, FeatureValue> =
+        [("employees".to_string(), num(lead.employees))].into();
+    for (name, value) in window.values {
+        features.insert(name, num(value));
+    }
+    Lead {
+        lead_id: lead.id.clone(),
+        features,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_lead_sent_as_events_scores_as_its_computed_features_do() {
+    // Arrange
+    let leads = generate(1200, 1);
+    let app = serve_trained(&leads).await;
+    let sample: Vec<&GeneratedLead> = leads.iter().step_by(40).collect();
+
+    // Act
+    let from_events = app
+        .client()
+        .score(ScoreRequest {
+            model: MODEL.into(),
+            leads: sample.iter().map(|l| by_events(l)).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("Score with events")
+        .into_inner();
+    let from_features = app
+        .client()
+        .score(ScoreRequest {
+            model: MODEL.into(),
+            leads: sample.iter().map(|l| by_features(l)).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("Score with features")
+        .into_inner();
+
+    // Assert: bit-identical probabilities, and the events were accounted for.
+    let as_of = parse_timestamp(AS_OF).expect("as_of");
+    for ((a, b), lead) in from_events
+        .scores
+        .iter()
+        .zip(&from_features.scores)
+        .zip(&sample)
+    {
+        assert_eq!(
+            a.probability.to_bits(),
+            b.probability.to_bits(),
+            "{}",
+            a.lead_id
+        );
+        let summary = a.events.as_ref().expect("an event summary");
+        let after = lead.events.iter().filter(|(_, at, _)| *at >= as_of).count();
+        assert_eq!(summary.after_as_of as usize, after, "{}", a.lead_id);
+        assert_eq!(summary.used as usize, lead.events.len() - after);
+        assert_eq!(summary.unknown_type_events, 0);
+        assert_eq!(summary.as_of, "2026-06-01T00:00:00.000Z");
+    }
+    assert!(
+        sample
+            .iter()
+            .any(|l| l.events.iter().any(|(_, at, _)| *at >= as_of)),
+        "the sample holds events after as_of"
+    );
+}
+
+#[tokio::test]
+async fn events_after_as_of_change_nothing_and_unknown_types_are_reported() {
+    // Arrange
+    let leads = generate(600, 2);
+    let app = serve_trained(&leads).await;
+    let lead = &leads[3];
+    let mut noisy = by_events(lead);
+    noisy.events.extend([
+        Event {
+            r#type: "report_created".into(),
+            time: AS_OF.into(), // at as_of: not strictly before, ignored
+            value: None,
+        },
+        Event {
+            r#type: "report_created".into(),
+            time: "2026-07-15".into(),
+            value: None,
+        },
+        Event {
+            r#type: "webinar_signup".into(),
+            time: "2026-05-20T10:00:00Z".into(),
+            value: Some(1.0),
+        },
+        Event {
+            r#type: "webinar_signup".into(),
+            time: "2026-05-21".into(),
+            value: None,
+        },
+    ]);
+
+    // Act
+    let plain = app
+        .client()
+        .explain(ExplainRequest {
+            model: MODEL.into(),
+            leads: vec![by_events(lead)],
+            ..Default::default()
+        })
+        .await
+        .expect("Explain")
+        .into_inner();
+    let with_noise = app
+        .client()
+        .explain(ExplainRequest {
+            model: MODEL.into(),
+            leads: vec![noisy],
+            ..Default::default()
+        })
+        .await
+        .expect("Explain")
+        .into_inner();
+
+    // Assert
+    let (a, b) = (&plain.explanations[0], &with_noise.explanations[0]);
+    assert_eq!(a.log_odds.to_bits(), b.log_odds.to_bits());
+    assert_eq!(a.computed_features, b.computed_features);
+    let summary = b.events.as_ref().expect("summary");
+    let before = a.events.as_ref().expect("summary");
+    assert_eq!(summary.after_as_of, before.after_as_of + 2);
+    assert_eq!(summary.unknown_type_events, 2);
+    assert_eq!(summary.unknown_types, vec!["webinar_signup".to_string()]);
+    // Explain shows what was derived, and reasons speak in behaviour.
+    let compiled = definition().compile();
+    let expected = compiled.lead_values(&raw(&lead.events), parse_timestamp(AS_OF).expect("as_of"));
+    for (name, value) in &expected.values {
+        assert_eq!(a.computed_features.get(name), Some(value), "{name}");
+    }
+    let reasons: Vec<&str> = a.contributions.iter().map(|c| c.reason.as_str()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("page view events in the last 30 days")
+                || r.starts_with("no page view for")),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_event_input_is_refused_naming_the_field() {
+    // Arrange
+    let leads = generate(400, 3);
+    let app = serve_trained(&leads).await;
+    let base = by_events(&leads[0]);
+    let with = |f: &dyn Fn(&mut Lead)| {
+        let mut lead = base.clone();
+        f(&mut lead);
+        lead
+    };
+    let cases: Vec<(Lead, &str, &str)> = vec![
+        (
+            with(&|l| {
+                l.events.push(Event {
+                    r#type: "page_view".into(),
+                    time: "yesterday".into(),
+                    value: None,
+                })
+            }),
+            "events[",
+            "not a date or timestamp",
+        ),
+        (with(&|l| l.as_of = "2026-13-40".into()), "as_of", "valid"),
+        (
+            with(&|l| {
+                l.events = (0..201)
+                    .map(|i| Event {
+                        r#type: "page_view".into(),
+                        time: format!("2026-05-{:02}", 1 + i % 28),
+                        value: None,
+                    })
+                    .collect()
+            }),
+            "events",
+            "at most 200 per lead",
+        ),
+        (
+            with(&|l| {
+                l.features.insert("page_view_count_30d".into(), num(3.0));
+            }),
+            "features[\"page_view_count_30d\"]",
+            "computed from the events",
+        ),
+        (
+            with(&|l| {
+                l.features.clear();
+                l.values = vec![1.0; 5];
+            }),
+            "values",
+            "named features",
+        ),
+    ];
+    for (lead, field, words) in cases {
+        // Act
+        let err = app
+            .client()
+            .score(ScoreRequest {
+                model: MODEL.into(),
+                leads: vec![lead],
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        // Assert
+        assert_eq!(
+            err.code(),
+            tonic::Code::InvalidArgument,
+            "{}",
+            err.message()
+        );
+        assert!(err.message().contains(field), "{field}: {}", err.message());
+        assert!(err.message().contains(words), "{words}: {}", err.message());
+        assert!(
+            err.message().contains("L-0"),
+            "names the lead: {}",
+            err.message()
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_model_shows_the_event_definition_and_event_less_models_refuse_events() {
+    // Arrange
+    let leads = generate(400, 4);
+    let app = serve_trained(&leads).await;
+
+    // Act
+    let info = app
+        .client()
+        .get_model(GetModelRequest {
+            model: MODEL.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetModel")
+        .into_inner();
+
+    // Assert
+    let events = info.events.expect("an event definition");
+    let types: BTreeSet<&str> = events.event_types.iter().map(String::as_str).collect();
+    assert_eq!(
+        types,
+        BTreeSet::from(["demo_action", "page_view", "report_created"])
+    );
+    let count = events
+        .features
+        .iter()
+        .find(|f| f.name == "page_view_count_30d")
+        .expect("listed");
+    assert_eq!(
+        (count.kind.as_str(), count.event.as_str(), count.days),
+        ("count", "page_view", 30)
+    );
+    assert_eq!(count.description, "page view events in the last 30 days");
+    let decayed = events
+        .features
+        .iter()
+        .find(|f| f.name == "demo_action_decayed")
+        .expect("listed");
+    assert_eq!(decayed.half_life_days, 14.0);
+
+    // A model trained without events says so.
+    let plain = crate::helpers::spawn_app().await;
+    let err = plain
+        .client()
+        .score(ScoreRequest {
+            leads: vec![Lead {
+                lead_id: "x".into(),
+                events: wire_events(
+                    &leads
+                        .iter()
+                        .find(|l| !l.events.is_empty())
+                        .expect("a lead with events")
+                        .events,
+                ),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("takes no events"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn events_over_http_json_score_like_grpc() {
+    // Arrange
+    let leads = generate(400, 5);
+    let app = serve_trained(&leads).await;
+    let grpc = app
+        .client()
+        .score(ScoreRequest {
+            model: MODEL.into(),
+            leads: vec![by_events(&leads[1])],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+    let body = serde_json::json!({
+        "model": MODEL,
+        "leads": [{
+            "leadId": leads[1].id,
+            "features": {"employees": {"number": leads[1].employees}},
+            "asOf": AS_OF,
+            "events": leads[1].events.iter().map(|(t, at, _)| serde_json::json!({
+                "type": t, "time": at.to_string()
+            })).collect::<Vec<_>>(),
+        }]
+    });
+
+    // Act
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/score", app.http_addr))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /v1/score");
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value = response.json().await.expect("json");
+    let p = json["scores"][0]["probability"]
+        .as_f64()
+        .expect("probability");
+    assert_eq!(p.to_bits(), grpc.scores[0].probability.to_bits());
+    assert!(json["scores"][0]["events"]["used"].as_u64().expect("used") > 0);
+}
