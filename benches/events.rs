@@ -1,5 +1,6 @@
 //! Events → features: the cost of computing the default window features
-//! from 200 events per lead (issue target: ≤ 5 µs per lead added to Score).
+//! from 200 events per lead, and what sending events instead of features
+//! adds to scoring one lead (issue target: ≤ 5 µs per lead added to Score).
 //!
 //! `cargo bench --bench events`
 
@@ -7,7 +8,9 @@ use std::collections::BTreeSet;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use leadscore::scoring::events::{EventDefinition, RawEvent};
+use leadscore::scoring::events::{Aggregate, EventDefinition, RawEvent, WindowFeature};
+use leadscore::scoring::features::{LeadInput, RawValue};
+use leadscore::scoring::model::{ModelArtifact, ScoringModel};
 use leadscore::scoring::time::{Timestamp, MS_PER_DAY};
 
 const TYPES: [&str; 5] = [
@@ -56,5 +59,92 @@ fn events(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, events);
+/// The bundled x_education model with three of its numeric features
+/// computed from page_view events instead (count, value sum, ratio), scored
+/// from 200 events of 5 types per lead, against the same lead with the
+/// three values sent precomputed.
+fn score_with_events(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/x_education/3/model.json"
+    );
+    let bytes = std::fs::read(path).expect("bundled model");
+    let mut artifact: ModelArtifact = serde_json::from_slice(&bytes).expect("artifact");
+    let feature = |name: &str, aggregate: Aggregate| WindowFeature {
+        name: name.into(),
+        aggregate,
+    };
+    artifact.events = Some(EventDefinition {
+        event_types: TYPES.iter().map(|t| t.to_string()).collect(),
+        features: vec![
+            feature(
+                "total_visits",
+                Aggregate::Count {
+                    event: "page_view".into(),
+                    days: 30,
+                },
+            ),
+            feature(
+                "total_time_spent_on_website",
+                Aggregate::ValueSum {
+                    event: "page_view".into(),
+                    days: 30,
+                },
+            ),
+            feature(
+                "page_views_per_visit",
+                Aggregate::Ratio {
+                    numerator: "total_time_spent_on_website".into(),
+                    denominator: "total_visits".into(),
+                },
+            ),
+        ],
+    });
+    let model = ScoringModel::from_artifact(artifact).expect("loads");
+    let leads: Vec<Vec<RawEvent<'static>>> = (0..64).map(|s| history(200, s)).collect();
+    let as_of = Timestamp(20_000 * MS_PER_DAY);
+    let statics: LeadInput = LeadInput::Named(
+        [
+            (
+                "lead_origin".to_string(),
+                RawValue::Category("Landing Page Submission".into()),
+            ),
+            ("do_not_email".to_string(), RawValue::Flag(false)),
+        ]
+        .into(),
+    );
+    let precomputed: Vec<LeadInput> = leads
+        .iter()
+        .map(|events| {
+            let mut input = statics.clone();
+            model
+                .add_event_features(&mut input, events, as_of)
+                .expect("computes");
+            input
+        })
+        .collect();
+    let mut group = c.benchmark_group("score_one_lead");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("features_sent", |b| {
+        b.iter(|| {
+            i = (i + 1) % leads.len();
+            let input = precomputed[i].clone();
+            black_box(model.score(black_box(&input)).expect("scores"))
+        })
+    });
+    group.bench_function("200_events_sent", |b| {
+        b.iter(|| {
+            i = (i + 1) % leads.len();
+            let mut input = statics.clone();
+            model
+                .add_event_features(&mut input, black_box(&leads[i]), as_of)
+                .expect("computes");
+            black_box(model.score(black_box(&input)).expect("scores"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, events, score_with_events);
 criterion_main!(benches);
