@@ -65,12 +65,42 @@ fn main() -> ExitCode {
                 .help("Show Rust's panic output with a backtrace (also LEADSCORE_DEBUG=1)"),
         )
         .subcommand(train::import::ImportArgs::command().name("import"))
+        .subcommand(
+            TrainSettings::command()
+                .name("features")
+                .about(
+                    "Write the table the model sees: --data with the window features of --events \
+                     computed point in time, as CSV",
+                )
+                .arg(
+                    Arg::new("output")
+                        .long("output")
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(std::path::PathBuf))
+                        .help("Where to write the CSV (default: standard output)"),
+                ),
+        )
         .args_conflicts_with_subcommands(true)
         .get_matches();
     leadscore::cli::run_main("leadscore-train", || match flags.subcommand() {
         Some(("import", sub)) => import(train::import::ImportArgs::from_arg_matches(sub)?),
+        Some(("features", sub)) => features(sub),
         _ => run(&flags),
     })
+}
+
+fn features(flags: &clap::ArgMatches) -> anyhow::Result<()> {
+    let settings = TrainSettings::from_flags(flags)?;
+    let (table, materialised) = train::events::feature_table(&settings)?;
+    let csv = train::events::to_csv(&table);
+    match flags.get_one::<std::path::PathBuf>("output") {
+        Some(path) => {
+            std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))?
+        }
+        None => print!("{csv}"),
+    }
+    eprintln!("{}", materialised.notice());
+    Ok(())
 }
 
 fn import(args: train::import::ImportArgs) -> anyhow::Result<()> {

@@ -53,6 +53,19 @@ pub enum TrainError {
         /// The cell.
         value: String,
     },
+    /// An events-table problem, naming the file, line and column.
+    #[error("{path} line {line}: {problem}")]
+    Events {
+        /// The events (or leads) file.
+        path: String,
+        /// Line number (1 = header).
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The event definition of `[event_features]` does not validate.
+    #[error(transparent)]
+    EventDefinition(#[from] crate::scoring::events::EventDefinitionError),
     /// Only one class in the target.
     #[error("target \"{column}\" is constant ({value}); a model needs both outcomes")]
     ConstantTarget {

@@ -8,7 +8,9 @@
 //!   `prepare.rs` (read, guard, split), `fit.rs` (fit, calibrate, the final
 //!   fit) and `evaluate.rs` (the artifact, held-out evaluation, accounts);
 //!   [`progress`]: how a run reports progress.
-//! - [`table`]: CSV (delimiter detection) or Parquet into a table of cells.
+//! - [`table`]: CSV (delimiter detection) or Parquet into a table of cells;
+//!   [`events`]: an events table joined to the leads as point-in-time window
+//!   features (the function the server uses on a request's events).
 //! - [`leakage`]: the leakage guard.
 //! - [`splits`]: stratified, out-of-time and grouped splits and folds.
 //! - [`linear`]: logistic regression; [`grow`]: gradient-boosted tree
@@ -31,6 +33,7 @@ pub mod default_stages;
 pub mod error;
 mod evaluate;
 pub mod evaluation;
+pub mod events;
 mod fit;
 pub mod grow;
 pub mod import;

@@ -192,6 +192,9 @@ fn train_bytes_with_progress(
 
     // read
     let read = read_table_step(bytes, test_bytes, settings)?;
+    if let Some(events) = &read.events {
+        notices.push(events.notice());
+    }
     let prepared = prepare_rows(&read.table, settings, &mut notices)?;
     // guard
     let findings = guard_leakage(&prepared, given, progress, &mut notices)?;
@@ -212,6 +215,12 @@ fn train_bytes_with_progress(
     )?;
     // evaluate
     let mut artifact = assemble_artifact(&prepared, &final_fit, calibration, settings);
+    if let Some(events) = &read.events {
+        events
+            .definition
+            .apply_reason_templates(&mut artifact.features);
+        artifact.events = Some(events.definition.clone());
+    }
     let held_out = evaluate_held_out(&mut artifact, &prepared, &split, &final_fit)?;
     let accounts = roll_up_accounts(
         &mut artifact,

@@ -36,6 +36,8 @@ pub(crate) struct ReadTable {
     pub(crate) table: Table,
     /// The first row of the `test_data` file (`None`: split the table).
     pub(crate) given_test: Option<usize>,
+    /// With `--events`: the window features added to the table.
+    pub(crate) events: Option<crate::train::events::Materialised>,
 }
 
 /// One feature column chosen for training.
@@ -153,7 +155,12 @@ pub(crate) fn read_table_step(
         }
         _ => None,
     };
-    Ok(ReadTable { table, given_test })
+    let events = crate::train::events::materialise(&mut table, &name, settings.settings())?;
+    Ok(ReadTable {
+        table,
+        given_test,
+        events,
+    })
 }
 
 /// Step "read", continued: the labels, the feature columns and their raw
@@ -261,6 +268,15 @@ fn named_columns(
     if let Some(id) = &given.id {
         find("--id", id)?;
         excluded.push(id.clone());
+    }
+    if let Some(as_of) = &given.as_of_column {
+        if given.events.is_some() && given.time_column.as_ref() != Some(as_of) {
+            find("--as-of-column", as_of)?;
+            notices.push(format!(
+                "column \"{as_of}\" excluded from the lead features: it is the as-of time of the event features (--as-of-column)"
+            ));
+            excluded.push(as_of.clone());
+        }
     }
     let time = find_opt("--time-column", &given.time_column)?;
     let group = find_opt("--group-column", &given.group_column)?;

@@ -132,6 +132,36 @@ pub struct TrainSettings {
     /// all of this file tests (instead of splitting --data).
     #[arg(long, conflicts_with_all = ["time_column", "group_column"])]
     pub test_data: Option<PathBuf>,
+    /// Events table (CSV or Parquet; one row per event: lead id, time, type,
+    /// optional value): its window features are computed point in time for
+    /// each lead of --data and added as columns (needs --id and
+    /// --as-of-column).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Column of --data with each lead's as-of time (RFC 3339 or a date):
+    /// only events strictly before it (plus --as-of-offset-days) count.
+    #[arg(long)]
+    pub as_of_column: Option<String>,
+    /// Days added to --as-of-column, e.g. 30 for "created_at + 30 days".
+    #[arg(long)]
+    pub as_of_offset_days: Option<f64>,
+    /// Lead id column of --events (matched against --id).
+    #[arg(long)]
+    pub event_lead_column: Option<String>,
+    /// Time column of --events (default "timestamp").
+    #[arg(long)]
+    pub event_time_column: Option<String>,
+    /// Type column of --events (default "event_type").
+    #[arg(long)]
+    pub event_type_column: Option<String>,
+    /// Optional numeric value column of --events (read by value_sum features).
+    #[arg(long)]
+    pub event_value_column: Option<String>,
+    /// The window features (`[event_features]` with `event_types` and
+    /// `[[event_features.features]]`); `None` = the defaults for the event
+    /// types present ([`crate::scoring::events::EventDefinition::defaults`]).
+    #[arg(skip)]
+    pub event_features: Option<crate::scoring::events::EventDefinition>,
     /// Output directory, normally models/<name>/<version>.
     // The doc comment is the `--help` line, so it stays plain text.
     #[allow(rustdoc::invalid_html_tags)]

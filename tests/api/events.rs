@@ -564,3 +564,153 @@ async fn events_over_http_json_score_like_grpc() {
     assert_eq!(p.to_bits(), grpc.scores[0].probability.to_bits());
     assert!(json["scores"][0]["events"]["used"].as_u64().expect("used") > 0);
 }
+
+/// Writes a leads table (lead_id, signed_up_at, employees, converted) and an
+/// events table (lead_id, timestamp, event_type) for `leads`; `extra` adds
+/// events at or after each lead's as-of time, which nothing may see.
+fn write_tables(
+    dir: &std::path::Path,
+    leads: &[GeneratedLead],
+    extra: bool,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let compiled = definition().compile();
+    let as_of = parse_timestamp(AS_OF).expect("as_of");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut leads_csv = String::from("lead_id,signed_up_at,employees,converted\n");
+    let mut events_csv = String::from("lead_id,timestamp,event_type\n");
+    for lead in leads {
+        let window = compiled.lead_values(&raw(&lead.events), as_of);
+        let values: HashMap<&str, f64> = window
+            .values
+            .iter()
+            .map(|(n, v)| (n.as_str(), *v))
+            .collect();
+        let z = -2.0
+            + 0.12 * values.get("page_view_count_30d").copied().unwrap_or(0.0)
+            + 0.9
+                * values
+                    .get("report_created_count_90d")
+                    .copied()
+                    .unwrap_or(0.0);
+        let converted = rng.gen_bool(1.0 / (1.0 + (-z).exp()));
+        // The as-of time is signed_up_at + 30 days (--as-of-offset-days 30).
+        let signed_up = Timestamp(as_of.0 - 30 * MS_PER_DAY);
+        leads_csv.push_str(&format!(
+            "{},{},{},{}\n",
+            lead.id,
+            signed_up,
+            lead.employees,
+            u8::from(converted)
+        ));
+        for (t, at, _) in &lead.events {
+            events_csv.push_str(&format!("{},{at},{t}\n", lead.id));
+        }
+        if extra {
+            events_csv.push_str(&format!("{},{AS_OF},report_created\n", lead.id));
+            events_csv.push_str(&format!("{},2026-08-01,page_view\n", lead.id));
+        }
+    }
+    let (l, e) = (
+        dir.join("leads.csv"),
+        dir.join(if extra {
+            "events_extra.csv"
+        } else {
+            "events.csv"
+        }),
+    );
+    std::fs::write(&l, leads_csv).expect("write leads");
+    std::fs::write(&e, events_csv).expect("write events");
+    (l, e)
+}
+
+fn two_table_settings(leads: std::path::PathBuf, events: std::path::PathBuf) -> TrainSettings {
+    TrainSettings {
+        data: Some(leads),
+        events: Some(events),
+        target: Some("converted".into()),
+        id: Some("lead_id".into()),
+        as_of_column: Some("signed_up_at".into()),
+        as_of_offset_days: Some(30.0),
+        event_features: Some(definition()),
+        params: TrainParams {
+            model: ModelFamily::Logistic,
+            ..TrainParams::default()
+        },
+        command: "test".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn training_from_two_tables_is_point_in_time_and_serves_the_features_it_saw() {
+    // Arrange
+    let leads = generate(900, 6);
+    let work = TempDir::new().expect("tempdir");
+    let (leads_csv, events_csv) = write_tables(work.path(), &leads, false);
+    let (_, events_extra) = write_tables(work.path(), &leads, true);
+
+    // Act: train twice, the second time with events after every as-of time.
+    let outcome = train::train(&two_table_settings(leads_csv.clone(), events_csv.clone()))
+        .expect("trains from two tables");
+    let noisy = train::train(&two_table_settings(leads_csv.clone(), events_extra)).expect("trains");
+    let (table, materialised) =
+        train::events::feature_table(&two_table_settings(leads_csv, events_csv)).expect("table");
+
+    // Assert: what happens at or after as-of is never seen.
+    assert_eq!(outcome.artifact.estimator, noisy.artifact.estimator);
+    assert_eq!(
+        materialised.after_as_of,
+        leads
+            .iter()
+            .map(|l| l
+                .events
+                .iter()
+                .filter(|(_, at, _)| *at >= parse_timestamp(AS_OF).expect("t"))
+                .count())
+            .sum::<usize>()
+    );
+    assert_eq!(outcome.artifact.events, Some(definition()));
+    assert!(
+        outcome.notices.iter().any(|n| n.starts_with("events: ")),
+        "{:?}",
+        outcome.notices
+    );
+
+    // The written feature table reads back bit for bit as what the server
+    // computes from the same events (parity through the real server).
+    let csv = train::events::to_csv(&table);
+    let back = leadscore::train::table::read_table(csv.as_bytes(), "features.csv").expect("reads");
+    let repo = TempDir::new().expect("tempdir");
+    train::write_artifact(&outcome.artifact, &repo.path().join(MODEL).join("1")).expect("write");
+    let app = spawn_with(settings(repo.path()), Some(repo)).await;
+    let sample: Vec<usize> = (0..leads.len()).step_by(30).collect();
+    let explained = app
+        .client()
+        .explain(ExplainRequest {
+            model: MODEL.into(),
+            leads: sample.iter().map(|&i| by_events(&leads[i])).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("Explain")
+        .into_inner();
+    let column = |name: &str| back.header.iter().position(|h| h == name).expect("column");
+    let mut compared = 0;
+    for (e, &i) in explained.explanations.iter().zip(&sample) {
+        for name in definition().feature_names() {
+            let cell = &back.rows[i][column(name)];
+            let served = e.computed_features.get(name);
+            match served {
+                Some(v) => assert_eq!(
+                    cell.parse::<f64>().expect("number").to_bits(),
+                    v.to_bits(),
+                    "{name} of {}",
+                    e.lead_id
+                ),
+                None => assert!(cell.is_empty(), "{name} of {}: {cell}", e.lead_id),
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 100, "{compared} values compared");
+}
