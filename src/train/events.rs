@@ -49,6 +49,9 @@ impl Materialised {
     }
 }
 
+/// One parsed event row: type, time, optional value.
+type LeadEvent<'a> = (&'a str, Timestamp, Option<f64>);
+
 /// The columns of the events table, from the settings (defaults
 /// `lead_id`, `timestamp`, `event_type`, no value column).
 struct EventColumns {
@@ -136,7 +139,7 @@ pub fn materialise(
         line,
         problem,
     };
-    let mut by_lead: HashMap<&str, Vec<(&str, Timestamp, Option<f64>)>> = HashMap::new();
+    let mut by_lead: HashMap<&str, Vec<LeadEvent<'_>>> = HashMap::new();
     let mut types = BTreeSet::new();
     let mut types_with_values = BTreeSet::new();
     for (row, &line) in events.rows.iter().zip(&events.lines) {
