@@ -17,6 +17,7 @@ mod health;
 mod helpers;
 mod http;
 mod import;
+mod leadforge_events;
 mod leakage_real;
 mod limits;
 mod models;
