@@ -126,3 +126,74 @@ async fn bundled_model_loads_and_scores() {
         "{top:?}"
     );
 }
+
+#[tokio::test]
+async fn the_bundled_events_model_scores_a_lead_from_its_raw_events() {
+    // Arrange: the default repository, with leadforge_events beside x_education.
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let app = spawn_with(settings(&models), None).await;
+    let info = app
+        .client()
+        .get_model(GetModelRequest {
+            model: "leadforge_events".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetModel")
+        .into_inner();
+    let events = info.events.expect("an event definition");
+    assert!(events.event_types.iter().any(|t| t == "sales_demo"));
+    let event = |t: &str, time: &str| leadscore::serve::proto::Event {
+        r#type: t.into(),
+        time: time.into(),
+        value: None,
+    };
+    let lead = |id: &str, evs: Vec<leadscore::serve::proto::Event>| Lead {
+        lead_id: id.into(),
+        features: [("industry".to_string(), cat("logistics"))].into(),
+        events: evs,
+        as_of: "2024-03-01".into(),
+        ..Default::default()
+    };
+
+    // Act: a lead with demos and pricing-page visits, and one with nothing.
+    let scores = app
+        .client()
+        .score(ScoreRequest {
+            model: "leadforge_events".into(),
+            leads: vec![
+                lead(
+                    "busy",
+                    vec![
+                        event("sales_demo", "2024-02-20"),
+                        event("sales_meeting", "2024-02-25"),
+                        event("session_pricing_page", "2024-02-26"),
+                        event("pricing_page_view", "2024-02-26"),
+                        event("touch_webinar", "2024-02-10"),
+                        event("sales_demo", "2024-03-05"), // after as_of
+                    ],
+                ),
+                lead("quiet", vec![]),
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+
+    // Assert
+    let busy = scores.scores[0].events.as_ref().expect("summary");
+    assert_eq!((busy.used, busy.after_as_of), (5, 1));
+    assert!(scores
+        .scores
+        .iter()
+        .all(|s| s.probability > 0.0 && s.probability < 1.0));
+    // Requests naming no model still get x_education (models/repository.toml).
+    let default = app
+        .client()
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("GetModel")
+        .into_inner();
+    assert_eq!(default.name, "x_education");
+}
