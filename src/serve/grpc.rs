@@ -44,6 +44,7 @@ pub struct LeadScoringService {
     registry: SharedRegistry,
     max_leads_per_request: usize,
     max_events_per_lead: usize,
+    max_message_bytes: usize,
 }
 
 /// Default of `--max-events-per-lead`.
@@ -113,7 +114,15 @@ impl LeadScoringService {
             registry,
             max_leads_per_request,
             max_events_per_lead: DEFAULT_MAX_EVENTS_PER_LEAD,
+            max_message_bytes: 16 << 20,
         }
+    }
+
+    /// The same service, refusing an Explain whose answer would exceed
+    /// `max` bytes (the server's `--max-message-bytes`) before doing the work.
+    pub fn with_max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message_bytes = max;
+        self
     }
 
     /// The same service, refusing a lead with more than `max` raw events.
@@ -281,6 +290,8 @@ impl LeadScoringService {
         deadline: Option<Deadline>,
     ) -> Result<proto::ExplainResponse, ServiceError> {
         let job = self.job(&req.model, &req.version, req.leads, deadline)?;
+        let top_k = req.top_k as usize;
+        self.check_explain_size(&job, top_k)?;
         let (job, explanations) =
             run_job(job, |job| job.run(|l, input| l.model.explain(input))).await?;
         record_scores(
@@ -289,60 +300,112 @@ impl LeadScoringService {
             explanations.iter().map(|e| &e.score),
         );
         let specs = job.loaded.model.pipeline().specs();
-        let contribution = |c: &Contribution| proto::Contribution {
-            feature: specs[c.feature_index].name.clone(),
-            label: specs[c.feature_index].label.clone(),
-            contribution: c.contribution,
-            value: c.value.clone(),
-            direction: match c.direction() {
-                Direction::Raises => proto::Direction::Raises,
-                Direction::Lowers => proto::Direction::Lowers,
-                Direction::Neutral => proto::Direction::Neutral,
-            } as i32,
-            reason: c.reason.clone(),
-        };
-        Ok(proto::ExplainResponse {
+        let response = proto::ExplainResponse {
             model: job.loaded.name.clone(),
             version: job.loaded.version.to_string(),
             explanations: job
                 .leads
                 .into_iter()
                 .zip(explanations)
-                .map(
-                    |(lead, e): (ParsedLead, LeadExplanation)| proto::Explanation {
-                        events: lead.computed.as_ref().map(event_summary),
-                        computed_features: lead
-                            .computed
-                            .map(|c| c.window.values.into_iter().collect())
-                            .unwrap_or_default(),
-                        lead_id: lead.lead_id,
-                        probability: e.score.probability,
-                        base_log_odds: e.base_log_odds,
-                        log_odds: e.score.log_odds,
-                        contributions: if req.top_k == 0 {
-                            e.contributions.iter().map(contribution).collect()
-                        } else {
-                            e.top_k(req.top_k as usize)
-                                .into_iter()
-                                .map(contribution)
-                                .collect()
-                        },
-                        suggestion: e.suggestion.map(|s| proto::Suggestion {
-                            feature: specs[s.feature_index].name.clone(),
-                            label: specs[s.feature_index].label.clone(),
-                            from_value: s.from_value,
-                            to_value: s.to_value,
-                            new_probability: s.new_probability,
-                            new_score: display_score(s.new_probability),
-                            reason: s.reason,
-                        }),
-                        score: e.score.score,
-                        band: e.score.band,
-                        warnings: e.score.warnings,
-                    },
-                )
+                .map(|(lead, e)| explanation_to_proto(specs, lead, e, top_k))
                 .collect(),
-        })
+        };
+        let bytes = prost::Message::encoded_len(&response);
+        if bytes > self.max_message_bytes {
+            return Err(too_large(
+                response.explanations.len(),
+                bytes,
+                self.max_message_bytes,
+            ));
+        }
+        Ok(response)
+    }
+
+    /// Refuses, before doing the work, an Explain whose answer would not fit
+    /// the response limit: the first lead's explanation, encoded, times the
+    /// number of leads (explanations of one model differ little in size).
+    fn check_explain_size(&self, job: &Job, top_k: usize) -> Result<(), ServiceError> {
+        let n = job.leads.len();
+        let Some(first) = job.leads.first().filter(|_| n > 1) else {
+            return Ok(());
+        };
+        let Ok(e) = job.loaded.model.explain(&first.input) else {
+            return Ok(()); // the batch reports the lead's error itself
+        };
+        let one = prost::Message::encoded_len(&explanation_to_proto(
+            job.loaded.model.pipeline().specs(),
+            first.clone(),
+            e,
+            top_k,
+        )) + 4; // the repeated field's tag and length
+        let estimate = one.saturating_mul(n);
+        if estimate > self.max_message_bytes {
+            return Err(too_large(n, estimate, self.max_message_bytes));
+        }
+        Ok(())
+    }
+}
+
+/// INVALID_ARGUMENT for an Explain answer over the response limit.
+fn too_large(leads: usize, bytes: usize, limit: usize) -> ServiceError {
+    let per_lead = bytes / leads.max(1);
+    ServiceError::InvalidField {
+        field: "leads".into(),
+        message: format!(
+            "leads: {leads} explanations need about {bytes} bytes (≈ {per_lead} per lead), over the \
+             {limit}-byte response limit (--max-message-bytes); send at most {} leads per Explain, \
+             set top_k, or use ScoreStream for scores",
+            (limit / per_lead.max(1)).max(1)
+        ),
+    }
+}
+
+/// One lead's explanation on the wire; `top_k` 0 = every contribution.
+fn explanation_to_proto(
+    specs: &[crate::scoring::features::FeatureSpec],
+    lead: ParsedLead,
+    e: LeadExplanation,
+    top_k: usize,
+) -> proto::Explanation {
+    let contribution = |c: &Contribution| proto::Contribution {
+        feature: specs[c.feature_index].name.clone(),
+        label: specs[c.feature_index].label.clone(),
+        contribution: c.contribution,
+        value: c.value.clone(),
+        direction: match c.direction() {
+            Direction::Raises => proto::Direction::Raises,
+            Direction::Lowers => proto::Direction::Lowers,
+            Direction::Neutral => proto::Direction::Neutral,
+        } as i32,
+        reason: c.reason.clone(),
+    };
+    proto::Explanation {
+        events: lead.computed.as_ref().map(event_summary),
+        computed_features: lead
+            .computed
+            .map(|c| c.window.values.into_iter().collect())
+            .unwrap_or_default(),
+        lead_id: lead.lead_id,
+        probability: e.score.probability,
+        base_log_odds: e.base_log_odds,
+        log_odds: e.score.log_odds,
+        contributions: if top_k == 0 {
+            e.contributions.iter().map(contribution).collect()
+        } else {
+            e.top_k(top_k).into_iter().map(contribution).collect()
+        },
+        suggestion: e.suggestion.map(|s| proto::Suggestion {
+            feature: specs[s.feature_index].name.clone(),
+            label: specs[s.feature_index].label.clone(),
+            from_value: s.from_value,
+            to_value: s.to_value,
+            new_probability: s.new_probability,
+            new_score: display_score(s.new_probability),
+            reason: s.reason,
+        }),
+        score: e.score.score,
+        band: e.score.band,
+        warnings: e.score.warnings,
     }
 }
 

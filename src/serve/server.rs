@@ -228,7 +228,8 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let leadscore = LeadScoringService::new(registry.clone(), settings.max_leads_per_request)
-        .with_max_events_per_lead(settings.max_events_per_lead);
+        .with_max_events_per_lead(settings.max_events_per_lead)
+        .with_max_message_bytes(settings.max_message_bytes);
     // One concurrency limit for gRPC and HTTP together.
     let concurrency = ConcurrencyLimitLayer::new(settings.max_concurrent_requests);
     let deadline = DeadlineLayer::new(settings.request_timeout, settings.max_request_timeout);

@@ -211,3 +211,45 @@ async fn an_oversized_message_is_refused() {
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn an_explain_whose_answer_would_not_fit_is_refused_before_the_work() {
+    // Arrange: a 32 KiB response limit.
+    let repo = model_repo(1);
+    let mut server = settings(repo.path());
+    server.max_message_bytes = 32 << 10;
+    let app = spawn_with(server, Some(repo)).await;
+    let leads: Vec<Lead> = (0..100)
+        .map(|i| lead(&format!("L-{i}"), f64::from(i % 7), i % 2 == 0, "11-50"))
+        .collect();
+
+    // Act
+    let err = app
+        .client()
+        .explain(ExplainRequest {
+            leads: leads.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("over the response limit");
+    let fits = app
+        .client()
+        .explain(ExplainRequest {
+            leads: leads[..20].to_vec(),
+            top_k: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("20 leads, top 2 reasons, fit");
+
+    // Assert: INVALID_ARGUMENT naming the limit and how many leads fit, not
+    // OUT_OF_RANGE after the work.
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message().contains("32768-byte response limit"),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("send at most"), "{}", err.message());
+    assert_eq!(fits.into_inner().explanations.len(), 20);
+}
