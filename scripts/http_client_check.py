@@ -37,21 +37,22 @@ def main():
 
     models = s.get(f"{base}/v1/models", timeout=10)
     models.raise_for_status()
-    name = models.json()["models"][0]["name"]
-    info = s.get(f"{base}/v1/models/{name}", timeout=10).json()
-    lead = lead_from_schema(info)
+    for name in [m["name"] for m in models.json()["models"]]:
+        info = s.get(f"{base}/v1/models/{name}", timeout=10).json()
+        lead = lead_from_schema(info)
 
-    score = s.post(f"{base}/v1/score", json={"leads": [lead]},
-                   headers={"x-request-id": "py-check"}, timeout=10)
-    assert score.status_code == 200, score.text
-    assert score.headers["x-request-id"] == "py-check"
-    p = score.json()["scores"][0]["probability"]
-    assert 0.0 <= p <= 1.0, p
-    print(f"Score: {name} probability {p:.4f}")
+        score = s.post(f"{base}/v1/score", json={"model": name, "leads": [lead]},
+                       headers={"x-request-id": "py-check"}, timeout=10)
+        assert score.status_code == 200, score.text
+        assert score.headers["x-request-id"] == "py-check"
+        p = score.json()["scores"][0]["probability"]
+        assert 0.0 <= p <= 1.0, p
+        print(f"Score: {name} probability {p:.4f}")
 
-    explain = s.post(f"{base}/v1/explain", json={"leads": [lead], "topK": 3}, timeout=10)
-    assert explain.status_code == 200, explain.text
-    print("Explain:", [c["feature"] for c in explain.json()["explanations"][0]["contributions"]])
+        explain = s.post(f"{base}/v1/explain", json={"model": name, "leads": [lead], "topK": 3},
+                         timeout=10)
+        assert explain.status_code == 200, explain.text
+        print("Explain:", [c["feature"] for c in explain.json()["explanations"][0]["contributions"]])
 
     bad = s.post(f"{base}/v1/score", json={"leads": [{"leadId": "x", "features": {"a": {}}}]}, timeout=10)
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_ARGUMENT", bad.text
