@@ -57,6 +57,25 @@ pub enum Estimator {
 }
 
 impl Estimator {
+    /// Log-odds of an encoded design row: the logistic dot product, or the
+    /// trees' margin by the plain evaluator.
+    pub fn log_odds(&self, design: &[f64]) -> f64 {
+        match self {
+            Estimator::Logistic {
+                intercept,
+                coefficients,
+            } => {
+                intercept
+                    + coefficients
+                        .iter()
+                        .zip(design)
+                        .map(|(w, x)| w * x)
+                        .sum::<f64>()
+            }
+            Estimator::Gbdt(model) => model.margin(design),
+        }
+    }
+
     /// Short family name, e.g. "logistic".
     pub fn kind(&self) -> &'static str {
         match self {
@@ -395,6 +414,9 @@ pub struct ScoringModel {
     flat: Option<crate::scoring::trees::FlatForest>,
     /// The artifact's event definition, compiled once at load.
     events: Option<CompiledEvents>,
+    /// Per event feature (definition order): whether the model reads it as
+    /// a boolean (an `ever` feature), found once at load.
+    event_flags: Vec<bool>,
 }
 
 /// Why a [`ModelArtifact`] cannot be served: the first broken invariant.
@@ -556,6 +578,18 @@ impl ScoringModel {
             Some(definition) => Some(compile_events(definition, &pipeline)?),
             None => None,
         };
+        let event_flags = events.as_ref().map_or_else(Vec::new, |compiled| {
+            compiled
+                .feature_names()
+                .iter()
+                .map(|name| {
+                    pipeline.specs().iter().any(|s| {
+                        s.name == *name
+                            && s.kind() == crate::scoring::features::FeatureKind::Boolean
+                    })
+                })
+                .collect()
+        });
         artifact
             .calibration
             .validate()
@@ -624,6 +658,7 @@ impl ScoringModel {
             trees_by_feature,
             flat,
             events,
+            event_flags,
         })
     }
 
@@ -667,9 +702,11 @@ impl ScoringModel {
         }
         let computed = compiled.lead_values(events, as_of);
         for (name, value) in &computed.values {
-            let is_flag = self.pipeline.specs().iter().any(|s| {
-                s.name == *name && s.kind() == crate::scoring::features::FeatureKind::Boolean
-            });
+            let is_flag = compiled
+                .feature_names()
+                .iter()
+                .position(|n| n == name)
+                .is_some_and(|i| self.event_flags[i]);
             let raw = if is_flag {
                 RawValue::Flag(*value != 0.0)
             } else {
@@ -693,22 +730,9 @@ impl ScoringModel {
 
     /// The estimator's log-odds (before calibration) of an encoded design row.
     pub fn log_odds(&self, design: &[f64]) -> f64 {
-        match &self.artifact.estimator {
-            Estimator::Logistic {
-                intercept,
-                coefficients,
-            } => {
-                intercept
-                    + coefficients
-                        .iter()
-                        .zip(design)
-                        .map(|(w, x)| w * x)
-                        .sum::<f64>()
-            }
-            Estimator::Gbdt(model) => match &self.flat {
-                Some(flat) => flat.margin(design),
-                None => model.margin(design),
-            },
+        match (&self.artifact.estimator, &self.flat) {
+            (Estimator::Gbdt(_), Some(flat)) => flat.margin(design),
+            (estimator, _) => estimator.log_odds(design),
         }
     }
 

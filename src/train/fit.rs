@@ -238,7 +238,7 @@ fn cross_validate(
         let z: Vec<f64> = x_valid
             .rows()
             .into_iter()
-            .map(|r| estimator_log_odds(&estimator, r.as_slice().unwrap_or(&[])))
+            .map(|r| estimator.log_odds(r.as_slice().unwrap_or(&[])))
             .collect();
         let y: Vec<bool> = valid_rows.iter().map(|&i| prepared.labels[i]).collect();
         let p: Vec<f64> = z
@@ -346,23 +346,6 @@ fn fit_on(
         }
     };
     Ok((specs, estimator, x))
-}
-
-fn estimator_log_odds(estimator: &Estimator, row: &[f64]) -> f64 {
-    match estimator {
-        Estimator::Logistic {
-            intercept,
-            coefficients,
-        } => {
-            intercept
-                + coefficients
-                    .iter()
-                    .zip(row)
-                    .map(|(w, x)| w * x)
-                    .sum::<f64>()
-        }
-        Estimator::Gbdt(model) => model.margin(row),
-    }
 }
 
 pub(crate) fn encode_rows(
