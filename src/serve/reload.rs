@@ -112,7 +112,10 @@ impl ModelReloader {
             tracing::info!(model, version, trigger, "model version unloaded");
         }
         metrics::gauge!(m::MODELS_LOADED).set(serving as f64);
-        self.ready.send_replace(serving > 0);
+        // Only a change is news: a health Watch must not see SERVING twice.
+        let ready = serving > 0;
+        self.ready
+            .send_if_modified(|r| std::mem::replace(r, ready) != ready);
         Ok(report)
     }
 

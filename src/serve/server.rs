@@ -177,6 +177,7 @@ pub async fn serve(
         let health_lock = health_lock.clone();
         let mut ready = reloader.ready();
         let mut stop = stop_rx.clone();
+        let mut last = report.serving > 0;
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -188,7 +189,11 @@ pub async fn serve(
                 if *stopping {
                     break;
                 }
-                set_health(health.clone(), serving).await;
+                // Health Watch streams every set: announce changes only.
+                if serving != last {
+                    set_health(health.clone(), serving).await;
+                    last = serving;
+                }
             }
         });
     }
