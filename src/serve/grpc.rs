@@ -892,6 +892,7 @@ pub fn model_info(loaded: &LoadedModel, labels: Vec<String>) -> proto::ModelInfo
 /// Per-request context: id, deadline, timer, in-flight guard.
 pub(crate) struct Call {
     rpc: &'static str,
+    protocol: &'static str,
     /// The caller's `x-request-id`, or a fresh one.
     pub(crate) request_id: String,
     pub(crate) deadline: Option<Deadline>,
@@ -910,6 +911,7 @@ impl Call {
             .unwrap_or_else(new_request_id);
         Self {
             rpc,
+            protocol: crate::serve::metrics::Protocol::of(request.extensions()).label(),
             request_id,
             deadline: request.extensions().get::<Deadline>().copied(),
             started: Instant::now(),
@@ -960,9 +962,10 @@ impl Call {
         if code == tonic::Code::DeadlineExceeded {
             metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc).increment(1);
         }
-        metrics::histogram!(m::REQUEST_DURATION_SECONDS, "rpc" => rpc, "model" => model.clone(), "version" => version.clone())
+        let protocol = self.protocol;
+        metrics::histogram!(m::REQUEST_DURATION_SECONDS, "protocol" => protocol, "rpc" => rpc, "model" => model.clone(), "version" => version.clone())
             .record(elapsed.as_secs_f64());
-        metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => model, "version" => version, "code" => crate::serve::status::code_label(code))
+        metrics::counter!(m::REQUESTS_TOTAL, "protocol" => protocol, "rpc" => rpc, "model" => model, "version" => version, "code" => crate::serve::status::code_label(code))
             .increment(1);
         if let Ok(mut id) = MetadataValue::try_from(self.request_id.as_str()) {
             // A fresh value per response: sent as a never-indexed literal.

@@ -26,10 +26,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, SerializeOptions};
+use tokio::sync::watch;
 use tonic::Status;
 
 use crate::serve::grpc::{Call, LeadScoringService};
 use crate::serve::limits::{ConcurrencyLimitLayer, DeadlineLayer};
+use crate::serve::metrics::Protocol;
+use crate::serve::oip::InferenceService;
 use crate::serve::proto;
 use crate::serve::proto::lead_scoring_server::LeadScoring;
 use crate::serve::status::{http_error, ServiceError};
@@ -37,7 +40,8 @@ use crate::serve::status::{http_error, ServiceError};
 /// Content type of bulk scoring: one JSON message per line.
 pub const NDJSON: &str = "application/x-ndjson";
 
-/// Every route of [`router`] as (method, path), as `docs/openapi.yaml` must list them.
+/// Every `/v1` route of [`router`] as (method, path); with
+/// [`crate::serve::oip_rest::ROUTES`], what `docs/openapi.yaml` must list.
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/score"),
     ("post", "/v1/explain"),
@@ -154,13 +158,17 @@ fn encode_with<M: Message>(
 /// [`CodecError`] when the embedded descriptor set does not decode (a bug).
 pub fn router(
     service: LeadScoringService,
+    inference: InferenceService,
     max_body: usize,
     concurrency: ConcurrencyLimitLayer,
     deadline: DeadlineLayer,
+    draining: watch::Receiver<bool>,
 ) -> Result<Router, CodecError> {
+    let pool = JsonCodec::new()?.pool;
+    let v2 = crate::serve::oip_rest::routes(inference, pool.clone(), max_body, draining);
     let api = Arc::new(HttpApi {
         service,
-        pool: JsonCodec::new()?.pool,
+        pool,
         max_body,
     });
     Ok(Router::new()
@@ -170,11 +178,20 @@ pub fn router(
         .route("/v1/score:stream", post(score_stream))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
-        .fallback(not_found)
         .with_state(api)
+        .merge(v2)
+        .fallback(not_found)
         .layer(deadline)
         .layer(concurrency)
-        .layer(axum::middleware::map_response(grpc_status_to_http)))
+        .layer(axum::middleware::map_response(grpc_status_to_http))
+        .layer(axum::middleware::map_request(mark_http)))
+}
+
+/// Marks a request as HTTP for the `protocol` metric label (outermost layer,
+/// so the limit layers see it too).
+async fn mark_http(mut request: Request) -> Request {
+    request.extensions_mut().insert(Protocol::Http);
+    request
 }
 
 /// Serves `router` on `listener` (HTTP/1.1 and HTTP/2 cleartext) until `shutdown`,
@@ -220,10 +237,17 @@ async fn not_found(request: Request) -> Response {
 
 /// Reads the body within the size limit.
 async fn read_body(api: &HttpApi, body: axum::body::Body) -> Result<Bytes, ServiceError> {
-    axum::body::to_bytes(body, api.max_body).await.map_err(|e| {
+    read_limited(body, api.max_body).await
+}
+
+/// Reads a request body of at most `max_body` bytes (`--max-message-bytes`).
+pub(crate) async fn read_limited(
+    body: axum::body::Body,
+    max_body: usize,
+) -> Result<Bytes, ServiceError> {
+    axum::body::to_bytes(body, max_body).await.map_err(|e| {
         bad_body(format!(
-            "body: cannot be read within the limit of {} bytes: {e}",
-            api.max_body
+            "body: cannot be read within the limit of {max_body} bytes: {e}"
         ))
     })
 }

@@ -108,8 +108,9 @@ where
             }
             Err(_) => {
                 let rpc = rpc_of(request.uri().path());
+                let protocol = m::Protocol::of(request.extensions()).label();
                 metrics::counter!(m::REQUESTS_SHED_TOTAL, "rpc" => rpc.clone()).increment(1);
-                metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::ResourceExhausted)).increment(1);
+                metrics::counter!(m::REQUESTS_TOTAL, "protocol" => protocol, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::ResourceExhausted)).increment(1);
                 let status = Status::from(ServiceError::Overloaded { limit: self.limit });
                 Box::pin(std::future::ready(Ok(status.into_http())))
             }
@@ -201,6 +202,7 @@ where
             .extensions_mut()
             .insert(Deadline(Instant::now() + budget));
         let rpc = rpc_of(request.uri().path());
+        let protocol = m::Protocol::of(request.extensions()).label();
         let future = inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(budget, future).await {
@@ -208,7 +210,7 @@ where
                 Err(_) => {
                     metrics::counter!(m::DEADLINE_EXCEEDED_TOTAL, "rpc" => rpc.clone())
                         .increment(1);
-                    metrics::counter!(m::REQUESTS_TOTAL, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::DeadlineExceeded)).increment(1);
+                    metrics::counter!(m::REQUESTS_TOTAL, "protocol" => protocol, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::DeadlineExceeded)).increment(1);
                     Ok(Status::from(ServiceError::BudgetExhausted {
                         budget_ms: budget.as_millis(),
                     })

@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-/// Requests, by `rpc`, `model`, `version` and gRPC `code` (e.g. `OK`, `InvalidArgument`).
+/// Requests, by `protocol`, `rpc`, `model`, `version` and gRPC `code` (e.g. `OK`, `InvalidArgument`).
 pub const REQUESTS_TOTAL: &str = "leadscore_requests_total";
-/// Handler latency in seconds, by `rpc`, `model`, `version`.
+/// Handler latency in seconds, by `protocol`, `rpc`, `model`, `version`.
 pub const REQUEST_DURATION_SECONDS: &str = "leadscore_request_duration_seconds";
 /// Requests being handled now.
 pub const REQUESTS_IN_FLIGHT: &str = "leadscore_requests_in_flight";
@@ -43,6 +43,35 @@ pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
 /// Threads of the process (Linux).
 pub const PROCESS_THREADS: &str = "process_threads";
+
+/// Which listener a request came in on: the `protocol` label of
+/// [`REQUESTS_TOTAL`] and [`REQUEST_DURATION_SECONDS`]. The HTTP router puts
+/// `Protocol::Http` into every request's extensions; no extension is gRPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The gRPC listener (leadscore.v1, OIP, health, reflection).
+    Grpc,
+    /// The HTTP/JSON listener (`/v1` and the V2 REST routes).
+    Http,
+}
+
+impl Protocol {
+    /// The protocol of a request, from its extensions.
+    pub fn of(extensions: &http::Extensions) -> Self {
+        extensions
+            .get::<Protocol>()
+            .copied()
+            .unwrap_or(Protocol::Grpc)
+    }
+
+    /// The label value: `grpc` or `http`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Http => "http",
+        }
+    }
+}
 
 /// Latency buckets, 25 µs to 5 s: scoring a lead takes microseconds.
 const LATENCY_BUCKETS: &[f64] = &[

@@ -10,7 +10,8 @@
 //!   [`crate::scoring`]); [`oip`]: the Open Inference Protocol (KServe V2)
 //!   `inference.GRPCInferenceService` over the same registry.
 //! - [`http`]: the same leadscore API in proto3 JSON over HTTP/1.1 and
-//!   HTTP/2, calling the gRPC service's handlers.
+//!   HTTP/2, calling the gRPC service's handlers; [`oip_rest`]: the Open
+//!   Inference Protocol's REST binding (KServe V2 `/v2`), calling [`oip`]'s.
 //! - [`status`]: the **one** place where errors become `tonic::Status` and
 //!   where gRPC codes get their metric labels.
 //! - [`registry`]: the model repository on disk (`<name>/<version>/model.json`)
@@ -27,6 +28,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod oip;
+pub mod oip_rest;
 pub mod otel;
 pub mod proto;
 pub mod registry;

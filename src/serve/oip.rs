@@ -46,7 +46,6 @@ use tonic::{Request, Response, Status};
 use crate::scoring::batch::{map_rows_until, Deadline};
 use crate::scoring::features::{FeatureSpec, LeadInput};
 use crate::scoring::model::LeadScore;
-use crate::serve::config::ServerSettings;
 use crate::serve::grpc::{record_scores, Call, SharedRegistry, BLOCKING_BATCH};
 use crate::serve::proto::inference as pb;
 use crate::serve::proto::inference::grpc_inference_service_server::{
@@ -108,19 +107,15 @@ impl InferenceService {
             .map_err(ServiceError::from)
     }
 
+    /// Why `model` / `version` does not resolve (for HTTP readiness
+    /// answers); `None` when it does.
+    pub(crate) fn lookup_error(&self, model: &str, version: &str) -> Option<ServiceError> {
+        self.resolve(model, version).err()
+    }
+
     fn max_batch_size(&self) -> i32 {
         i32::try_from(self.max_leads_per_request).unwrap_or(i32::MAX)
     }
-}
-
-/// The service as `serve` mounts it: over `registry`, with the server's
-/// leads-per-request and message-size limits.
-pub fn server(
-    registry: SharedRegistry,
-    settings: &ServerSettings,
-) -> GrpcInferenceServiceServer<InferenceService> {
-    InferenceService::new(registry, settings.max_leads_per_request)
-        .into_server(settings.max_message_bytes)
 }
 
 // ---------------------------------------------------------------------------

@@ -238,6 +238,9 @@ pub async fn serve(
     // One concurrency limit for gRPC and HTTP together.
     let concurrency = ConcurrencyLimitLayer::new(settings.max_concurrent_requests);
     let deadline = DeadlineLayer::new(settings.request_timeout, settings.max_request_timeout);
+    // One OIP service (and its statistics) for gRPC and V2 REST.
+    let inference =
+        crate::serve::oip::InferenceService::new(registry.clone(), settings.max_leads_per_request);
     // Set when the drain starts: the HTTP listener stops accepting then too.
     let (drain_tx, drain_rx) = watch::channel(false);
     let http_task = match listeners.http {
@@ -255,9 +258,11 @@ pub async fn serve(
             }
             let router = crate::serve::http::router(
                 leadscore.clone(),
+                inference.clone(),
                 settings.max_message_bytes,
                 concurrency.clone(),
                 deadline,
+                drain_rx.clone(),
             )?;
             Some(tokio::spawn(crate::serve::http::serve_http(
                 listener,
@@ -322,7 +327,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .add_service(crate::serve::oip::server(registry, &settings))
+        .add_service(inference.into_server(settings.max_message_bytes))
         .serve_with_incoming_shutdown(incoming(listeners.grpc), signal);
     tokio::pin!(server);
 

@@ -201,8 +201,9 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// An HTTP error answer for a `Status`: the mapped HTTP status and the JSON
-/// body `{"code", "message", "details": [{"field", "description"}]}` with the
-/// `google.rpc.BadRequest` field violations; `Retry-After: 1` when shed.
+/// body `{"code", "message", "details": [{"field", "description"}], "error"}`
+/// with the `google.rpc.BadRequest` field violations (`error` repeats the
+/// message, as the KServe V2 REST protocol names it); `Retry-After: 1` when shed.
 pub fn http_error(status: &Status) -> http::Response<String> {
     let details: Vec<serde_json::Value> = status
         .get_error_details()
@@ -218,6 +219,7 @@ pub fn http_error(status: &Status) -> http::Response<String> {
         "code": code_name(status.code()),
         "message": status.message(),
         "details": details,
+        "error": status.message(),
     });
     let mut response = http::Response::new(body.to_string());
     *response.status_mut() = http_status(status.code());

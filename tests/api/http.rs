@@ -293,8 +293,12 @@ async fn openapi_lists_the_routes() {
                 .map(move |m| (m.as_str().expect("method").to_string(), path.clone()))
         })
         .collect();
-    let mut routes: Vec<(String, String)> = leadscore::serve::http::ROUTES
-        .iter()
+    let all_routes = || {
+        leadscore::serve::http::ROUTES
+            .iter()
+            .chain(leadscore::serve::oip_rest::ROUTES)
+    };
+    let mut routes: Vec<(String, String)> = all_routes()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     documented.sort();
@@ -303,8 +307,9 @@ async fn openapi_lists_the_routes() {
 
     let app = spawn_app().await;
     let client = reqwest::Client::new();
-    for (method, path) in leadscore::serve::http::ROUTES {
-        let url = format!("http://{}{}", app.http_addr, path.replace("{name}", MODEL));
+    for (method, path) in all_routes() {
+        let path = path.replace("{name}", MODEL).replace("{version}", "2");
+        let url = format!("http://{}{}", app.http_addr, path);
         let request = match *method {
             "get" => client.get(url),
             _ => client.post(url).body("{}"),

@@ -22,6 +22,7 @@ mod leakage_real;
 mod limits;
 mod models;
 mod oip;
+mod oip_rest;
 mod prometheus;
 mod properties;
 mod reference;
