@@ -7,6 +7,9 @@ Run it against a running server:
     ./target/release/leadscore-server --grpc-addr 127.0.0.1:50051 --metrics-addr off &
     /tmp/tc/bin/python scripts/tritonclient_check.py --addr 127.0.0.1:50051
 
+and, with `pip install 'tritonclient[http,grpc]'` and the server's HTTP
+listener (`--http-addr 127.0.0.1:8080`), add `--http-addr 127.0.0.1:8080`.
+
 What it does:
 
 1. Compiles proto/inference/grpc_service.proto and checks every message, field
@@ -29,6 +32,12 @@ What it does:
      the non-binary form, answered with typed contents;
    - FP32 raw input (reported, checked to 1e-6, not 1e-9).
 4. Prints the model statistics (Triton's ModelStatistics extension).
+5. With `--http-addr`, the same over the KServe V2 REST binding with
+   tritonclient.http.InferenceServerClient: health, readiness, metadata,
+   config, statistics, and infer with binary tensors (tritonclient's default)
+   and with JSON tensors (binary_data=False) both ways, compared with
+   LeadScoring to 1e-9; a wrong shape must come back as an HTTP 400 whose
+   message tritonclient shows.
 
 Exits non-zero when a field number differs or a probability or contribution
 differs from LeadScoring by more than 1e-9 (or a score differs at all).
@@ -191,9 +200,69 @@ def tritonclient_infer(client, model_name, rows, datatype="FP64"):
     return response, {name: result.as_numpy(name) for name in OUTPUTS}
 
 
+def check_http(addr, model_name, rows, ref_p, ref_s, ref_c):
+    """The KServe V2 REST binding through tritonclient.http; returns problems."""
+    import tritonclient.http as tritonhttp
+
+    problems = []
+    client = tritonhttp.InferenceServerClient(url=addr)
+    live, ready = client.is_server_live(), client.is_server_ready()
+    model_ready = client.is_model_ready(model_name)
+    unknown_ready = client.is_model_ready("no_such_model")
+    print(f"tritonclient.http: live={live} ready={ready} model_ready={model_ready} "
+          f"unknown_model_ready={unknown_ready}")
+    if not (live and ready and model_ready) or unknown_ready:
+        problems.append("HTTP: health or readiness wrong")
+    meta = client.get_server_metadata()
+    model_meta = client.get_model_metadata(model_name)
+    config = client.get_model_config(model_name)
+    n = rows.shape[1]
+    print(f"HTTP server metadata {meta}; model inputs {model_meta['inputs']}; "
+          f"config max_batch_size={config.get('max_batch_size')}")
+    if model_meta["inputs"][0]["shape"] != [-1, n]:
+        problems.append(f"HTTP: input shape {model_meta['inputs'][0]['shape']}")
+
+    for binary in (True, False):
+        infer_input = tritonhttp.InferInput("leads", list(rows.shape), "FP64")
+        infer_input.set_data_from_numpy(rows, binary_data=binary)
+        outputs = [tritonhttp.InferRequestedOutput(name, binary_data=binary) for name in OUTPUTS]
+        result = client.infer(model_name, [infer_input], outputs=outputs, request_id="http-check")
+        p = result.as_numpy("probability").ravel()
+        c = result.as_numpy("contributions")
+        sc = result.as_numpy("score").ravel()
+        dp = float(np.max(np.abs(p - ref_p)))
+        dc = float(np.max(np.abs(c - ref_c)))
+        equal = bool(np.array_equal(sc, ref_s))
+        print(f"HTTP infer ({'binary' if binary else 'JSON'} tensors): id="
+              f"{result.get_response().get('id')!r} max |dp| = {dp:.3e}, "
+              f"max |d contribution| = {dc:.3e}, scores equal: {equal}")
+        if dp > TOLERANCE or dc > TOLERANCE or not equal:
+            problems.append(f"HTTP {binary=}: probability diff {dp}, contribution diff {dc}")
+    # No outputs named: the default output, binary (tritonclient asks for that).
+    infer_input = tritonhttp.InferInput("leads", list(rows.shape), "FP64")
+    infer_input.set_data_from_numpy(rows)
+    default = client.infer(model_name, [infer_input]).as_numpy("probability").ravel()
+    if float(np.max(np.abs(default - ref_p))) > TOLERANCE:
+        problems.append("HTTP default output differs")
+
+    bad = tritonhttp.InferInput("leads", [1, n - 1], "FP64")
+    bad.set_data_from_numpy(rows[:1, :-1])
+    try:
+        client.infer(model_name, [bad])
+        problems.append("HTTP: a wrong shape was accepted")
+    except InferenceServerException as err:
+        print(f"HTTP wrong shape refused: {err.status()}: {err.message()}")
+        if "shape" not in (err.message() or ""):
+            problems.append(f"HTTP: wrong-shape message does not say shape: {err}")
+    stats = client.get_inference_statistics(model_name)
+    print(f"HTTP statistics: {len(stats.get('model_stats', []))} model version(s)")
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addr", default="localhost:50051", help="server host:port")
+    parser.add_argument("--http-addr", help="also check the V2 REST binding at host:port")
     parser.add_argument("--rows", type=int, default=64, help="leads per request")
     parser.add_argument("--write-perf-data", metavar="FILE",
                         help="also write the rows as perf_analyzer --input-data JSON")
@@ -293,6 +362,9 @@ def main():
         print(f"statistics {s['name']} v{s['version']}: inference_count="
               f"{s.get('inference_count', 0)} execution_count={s.get('execution_count', 0)} "
               f"success={success.get('count', 0)} ({int(success.get('ns', 0)) / 1e6:.2f} ms)")
+
+    if args.http_addr:
+        failures += check_http(args.http_addr, model.name, rows, ref_p, ref_s, ref_c)
 
     if args.write_perf_data:
         data = {"data": [{"leads": r.tolist()} for r in rows]}
