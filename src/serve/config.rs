@@ -107,7 +107,13 @@ pub struct ServerConfig {
     #[arg(long, env = "LEADSCORE_MAX_REQUEST_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub max_request_timeout: Duration,
 
-    /// TLS certificate chain (PEM); with --tls-key, serves TLS instead of plaintext.
+    /// HTTP listener: how long a client may take to send a request's headers
+    /// (HTTP/1.1), to finish the TLS handshake, and to send its body.
+    #[arg(long, env = "LEADSCORE_HTTP_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_read_timeout: Duration,
+
+    /// TLS certificate chain (PEM); with --tls-key, serves TLS instead of
+    /// plaintext on the gRPC and the HTTP listener.
     #[arg(long, env = "LEADSCORE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -150,6 +156,7 @@ impl ServerConfig {
             max_streams_per_connection: self.max_streams_per_connection,
             request_timeout: self.request_timeout,
             max_request_timeout: self.max_request_timeout,
+            http_read_timeout: self.http_read_timeout,
             shutdown_grace: self.shutdown_grace,
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsSettings {
@@ -317,6 +324,8 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// Longest deadline granted, whatever the client asks.
     pub max_request_timeout: Duration,
+    /// HTTP listener: time allowed for request headers, the TLS handshake and the body.
+    pub http_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// TLS, or plaintext when `None` (e.g. inside a mesh that does mTLS).
@@ -340,6 +349,7 @@ impl ServerSettings {
             max_streams_per_connection: 100,
             request_timeout: Duration::from_secs(30),
             max_request_timeout: Duration::from_secs(300),
+            http_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             tls: None,
         }

@@ -51,6 +51,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models/{name}"),
 ];
 
+/// How much of a request body the server reads, and how long it waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body, bytes (`--max-message-bytes`, as for gRPC).
+    pub max_bytes: usize,
+    /// Time allowed to receive it (`--http-read-timeout`).
+    pub read_timeout: std::time::Duration,
+}
+
 /// What every HTTP handler shares.
 #[derive(Debug)]
 struct HttpApi {
@@ -58,8 +67,8 @@ struct HttpApi {
     service: LeadScoringService,
     /// Descriptors of the leadscore.v1 messages, for their JSON mapping.
     pool: DescriptorPool,
-    /// Largest request body, bytes (`--max-message-bytes`, as for gRPC).
-    max_body: usize,
+    /// Body size and time limits.
+    body: BodyLimits,
 }
 
 /// Why the JSON codec could not be set up (the built-in descriptor set is broken: a bug).
@@ -159,17 +168,17 @@ fn encode_with<M: Message>(
 pub fn router(
     service: LeadScoringService,
     inference: InferenceService,
-    max_body: usize,
+    body: BodyLimits,
     concurrency: ConcurrencyLimitLayer,
     deadline: DeadlineLayer,
     draining: watch::Receiver<bool>,
 ) -> Result<Router, CodecError> {
     let pool = JsonCodec::new()?.pool;
-    let v2 = crate::serve::oip_rest::routes(inference, pool.clone(), max_body, draining);
+    let v2 = crate::serve::oip_rest::routes(inference, pool.clone(), body, draining);
     let api = Arc::new(HttpApi {
         service,
         pool,
-        max_body,
+        body,
     });
     Ok(Router::new()
         .route("/v1/score", post(score))
@@ -194,19 +203,104 @@ async fn mark_http(mut request: Request) -> Request {
     request
 }
 
-/// Serves `router` on `listener` (HTTP/1.1 and HTTP/2 cleartext) until `shutdown`,
-/// then lets in-flight requests finish.
+/// How the HTTP listener treats connections.
+#[derive(Clone)]
+pub struct HttpListenerOptions {
+    /// TLS (with mTLS when the config verifies clients), or plaintext.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Time allowed for the TLS handshake and, on HTTP/1.1, the request headers.
+    pub read_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for HttpListenerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpListenerOptions")
+            .field("tls", &self.tls.is_some())
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+/// Serves `router` on `listener` (HTTP/1.1 and HTTP/2; over TLS when
+/// `options.tls` is set, with ALPN choosing the version) until `shutdown`,
+/// then stops accepting and lets open connections finish their requests.
+///
+/// A client that does not finish the TLS handshake or send its HTTP/1.1
+/// headers within `options.read_timeout` is disconnected; the body has the
+/// same time (see [`read_limited`]).
 ///
 /// # Errors
-/// When accepting connections fails.
+/// None today: accept errors (e.g. out of file descriptors) are logged and
+/// retried after a pause, as a server must not exit on them.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Router,
+    options: HttpListenerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(%err, "HTTP accept failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        let read_timeout = options.read_timeout;
+        tokio::spawn(async move {
+            let served = match acceptor {
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                Some(acceptor) => {
+                    let tls =
+                        match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, %err, "HTTP TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "HTTP TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection = builder.serve_connection(TokioIo::new(tls), service);
+                    watcher.watch(connection).await
+                }
+            };
+            if let Err(err) = served {
+                tracing::debug!(%peer, %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The limit layers answer in gRPC style (HTTP 200 with `grpc-status`); turn
@@ -237,19 +331,27 @@ async fn not_found(request: Request) -> Response {
 
 /// Reads the body within the size limit.
 async fn read_body(api: &HttpApi, body: axum::body::Body) -> Result<Bytes, ServiceError> {
-    read_limited(body, api.max_body).await
+    read_limited(body, api.body).await
 }
 
-/// Reads a request body of at most `max_body` bytes (`--max-message-bytes`).
+/// Reads a request body within `limits`: at most `max_bytes`, received
+/// within `read_timeout` (a slow client gets 400 naming `body`).
 pub(crate) async fn read_limited(
     body: axum::body::Body,
-    max_body: usize,
+    limits: BodyLimits,
 ) -> Result<Bytes, ServiceError> {
-    axum::body::to_bytes(body, max_body).await.map_err(|e| {
-        bad_body(format!(
-            "body: cannot be read within the limit of {max_body} bytes: {e}"
-        ))
-    })
+    let max = limits.max_bytes;
+    match tokio::time::timeout(limits.read_timeout, axum::body::to_bytes(body, max)).await {
+        Ok(read) => read.map_err(|e| {
+            bad_body(format!(
+                "body: cannot be read within the limit of {max} bytes: {e}"
+            ))
+        }),
+        Err(_) => Err(bad_body(format!(
+            "body: not received within {:?} (--http-read-timeout)",
+            limits.read_timeout
+        ))),
+    }
 }
 
 /// An error answer, with the caller's `x-request-id` echoed when it sent one.

@@ -45,6 +45,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tonic::Status;
 
+use crate::serve::http::BodyLimits;
 use crate::serve::oip::InferenceService;
 use crate::serve::proto::inference as pb;
 use crate::serve::proto::inference::grpc_inference_service_server::GrpcInferenceService;
@@ -76,7 +77,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 struct RestApi {
     service: InferenceService,
     pool: DescriptorPool,
-    max_body: usize,
+    body: BodyLimits,
     /// True once the drain has started: readiness turns false.
     draining: watch::Receiver<bool>,
 }
@@ -86,13 +87,13 @@ struct RestApi {
 pub(crate) fn routes(
     service: InferenceService,
     pool: DescriptorPool,
-    max_body: usize,
+    body: BodyLimits,
     draining: watch::Receiver<bool>,
 ) -> Router {
     let api = Arc::new(RestApi {
         service,
         pool,
-        max_body,
+        body,
         draining,
     });
     Router::new()
@@ -698,7 +699,7 @@ async fn infer(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let read = crate::serve::http::read_limited(body, api.max_body).await;
+    let read = crate::serve::http::read_limited(body, api.body).await;
     let prepared = read.and_then(|bytes| {
         let (json_part, binary) = split_body(&parts.headers, &bytes)?;
         let body: InferBody = serde_json::from_slice(&json_part)

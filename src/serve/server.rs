@@ -69,6 +69,9 @@ pub enum ServerError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificate, key or client CA is not usable.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The HTTP/JSON codec could not be built.
     #[error(transparent)]
     HttpCodec(#[from] crate::serve::http::CodecError),
@@ -90,6 +93,74 @@ fn tls_config(tls: &TlsSettings) -> Result<ServerTlsConfig, ServerError> {
         config = config.client_ca_root(Certificate::from_pem(read(ca)?));
     }
     Ok(config)
+}
+
+/// The rustls configuration of the HTTP listener from the gRPC TLS flags:
+/// the same certificate chain and key, the same client CA (mTLS) when given,
+/// ALPN `h2` and `http/1.1`.
+fn http_tls_config(
+    tls: &TlsSettings,
+) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, ServerError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+
+    let pem_error = |path: &PathBuf, what: &str, err: rustls_pki_types::pem::Error| {
+        ServerError::Tls(format!("{}: no valid {what}: {err}", path.display()))
+    };
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| ServerError::TlsFile {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let certs = |path: &PathBuf| -> Result<Vec<CertificateDer<'static>>, ServerError> {
+        let pem = read(path)?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_error(path, "PEM certificate", e))?;
+        if certs.is_empty() {
+            return Err(ServerError::Tls(format!(
+                "{}: no PEM certificate found",
+                path.display()
+            )));
+        }
+        Ok(certs)
+    };
+    let chain = certs(&tls.cert)?;
+    let key = PrivateKeyDer::from_pem_slice(&read(&tls.key)?)
+        .map_err(|e| pem_error(&tls.key, "PEM private key", e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certs(ca)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| ServerError::Tls(format!("{}: {e}", ca.display())))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| ServerError::Tls(format!("{}: {e}", ca.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+        ServerError::Tls(format!(
+            "{} / {}: {e}",
+            tls.cert.display(),
+            tls.key.display()
+        ))
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Accepted connections with Nagle's algorithm off: responses and multi-segment
@@ -244,29 +315,33 @@ pub async fn serve(
     // Set when the drain starts: the HTTP listener stops accepting then too.
     let (drain_tx, drain_rx) = watch::channel(false);
     let http_task = match listeners.http {
-        // HTTP/JSON is plaintext for now: never serve it beside a TLS gRPC
-        // listener, where it would be a way around TLS and mTLS.
-        Some(_) if settings.tls.is_some() => {
-            tracing::warn!(
-                "TLS is configured and the HTTP/JSON API has no TLS yet: HTTP listener disabled"
-            );
-            None
-        }
         Some(listener) => {
+            // The same certificate, key and client CA as gRPC: TLS and mTLS
+            // cannot be bypassed through the HTTP listener.
+            let tls = settings.tls.as_ref().map(http_tls_config).transpose()?;
             if let Ok(addr) = listener.local_addr() {
-                tracing::info!(addr = %addr, "HTTP/JSON API listening");
+                tracing::info!(addr = %addr, tls = tls.is_some(), "HTTP/JSON API listening");
             }
+            let body = crate::serve::http::BodyLimits {
+                max_bytes: settings.max_message_bytes,
+                read_timeout: settings.http_read_timeout,
+            };
             let router = crate::serve::http::router(
                 leadscore.clone(),
                 inference.clone(),
-                settings.max_message_bytes,
+                body,
                 concurrency.clone(),
                 deadline,
                 drain_rx.clone(),
             )?;
+            let options = crate::serve::http::HttpListenerOptions {
+                tls,
+                read_timeout: settings.http_read_timeout,
+            };
             Some(tokio::spawn(crate::serve::http::serve_http(
                 listener,
                 router,
+                options,
                 stopped(drain_rx),
             )))
         }

@@ -319,3 +319,56 @@ async fn openapi_lists_the_routes() {
         assert!(!body.contains("no route"), "{method} {path}: {body}");
     }
 }
+
+/// Slow clients: headers not sent within `--http-read-timeout` close the
+/// connection; a body not sent within it gets 400 naming the flag.
+#[tokio::test]
+async fn slow_clients_are_cut_off_after_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let repo = model_repo(1);
+    let mut s = settings(repo.path());
+    s.http_read_timeout = std::time::Duration::from_millis(300);
+    let app = spawn_with(s, Some(repo)).await;
+
+    // Half a request line, then nothing.
+    let mut stream = tokio::net::TcpStream::connect(app.http_addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /v1/score HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server closes a connection whose headers never finish"
+    );
+
+    // Full headers, a tenth of the body.
+    let mut stream = tokio::net::TcpStream::connect(app.http_addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"leads\":")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("--http-read-timeout"), "{answer}");
+
+    // Others are unaffected.
+    let ok = reqwest::get(format!("http://{}/v2/health/ready", app.http_addr))
+        .await
+        .expect("GET");
+    assert_eq!(ok.status(), 200);
+}

@@ -159,3 +159,64 @@ async fn a_missing_tls_file_is_a_clear_startup_error() {
         .expect_err("missing certificate");
     assert!(err.to_string().contains("/nonexistent/server.pem"), "{err}");
 }
+
+/// The HTTP listener over TLS with reqwest: `identity` is a client
+/// certificate and key, for mTLS.
+async fn http_score_over_tls(
+    addr: std::net::SocketAddr,
+    ca: &str,
+    identity: Option<&(String, String)>,
+) -> Result<u16, String> {
+    let mut client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(ca.as_bytes()).map_err(|e| e.to_string())?,
+        )
+        .resolve("localhost", addr);
+    if let Some((cert, key)) = identity {
+        let pem = format!("{cert}\n{key}");
+        client = client
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let response = client
+        .get(format!("https://localhost:{}/v2/health/ready", addr.port()))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(response.status().as_u16())
+}
+
+#[tokio::test]
+async fn the_http_listener_serves_the_same_tls_and_mtls() {
+    let pki = pki();
+    let certs = tempfile::TempDir::new().expect("tempdir");
+    let repo = model_repo(1);
+    let mut s = settings(repo.path());
+    s.tls = Some(TlsSettings {
+        cert: write(certs.path(), "server.pem", &pki.server.0),
+        key: write(certs.path(), "server.key", &pki.server.1),
+        client_ca: Some(write(certs.path(), "ca.pem", &pki.ca)),
+    });
+    let app = spawn_with(s, Some(repo)).await;
+
+    assert_eq!(
+        http_score_over_tls(app.http_addr, &pki.ca, Some(&pki.client)).await,
+        Ok(200),
+        "a client with a certificate from the trusted CA gets through over HTTPS"
+    );
+    let anonymous = http_score_over_tls(app.http_addr, &pki.ca, None).await;
+    assert!(
+        anonymous.is_err(),
+        "no client certificate: refused ({anonymous:?})"
+    );
+    let stranger = http_score_over_tls(app.http_addr, &pki.ca, Some(&pki.stranger)).await;
+    assert!(
+        stranger.is_err(),
+        "another CA's certificate: refused ({stranger:?})"
+    );
+    let plaintext = reqwest::get(format!("http://{}/v2/health/ready", app.http_addr)).await;
+    assert!(
+        plaintext.map(|r| r.status().as_u16()).ok() != Some(200),
+        "plaintext HTTP gets no answer"
+    );
+}
