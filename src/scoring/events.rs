@@ -26,6 +26,7 @@
 //! `active_days` kept in a fixed bitset on the stack (windows of at most
 //! [`MAX_WINDOW_DAYS`] days).
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -539,38 +540,112 @@ pub struct CompiledEvents {
     /// Feature names, in definition order.
     names: Vec<String>,
     plans: Vec<Plan>,
-    /// Per event type, the plans that read it.
-    by_type: Vec<Vec<usize>>,
-    /// Per plan, its day set's index among the first [`DAY_SETS`]
-    /// `active_days` plans (a later one is counted in a second pass).
-    day_set: Vec<Option<usize>>,
+    /// Event type → index, without comparing against every type.
+    lookup: TypeLookup,
 }
 
 /// Words of one `active_days` day set: a bit per day of the longest window.
 const DAY_WORDS: usize = (MAX_WINDOW_DAYS as usize).div_ceil(64) + 1;
-/// `active_days` features whose day sets live on the stack during the pass.
-const DAY_SETS: usize = 8;
+
+/// A slot of [`TypeLookup`] that holds no type.
+const NO_TYPE: u32 = u32::MAX;
+
+/// A perfect hash of the definition's event types, found once at compile
+/// time: a type's length and its first, middle and last bytes, multiplied
+/// by a seed, pick one slot; the slot's type is then compared in full (so
+/// an unknown type is never mistaken for a known one). When no seed
+/// separates the types (two types alike in all four), `slots` is empty and
+/// lookups compare against every type, as before.
+#[derive(Debug, Clone, PartialEq)]
+struct TypeLookup {
+    seed: u32,
+    shift: u32,
+    slots: Vec<u32>,
+}
+
+impl TypeLookup {
+    fn key(s: &[u8]) -> u32 {
+        let Some((&first, &last)) = s.first().zip(s.last()) else {
+            return 0;
+        };
+        (s.len() as u32 & 0xff)
+            | u32::from(first) << 8
+            | u32::from(s[s.len() / 2]) << 16
+            | u32::from(last) << 24
+    }
+
+    fn slot(&self, key: u32) -> usize {
+        (key.wrapping_mul(self.seed) >> self.shift) as usize
+    }
+
+    fn new(types: &[String]) -> Self {
+        let fallback = TypeLookup {
+            seed: 0,
+            shift: 0,
+            slots: Vec::new(),
+        };
+        if types.is_empty() || types.len() > 1 << 12 {
+            return fallback;
+        }
+        let keys: Vec<u32> = types.iter().map(|t| Self::key(t.as_bytes())).collect();
+        let min_bits = (types.len() * 2)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(1);
+        let mut seed: u32 = 0x9E37_79B9;
+        for bits in min_bits..=min_bits + 4 {
+            for _ in 0..256 {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223) | 1;
+                let lookup = TypeLookup {
+                    seed,
+                    shift: 32 - bits,
+                    slots: vec![NO_TYPE; 1 << bits],
+                };
+                let mut lookup = lookup;
+                let mut perfect = true;
+                for (i, &k) in keys.iter().enumerate() {
+                    let s = lookup.slot(k);
+                    if lookup.slots[s] != NO_TYPE {
+                        perfect = false;
+                        break;
+                    }
+                    lookup.slots[s] = i as u32;
+                }
+                if perfect {
+                    return lookup;
+                }
+            }
+        }
+        fallback
+    }
+}
+
+/// Reusable buffers of [`CompiledEvents::compute_with`]: the events before
+/// the as-of time, bucketed by type. They grow to the largest lead seen and
+/// are then reused, so computing allocates nothing once warm.
+#[derive(Debug, Clone, Default)]
+pub struct EventScratch {
+    /// Per event, its type index (or [`NO_TYPE`] when it does not count).
+    types: Vec<u32>,
+    /// Per type, where its events start in `at` / `values` (one more entry
+    /// than types: the end).
+    start: Vec<usize>,
+    /// Per type, the next free position while filling.
+    fill: Vec<usize>,
+    /// Event times, grouped by type, in request order within a type.
+    at: Vec<i64>,
+    /// Event values (0 for none or not finite), in the same order.
+    values: Vec<f64>,
+}
 
 impl CompiledEvents {
     fn new(event_types: Vec<String>, names: Vec<String>, plans: Vec<Plan>) -> Self {
-        let mut by_type = vec![Vec::new(); event_types.len()];
-        let mut day_set = vec![None; plans.len()];
-        let mut sets = 0;
-        for (i, plan) in plans.iter().enumerate() {
-            if let Some(list) = plan.event_type().and_then(|t| by_type.get_mut(t)) {
-                list.push(i);
-            }
-            if matches!(plan, Plan::ActiveDays { .. }) && sets < DAY_SETS {
-                day_set[i] = Some(sets);
-                sets += 1;
-            }
-        }
+        let lookup = TypeLookup::new(&event_types);
         Self {
             event_types,
             names,
             plans,
-            by_type,
-            day_set,
+            lookup,
         }
     }
 
@@ -580,22 +655,230 @@ impl CompiledEvents {
     }
 
     /// Index of an event type, `None` for a type the model does not know.
+    #[inline]
     pub fn type_index(&self, event_type: &str) -> Option<usize> {
-        self.event_types.iter().position(|t| t == event_type)
+        if self.lookup.slots.is_empty() {
+            return self.event_types.iter().position(|t| t == event_type);
+        }
+        let slot = self.lookup.slot(TypeLookup::key(event_type.as_bytes()));
+        let i = self.lookup.slots[slot];
+        (i != NO_TYPE && self.event_types[i as usize] == event_type).then_some(i as usize)
     }
 
     /// Computes every feature as of `as_of` into `out` (length
     /// [`Self::width`]; missing values are NaN). Events may come in any
-    /// order; only those strictly before `as_of` count. One pass over the
-    /// events; nothing is allocated.
+    /// order; only those strictly before `as_of` count. Uses a per-thread
+    /// [`EventScratch`], so it allocates only when a thread first meets a
+    /// lead with more events than before; see [`Self::compute_with`].
     pub fn compute(
         &self,
         events: &[RawEvent<'_>],
         as_of: Timestamp,
         out: &mut [f64],
     ) -> EventSummary {
+        thread_local! {
+            static SCRATCH: RefCell<EventScratch> = RefCell::new(EventScratch::default());
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.compute_with(events, as_of, out, &mut scratch),
+            Err(_) => self.compute_with(events, as_of, out, &mut EventScratch::default()),
+        })
+    }
+
+    /// [`Self::compute`] with the caller's buffers: one pass over the
+    /// events buckets those before `as_of` by type (each type's in request
+    /// order, so sums add in the same order as ever), then each feature
+    /// reads only its type's events. Nothing is allocated once `scratch`
+    /// has held as many events.
+    pub fn compute_with(
+        &self,
+        events: &[RawEvent<'_>],
+        as_of: Timestamp,
+        out: &mut [f64],
+        scratch: &mut EventScratch,
+    ) -> EventSummary {
         let mut summary = EventSummary::default();
+        let n_types = self.event_types.len();
+        let EventScratch {
+            types,
+            start,
+            fill,
+            at,
+            values,
+        } = scratch;
+        types.clear();
+        start.clear();
+        start.resize(n_types + 1, 0);
+        for e in events {
+            let ty = if e.at >= as_of {
+                summary.after_as_of += 1;
+                NO_TYPE
+            } else if let Some(ty) = self.type_index(e.event_type) {
+                start[ty + 1] += 1;
+                ty as u32
+            } else {
+                summary.unknown_types += 1;
+                NO_TYPE
+            };
+            types.push(ty);
+        }
+        for t in 0..n_types {
+            start[t + 1] += start[t];
+        }
+        summary.used = start[n_types];
+        fill.clear();
+        fill.extend_from_slice(&start[..n_types]);
+        at.clear();
+        at.resize(summary.used, 0);
+        values.clear();
+        values.resize(summary.used, 0.0);
+        for (e, &ty) in events.iter().zip(types.iter()) {
+            if ty == NO_TYPE {
+                continue;
+            }
+            let p = &mut fill[ty as usize];
+            at[*p] = e.at.0;
+            // Adding 0 for a missing value leaves a sum that starts at +0
+            // bit for bit unchanged (it can never be −0).
+            values[*p] = e.value.filter(|v| v.is_finite()).unwrap_or(0.0);
+            *p += 1;
+        }
+        let bucket = |ty: usize| -> (&[i64], &[f64]) {
+            match (start.get(ty), start.get(ty + 1)) {
+                (Some(&a), Some(&b)) => (&at[a..b], &values[a..b]),
+                _ => (&[], &[]),
+            }
+        };
+        let now = as_of.0;
+        let day = MS_PER_DAY as f64;
         for (slot, plan) in out.iter_mut().zip(&self.plans) {
+            *slot = match *plan {
+                Plan::Count { ty, window } => {
+                    let (at, _) = bucket(ty);
+                    at.iter().filter(|&&t| now - t <= window).count() as f64
+                }
+                Plan::ValueSum { ty, window } => {
+                    let (at, values) = bucket(ty);
+                    let mut sum = 0.0;
+                    for (&t, &v) in at.iter().zip(values) {
+                        if now - t <= window {
+                            sum += v;
+                        }
+                    }
+                    sum
+                }
+                Plan::ActiveDays { ty, window } => {
+                    let (at, _) = bucket(ty);
+                    let today = now.div_euclid(MS_PER_DAY);
+                    let mut bits = [0u64; DAY_WORDS];
+                    for &t in at {
+                        if now - t <= window {
+                            let back = (today - t.div_euclid(MS_PER_DAY)) as usize;
+                            if let Some(word) = bits.get_mut(back / 64) {
+                                *word |= 1 << (back % 64);
+                            }
+                        }
+                    }
+                    f64::from(bits.iter().map(|w| w.count_ones()).sum::<u32>())
+                }
+                Plan::SinceLast { ty } => match bucket(ty).0.iter().max() {
+                    Some(&t) => (now as f64 - t as f64) / day,
+                    None => f64::NAN,
+                },
+                Plan::SinceFirst { ty } => match bucket(ty).0.iter().min() {
+                    Some(&t) => (now as f64 - t as f64) / day,
+                    None => f64::NAN,
+                },
+                Plan::Decayed { ty, rate } => {
+                    let mut sum = 0.0;
+                    for &t in bucket(ty).0 {
+                        let age = now - t;
+                        sum += (-rate * age as f64 / day).exp();
+                    }
+                    sum
+                }
+                Plan::Ever { ty } => {
+                    if bucket(ty).0.is_empty() {
+                        0.0
+                    } else {
+                        1.0
+                    }
+                }
+                Plan::Ratio { .. } => 0.0,
+            };
+        }
+        for (i, plan) in self.plans.iter().enumerate() {
+            if let Plan::Ratio { num, den } = *plan {
+                let (n, d) = (
+                    out.get(num).copied().unwrap_or(f64::NAN),
+                    out.get(den).copied().unwrap_or(f64::NAN),
+                );
+                out[i] = if d.is_finite() && d != 0.0 && n.is_finite() {
+                    n / d
+                } else {
+                    f64::NAN
+                };
+            }
+        }
+        summary
+    }
+}
+
+/// The implementation before issue 18 (one pass over the events, every
+/// event's type compared with each known type, every plan of its type
+/// updated per event), kept verbatim as the reference the faster
+/// [`CompiledEvents::compute_with`] must equal bit for bit.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::{CompiledEvents, EventSummary, Plan, RawEvent, Timestamp, MS_PER_DAY};
+
+    const DAY_WORDS: usize = super::DAY_WORDS;
+    /// `active_days` features whose day sets live on the stack during the pass.
+    const DAY_SETS: usize = 8;
+
+    fn type_index(c: &CompiledEvents, event_type: &str) -> Option<usize> {
+        c.event_types.iter().position(|t| t == event_type)
+    }
+
+    /// Per event type, the plans that read it; per plan, its day set.
+    fn layout(c: &CompiledEvents) -> (Vec<Vec<usize>>, Vec<Option<usize>>) {
+        let mut by_type = vec![Vec::new(); c.event_types.len()];
+        let mut day_set = vec![None; c.plans.len()];
+        let mut sets = 0;
+        for (i, plan) in c.plans.iter().enumerate() {
+            if let Some(list) = event_type(plan).and_then(|t| by_type.get_mut(t)) {
+                list.push(i);
+            }
+            if matches!(plan, Plan::ActiveDays { .. }) && sets < DAY_SETS {
+                day_set[i] = Some(sets);
+                sets += 1;
+            }
+        }
+        (by_type, day_set)
+    }
+
+    fn event_type(plan: &Plan) -> Option<usize> {
+        match *plan {
+            Plan::Count { ty, .. }
+            | Plan::ActiveDays { ty, .. }
+            | Plan::ValueSum { ty, .. }
+            | Plan::SinceLast { ty }
+            | Plan::SinceFirst { ty }
+            | Plan::Decayed { ty, .. }
+            | Plan::Ever { ty } => Some(ty),
+            Plan::Ratio { .. } => None,
+        }
+    }
+
+    pub(super) fn compute(
+        this: &CompiledEvents,
+        events: &[RawEvent<'_>],
+        as_of: Timestamp,
+        out: &mut [f64],
+    ) -> EventSummary {
+        let (by_type, day_set) = layout(this);
+        let mut summary = EventSummary::default();
+        for (slot, plan) in out.iter_mut().zip(&this.plans) {
             *slot = match plan {
                 Plan::SinceLast { .. } => f64::NEG_INFINITY,
                 Plan::SinceFirst { .. } => f64::INFINITY,
@@ -609,15 +892,15 @@ impl CompiledEvents {
                 summary.after_as_of += 1;
                 continue;
             }
-            let Some(ty) = self.type_index(e.event_type) else {
+            let Some(ty) = type_index(this, e.event_type) else {
                 summary.unknown_types += 1;
                 continue;
             };
             summary.used += 1;
             let age = as_of.0 - e.at.0;
-            for &i in &self.by_type[ty] {
+            for &i in &by_type[ty] {
                 let slot = &mut out[i];
-                match self.plans[i] {
+                match this.plans[i] {
                     Plan::Count { window, .. } if age <= window => *slot += 1.0,
                     Plan::ValueSum { window, .. } if age <= window => {
                         if let Some(v) = e.value.filter(|v| v.is_finite()) {
@@ -625,7 +908,7 @@ impl CompiledEvents {
                         }
                     }
                     Plan::ActiveDays { window, .. } if age <= window => {
-                        if let Some(set) = self.day_set[i] {
+                        if let Some(set) = day_set[i] {
                             let back = (today - e.at.0.div_euclid(MS_PER_DAY)) as usize;
                             if let Some(word) = day_sets[set].get_mut(back / 64) {
                                 *word |= 1 << (back % 64);
@@ -642,7 +925,7 @@ impl CompiledEvents {
                 }
             }
         }
-        for (i, plan) in self.plans.iter().enumerate() {
+        for (i, plan) in this.plans.iter().enumerate() {
             match *plan {
                 Plan::SinceLast { .. } | Plan::SinceFirst { .. } => {
                     let t = out[i];
@@ -653,11 +936,11 @@ impl CompiledEvents {
                     };
                 }
                 Plan::ActiveDays { ty, window } => {
-                    out[i] = match self.day_set[i] {
+                    out[i] = match day_set[i] {
                         Some(set) => {
                             f64::from(day_sets[set].iter().map(|w| w.count_ones()).sum::<u32>())
                         }
-                        None => active_days(events, ty, self, as_of, window),
+                        None => active_days(events, ty, this, as_of, window),
                     };
                 }
                 Plan::Ratio { num, den } => {
@@ -676,48 +959,33 @@ impl CompiledEvents {
         }
         summary
     }
-}
 
-impl Plan {
-    fn event_type(&self) -> Option<usize> {
-        match *self {
-            Plan::Count { ty, .. }
-            | Plan::ActiveDays { ty, .. }
-            | Plan::ValueSum { ty, .. }
-            | Plan::SinceLast { ty }
-            | Plan::SinceFirst { ty }
-            | Plan::Decayed { ty, .. }
-            | Plan::Ever { ty } => Some(ty),
-            Plan::Ratio { .. } => None,
+    /// Distinct UTC days with an event of type `ty` in `[as_of − window, as_of)`
+    /// (the second pass for `active_days` features beyond the first
+    /// [`DAY_SETS`]).
+    fn active_days(
+        events: &[RawEvent<'_>],
+        ty: usize,
+        compiled: &CompiledEvents,
+        as_of: Timestamp,
+        window: i64,
+    ) -> f64 {
+        let mut bits = [0u64; DAY_WORDS];
+        let today = as_of.0.div_euclid(MS_PER_DAY);
+        for e in events {
+            if e.at >= as_of || as_of.0 - e.at.0 > window {
+                continue;
+            }
+            if type_index(compiled, e.event_type) != Some(ty) {
+                continue;
+            }
+            let back = (today - e.at.0.div_euclid(MS_PER_DAY)) as usize;
+            if let Some(word) = bits.get_mut(back / 64) {
+                *word |= 1 << (back % 64);
+            }
         }
+        f64::from(bits.iter().map(|w| w.count_ones()).sum::<u32>())
     }
-}
-
-/// Distinct UTC days with an event of type `ty` in `[as_of − window, as_of)`
-/// (the second pass for `active_days` features beyond the first
-/// [`DAY_SETS`]).
-fn active_days(
-    events: &[RawEvent<'_>],
-    ty: usize,
-    compiled: &CompiledEvents,
-    as_of: Timestamp,
-    window: i64,
-) -> f64 {
-    let mut bits = [0u64; DAY_WORDS];
-    let today = as_of.0.div_euclid(MS_PER_DAY);
-    for e in events {
-        if e.at >= as_of || as_of.0 - e.at.0 > window {
-            continue;
-        }
-        if compiled.type_index(e.event_type) != Some(ty) {
-            continue;
-        }
-        let back = (today - e.at.0.div_euclid(MS_PER_DAY)) as usize;
-        if let Some(word) = bits.get_mut(back / 64) {
-            *word |= 1 << (back % 64);
-        }
-    }
-    f64::from(bits.iter().map(|w| w.count_ones()).sum::<u32>())
 }
 
 /// Why a lead's events could not become features.
@@ -778,6 +1046,7 @@ impl CompiledEvents {
 mod tests {
     use super::*;
     use crate::scoring::time::parse_timestamp;
+    use proptest::prelude::*;
 
     fn at(text: &str) -> Timestamp {
         parse_timestamp(text).expect("time")
@@ -899,5 +1168,206 @@ mod tests {
         assert!(text.contains(r#""aggregate":{"kind":"count""#), "{text}");
         let back: EventDefinition = serde_json::from_str(&text).expect("back");
         assert_eq!(back, d);
+    }
+    /// The defaults of five types from 200 events of the benchmark's shape
+    /// equal the reference implementation bit for bit.
+    #[test]
+    fn the_default_definition_equals_the_reference_bit_for_bit() {
+        let types: BTreeSet<String> = [
+            "page_view",
+            "demo_action",
+            "report_created",
+            "email_open",
+            "meeting",
+        ]
+        .map(String::from)
+        .into();
+        let c = EventDefinition::defaults(&types, &types).compile();
+        let names: Vec<&String> = types.iter().collect();
+        let as_of = Timestamp(20_000 * MS_PER_DAY + 12 * 3_600_000);
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 33
+        };
+        let mut scratch = EventScratch::default();
+        for _ in 0..200 {
+            let events: Vec<RawEvent<'_>> = (0..200)
+                .map(|_| RawEvent {
+                    event_type: names[(next() % 5) as usize],
+                    at: Timestamp(as_of.0 - (next() as i64 % (120 * MS_PER_DAY)) + MS_PER_DAY),
+                    value: Some((next() % 600) as f64 / 7.0),
+                })
+                .collect();
+            let (mut old, mut new) = (vec![0.0; c.width()], vec![1.0; c.width()]);
+            let a = reference::compute(&c, &events, as_of, &mut old);
+            let b = c.compute_with(&events, as_of, &mut new, &mut scratch);
+            assert_eq!(a, b);
+            assert_eq!(bits(&old), bits(&new));
+        }
+    }
+
+    fn bits(values: &[f64]) -> Vec<u64> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Types alike in length and first, middle and last bytes defeat the
+    /// perfect hash: lookups fall back to comparing every type, and an
+    /// unknown type with a known type's key is still unknown.
+    #[test]
+    fn type_lookup_compares_in_full() {
+        let c = EventDefinition {
+            event_types: vec!["page_view".into(), "meeting".into()],
+            features: vec![],
+        }
+        .compile();
+        assert!(!c.lookup.slots.is_empty());
+        assert_eq!(c.type_index("page_view"), Some(0));
+        assert_eq!(c.type_index("meeting"), Some(1));
+        assert_eq!(c.type_index("pag__view"), None);
+        assert_eq!(c.type_index(""), None);
+        let c = EventDefinition {
+            event_types: vec!["page_view".into(), "pag__view".into(), "".into()],
+            features: vec![],
+        }
+        .compile();
+        assert!(c.lookup.slots.is_empty());
+        assert_eq!(c.type_index("pag__view"), Some(1));
+        assert_eq!(c.type_index(""), Some(2));
+    }
+
+    const TYPE_POOL: [&str; 10] = [
+        "page_view",
+        "demo_action",
+        "report_created",
+        "email_open",
+        "meeting",
+        "a",
+        "ab",
+        "ba",
+        "pag__view",
+        "x",
+    ];
+    const EVENT_POOL: [&str; 13] = [
+        "page_view",
+        "demo_action",
+        "report_created",
+        "email_open",
+        "meeting",
+        "a",
+        "ab",
+        "ba",
+        "pag__view",
+        "x",
+        "webinar",
+        "page_vieW",
+        "",
+    ];
+
+    fn feature_strategy() -> impl Strategy<Value = (u8, usize, u32, f64, usize, usize)> {
+        (
+            0u8..8,
+            0usize..16,
+            prop_oneof![1u32..=366, Just(1u32), Just(7), Just(30), Just(366)],
+            prop_oneof![Just(14.0), Just(0.5), Just(365.0), 0.01f64..1000.0],
+            0usize..64,
+            0usize..64,
+        )
+    }
+
+    fn event_strategy() -> impl Strategy<Value = (usize, i64, Option<f64>)> {
+        (
+            0usize..EVENT_POOL.len(),
+            prop_oneof![
+                -400 * MS_PER_DAY..2 * MS_PER_DAY,
+                (-400i64..2).prop_map(|d| d * MS_PER_DAY),
+                (-400i64..2).prop_map(|d| d * MS_PER_DAY + 1),
+                (-400i64..2).prop_map(|d| d * MS_PER_DAY - 1),
+            ],
+            prop_oneof![
+                Just(None),
+                (-1e6f64..1e6).prop_map(Some),
+                Just(Some(f64::NAN)),
+                Just(Some(f64::INFINITY)),
+                Just(Some(-0.0)),
+                Just(Some(1e308)),
+                Just(Some(-1e308)),
+            ],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any definition, any events (unknown types, at or after as-of,
+        /// day boundaries, missing and non-finite values, before 1970): the
+        /// bucketed computation equals the reference bit for bit, through a
+        /// reused scratch and the per-thread one alike.
+        #[test]
+        fn compute_equals_the_reference_bit_for_bit(
+            types in proptest::sample::subsequence(TYPE_POOL.to_vec(), 1..=6),
+            features in proptest::collection::vec(feature_strategy(), 0..24),
+            events in proptest::collection::vec(event_strategy(), 0..300),
+            as_of in prop_oneof![Just(0i64), -10_000 * MS_PER_DAY..30_000 * MS_PER_DAY],
+            reuse in proptest::collection::vec(event_strategy(), 0..50),
+        ) {
+            let mut features_out: Vec<WindowFeature> = Vec::new();
+            for (i, &(kind, ty, days, half_life, num, den)) in features.iter().enumerate() {
+                let event = types[ty % types.len()].to_string();
+                let aggregate = match kind {
+                    0 => Aggregate::Count { event, days },
+                    1 => Aggregate::ActiveDays { event, days },
+                    2 => Aggregate::ValueSum { event, days },
+                    3 => Aggregate::DaysSinceLast { event },
+                    4 => Aggregate::DaysSinceFirst { event },
+                    5 => Aggregate::DecayedCount { event, half_life_days: half_life },
+                    6 => Aggregate::Ever { event },
+                    _ if i > 0 => Aggregate::Ratio {
+                        numerator: format!("f{}", num % i),
+                        denominator: format!("f{}", den % i),
+                    },
+                    _ => Aggregate::Ever { event },
+                };
+                features_out.push(WindowFeature { name: format!("f{i}"), aggregate });
+            }
+            let d = EventDefinition {
+                event_types: types.iter().map(|t| t.to_string()).collect(),
+                features: features_out,
+            };
+            prop_assert_eq!(d.validate(), Ok(()));
+            let c = d.compile();
+            let raw = |list: &[(usize, i64, Option<f64>)]| -> Vec<RawEvent<'static>> {
+                list.iter()
+                    .map(|&(t, offset, value)| RawEvent {
+                        event_type: EVENT_POOL[t],
+                        at: Timestamp(as_of + offset),
+                        value,
+                    })
+                    .collect()
+            };
+            let (events, reuse) = (raw(&events), raw(&reuse));
+            let mut scratch = EventScratch::default();
+            let mut out = vec![0.0; c.width()];
+            c.compute_with(&reuse, Timestamp(as_of), &mut out, &mut scratch);
+            for events in [&events, &reuse] {
+                let mut old = vec![0.0; c.width()];
+                let a = reference::compute(&c, events, Timestamp(as_of), &mut old);
+                let b = c.compute_with(events, Timestamp(as_of), &mut out, &mut scratch);
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(bits(&old), bits(&out));
+                let mut again = vec![5.0; c.width()];
+                let b = c.compute(events, Timestamp(as_of), &mut again);
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(bits(&old), bits(&again));
+                let kinds: Vec<Option<usize>> = events.iter().map(|e| c.type_index(e.event_type)).collect();
+                let linear: Vec<Option<usize>> = events
+                    .iter()
+                    .map(|e| c.event_types().iter().position(|t| t == e.event_type))
+                    .collect();
+                prop_assert_eq!(kinds, linear);
+            }
+        }
     }
 }
