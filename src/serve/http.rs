@@ -29,6 +29,7 @@ use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, Serializ
 use tokio::sync::watch;
 use tonic::Status;
 
+use crate::serve::body::{bad_body, read_limited, BodyLimits};
 use crate::serve::grpc::{Call, LeadScoringService};
 use crate::serve::limits::{ConcurrencyLimitLayer, DeadlineLayer};
 use crate::serve::metrics::Protocol;
@@ -50,15 +51,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models"),
     ("get", "/v1/models/{name}"),
 ];
-
-/// How much of a request body the server reads, and how long it waits for it.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimits {
-    /// Largest body, bytes (`--max-message-bytes`, as for gRPC).
-    pub max_bytes: usize,
-    /// Time allowed to receive it (`--http-read-timeout`).
-    pub read_timeout: std::time::Duration,
-}
 
 /// What every HTTP handler shares.
 #[derive(Debug)]
@@ -116,13 +108,6 @@ impl JsonCodec {
         message: &M,
     ) -> Result<Vec<u8>, ServiceError> {
         encode_with(&self.pool, full_name, message)
-    }
-}
-
-fn bad_body(message: String) -> ServiceError {
-    ServiceError::InvalidField {
-        field: "body".to_string(),
-        message,
     }
 }
 
@@ -332,26 +317,6 @@ async fn not_found(request: Request) -> Response {
 /// Reads the body within the size limit.
 async fn read_body(api: &HttpApi, body: axum::body::Body) -> Result<Bytes, ServiceError> {
     read_limited(body, api.body).await
-}
-
-/// Reads a request body within `limits`: at most `max_bytes`, received
-/// within `read_timeout` (a slow client gets 400 naming `body`).
-pub(crate) async fn read_limited(
-    body: axum::body::Body,
-    limits: BodyLimits,
-) -> Result<Bytes, ServiceError> {
-    let max = limits.max_bytes;
-    match tokio::time::timeout(limits.read_timeout, axum::body::to_bytes(body, max)).await {
-        Ok(read) => read.map_err(|e| {
-            bad_body(format!(
-                "body: cannot be read within the limit of {max} bytes: {e}"
-            ))
-        }),
-        Err(_) => Err(bad_body(format!(
-            "body: not received within {:?} (--http-read-timeout)",
-            limits.read_timeout
-        ))),
-    }
 }
 
 /// An error answer, with the caller's `x-request-id` echoed when it sent one.

@@ -11,7 +11,8 @@
 //!   `inference.GRPCInferenceService` over the same registry.
 //! - [`http`]: the same leadscore API in proto3 JSON over HTTP/1.1 and
 //!   HTTP/2, calling the gRPC service's handlers; [`oip_rest`]: the Open
-//!   Inference Protocol's REST binding (KServe V2 `/v2`), calling [`oip`]'s.
+//!   Inference Protocol's REST binding (KServe V2 `/v2`), calling [`oip`]'s;
+//!   [`body`]: reading a request body within the size and time limits.
 //! - [`status`]: the **one** place where errors become `tonic::Status` and
 //!   where gRPC codes get their metric labels.
 //! - [`registry`]: the model repository on disk (`<name>/<version>/model.json`)
@@ -22,6 +23,7 @@
 //!
 //! It builds on [`crate::scoring`] and never imports `train` or linfa.
 
+pub mod body;
 pub mod config;
 pub mod grpc;
 pub mod http;

@@ -45,7 +45,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tonic::Status;
 
-use crate::serve::http::BodyLimits;
+use crate::serve::body::BodyLimits;
 use crate::serve::oip::InferenceService;
 use crate::serve::proto::inference as pb;
 use crate::serve::proto::inference::grpc_inference_service_server::GrpcInferenceService;
@@ -699,7 +699,7 @@ async fn infer(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let read = crate::serve::http::read_limited(body, api.body).await;
+    let read = crate::serve::body::read_limited(body, api.body).await;
     let prepared = read.and_then(|bytes| {
         let (json_part, binary) = split_body(&parts.headers, &bytes)?;
         let body: InferBody = serde_json::from_slice(&json_part)

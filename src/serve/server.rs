@@ -322,7 +322,7 @@ pub async fn serve(
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(addr = %addr, tls = tls.is_some(), "HTTP/JSON API listening");
             }
-            let body = crate::serve::http::BodyLimits {
+            let body = crate::serve::body::BodyLimits {
                 max_bytes: settings.max_message_bytes,
                 read_timeout: settings.http_read_timeout,
             };

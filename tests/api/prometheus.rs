@@ -36,11 +36,11 @@ async fn metrics_show_requests_latency_scores_and_fallbacks() {
             "/metrics lacks {needle:?}:\n{text}"
         )
     };
-    has(r#"leadscore_requests_total{rpc="Score",model="leads",version="2",code="OK"}"#);
-    has(r#"leadscore_requests_total{rpc="Explain",model="leads",version="2",code="OK"}"#);
+    has(r#"leadscore_requests_total{protocol="grpc",rpc="Score",model="leads",version="2",code="OK"}"#);
+    has(r#"leadscore_requests_total{protocol="grpc",rpc="Explain",model="leads",version="2",code="OK"}"#);
     has(r#"code="InvalidArgument""#);
     has(
-        r#"leadscore_request_duration_seconds_bucket{rpc="Score",model="leads",version="2",le="0.00025"}"#,
+        r#"leadscore_request_duration_seconds_bucket{protocol="grpc",rpc="Score",model="leads",version="2",le="0.00025"}"#,
     );
     has(r#"leadscore_leads_scored_total{rpc="Score",model="leads",version="2"}"#);
     has(r#"leadscore_score_probability_bucket{model="leads",version="2",le="0.5"}"#);
