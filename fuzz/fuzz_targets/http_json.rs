@@ -21,9 +21,17 @@ fuzz_target!(|data: &[u8]| {
             .decode("leadscore.v1.ScoreRequest", &json)
             .expect("encoded JSON decodes");
         // Maps encode in hash order and NaN != NaN: compare what is ordered.
-        let ids = |r: &ScoreRequest| r.leads.iter().map(|l| l.lead_id.clone()).collect::<Vec<_>>();
+        let ids = |r: &ScoreRequest| {
+            r.leads
+                .iter()
+                .map(|l| l.lead_id.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&again), ids(&request));
-        assert_eq!((again.model, again.version), (request.model, request.version));
+        assert_eq!(
+            (again.model, again.version),
+            (request.model, request.version)
+        );
     }
     let _ = codec.decode::<ExplainRequest>("leadscore.v1.ExplainRequest", data);
 });

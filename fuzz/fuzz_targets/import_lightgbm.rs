@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let width = imported.features.len();
-    imported.model.validate(width).expect("a parsed model validates");
+    imported
+        .model
+        .validate(width)
+        .expect("a parsed model validates");
     for fill in [f64::NAN, 0.0, 1.0] {
         let row = vec![fill; width];
         let margin = imported.model.margin(&row);
@@ -24,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
         let mut phi = vec![0.0; width];
         imported.model.tree_shap(&row, &mut phi);
         let sum = imported.model.expected_value() + phi.iter().sum::<f64>();
-        assert!((sum - margin).abs() <= 1e-6 * (1.0 + margin.abs()), "{sum} vs {margin}");
+        assert!(
+            (sum - margin).abs() <= 1e-6 * (1.0 + margin.abs()),
+            "{sum} vs {margin}"
+        );
     }
 });

@@ -67,16 +67,54 @@ pub fn base_model() -> &'static ScoringModel {
 /// by the real `InferenceService` over a registry holding the base model
 /// (named `m`, version 1).
 pub fn oip_infer(data: &[u8]) {
-    use leadscore::serve::proto::inference::grpc_inference_service_server::GrpcInferenceService;
     use leadscore::serve::proto::inference::ModelInferRequest;
+    let Ok(request) = ModelInferRequest::decode(data) else {
+        return;
+    };
+    answer_infer(request);
+}
+
+/// `v2_rest_infer`: arbitrary bytes as a KServe V2 REST infer body. The first
+/// byte chooses the binary tensor extension (odd: the next two bytes, modulo
+/// the rest's length + 2, are `Inference-Header-Content-Length`, which may
+/// be out of range); the rest is the body. `oip_rest::decode_infer` must
+/// refuse it with a field error or produce a request the real
+/// `InferenceService` answers without an internal error.
+pub fn v2_rest_infer(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let mut headers = http::HeaderMap::new();
+    let mut body = rest;
+    if first & 1 == 1 && rest.len() >= 2 {
+        let length = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        body = &rest[2..];
+        let length = length % (body.len() + 2);
+        headers.insert(
+            "inference-header-content-length",
+            http::HeaderValue::from(length),
+        );
+    }
+    let bytes = bytes::Bytes::copy_from_slice(body);
+    match leadscore::serve::oip_rest::decode_infer("m".into(), String::new(), &headers, &bytes) {
+        Err(leadscore::serve::status::ServiceError::InvalidField { field, message }) => {
+            assert!(!field.is_empty() && !message.is_empty());
+        }
+        Err(other) => panic!("a body is refused with a field error, not {other:?}"),
+        Ok((request, _binary_outputs)) => answer_infer(request),
+    }
+}
+
+/// Answers `request` with the real `InferenceService` over a registry holding
+/// the base model (named `m`, version 1); no request may be an internal error,
+/// and every probability returned is one per row, strictly inside (0, 1).
+fn answer_infer(request: leadscore::serve::proto::inference::ModelInferRequest) {
+    use leadscore::serve::proto::inference::grpc_inference_service_server::GrpcInferenceService;
     struct Fixture {
         runtime: tokio::runtime::Runtime,
         service: leadscore::serve::oip::InferenceService,
     }
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    let Ok(request) = ModelInferRequest::decode(data) else {
-        return;
-    };
     let fixture = FIXTURE.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("leadscore-fuzz-oip-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("m/1")).expect("temp model dir");

@@ -693,6 +693,27 @@ fn from_grpc_response(
     (body, tail)
 }
 
+/// A V2 REST infer body (JSON, or JSON plus binary tensors when the
+/// `Inference-Header-Content-Length` header is set) as the OIP protobuf request
+/// for `model`/`version`, with which outputs the caller wants as binary.
+/// Every malformed body is a [`ServiceError::InvalidField`] naming the field;
+/// fuzzed by `fuzz/fuzz_targets/v2_rest_infer.rs`.
+pub fn decode_infer(
+    model: String,
+    version: String,
+    headers: &http::HeaderMap,
+    bytes: &Bytes,
+) -> Result<(pb::ModelInferRequest, Vec<bool>), ServiceError> {
+    let (json_part, binary) = split_body(headers, bytes)?;
+    let body: InferBody = serde_json::from_slice(&json_part)
+        .map_err(|e| invalid("body", format!("body: not a V2 inference request: {e}")))?;
+    let path = ModelPath {
+        name: model,
+        version,
+    };
+    to_grpc_request(path, body, binary)
+}
+
 async fn infer(
     State(api): State<Arc<RestApi>>,
     Path(path): Path<ModelPath>,
@@ -700,12 +721,8 @@ async fn infer(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let read = crate::serve::body::read_limited(body, api.body).await;
-    let prepared = read.and_then(|bytes| {
-        let (json_part, binary) = split_body(&parts.headers, &bytes)?;
-        let body: InferBody = serde_json::from_slice(&json_part)
-            .map_err(|e| invalid("body", format!("body: not a V2 inference request: {e}")))?;
-        to_grpc_request(path, body, binary)
-    });
+    let prepared =
+        read.and_then(|bytes| decode_infer(path.name, path.version, &parts.headers, &bytes));
     let (message, binary_outputs) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {

@@ -78,6 +78,11 @@ fn oip_infer_corpus() {
 }
 
 #[test]
+fn v2_rest_infer_corpus() {
+    replay("v2_rest_infer", harness::v2_rest_infer);
+}
+
+#[test]
 fn csv_reader_corpus() {
     replay("csv_reader", harness::csv_reader);
 }
@@ -160,4 +165,42 @@ fn median_outside_range_artifact_is_refused_or_scores_finite() {
             LeadInput::Dense(vec![5.0, 1.0, 1.0]),
         ],
     );
+}
+
+/// The `v2_rest_infer` seeds reach both outcomes: the JSON and binary seeds
+/// decode into a request for the model, the truncated one is a field error.
+#[test]
+fn v2_rest_infer_seeds_decode_or_name_the_field() {
+    let seeds = inputs("v2_rest_infer");
+    let decode = |name: &str| {
+        let (_, data) = seeds
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .unwrap_or_else(|| panic!("seed {name}"));
+        let mut headers = http::HeaderMap::new();
+        let mut body = &data[1..];
+        if data[0] & 1 == 1 {
+            let length = usize::from(u16::from_le_bytes([body[0], body[1]]));
+            body = &body[2..];
+            headers.insert("inference-header-content-length", length.into());
+        }
+        leadscore::serve::oip_rest::decode_infer(
+            "m".into(),
+            String::new(),
+            &headers,
+            &bytes::Bytes::copy_from_slice(body),
+        )
+    };
+    let (request, binary) = decode("json_nested").expect("JSON seed decodes");
+    assert_eq!(request.inputs[0].shape, vec![2, 6]);
+    assert_eq!(binary, vec![false, false]);
+    let (request, binary) = decode("binary_in").expect("binary seed decodes");
+    assert_eq!(request.raw_input_contents[0].len(), 48);
+    assert_eq!(binary, vec![true]);
+    match decode("not_json") {
+        Err(leadscore::serve::status::ServiceError::InvalidField { field, .. }) => {
+            assert_eq!(field, "body")
+        }
+        other => panic!("truncated JSON must be a field error on body, got {other:?}"),
+    }
 }

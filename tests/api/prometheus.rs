@@ -36,8 +36,12 @@ async fn metrics_show_requests_latency_scores_and_fallbacks() {
             "/metrics lacks {needle:?}:\n{text}"
         )
     };
-    has(r#"leadscore_requests_total{protocol="grpc",rpc="Score",model="leads",version="2",code="OK"}"#);
-    has(r#"leadscore_requests_total{protocol="grpc",rpc="Explain",model="leads",version="2",code="OK"}"#);
+    has(
+        r#"leadscore_requests_total{protocol="grpc",rpc="Score",model="leads",version="2",code="OK"}"#,
+    );
+    has(
+        r#"leadscore_requests_total{protocol="grpc",rpc="Explain",model="leads",version="2",code="OK"}"#,
+    );
     has(r#"code="InvalidArgument""#);
     has(
         r#"leadscore_request_duration_seconds_bucket{protocol="grpc",rpc="Score",model="leads",version="2",le="0.00025"}"#,
