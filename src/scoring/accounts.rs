@@ -577,6 +577,18 @@ impl EngagementRule {
         }
     }
 
+    /// Engaged = any behaviour only: a lead with a behavioural value above 0
+    /// (for a model trained from events, an event in the last 30 days; see
+    /// [`crate::scoring::events::EventDefinition::account_windows`]). Its
+    /// `min_probability` is 1, which no served probability reaches (they
+    /// are strictly inside (0, 1)).
+    pub fn activity_only() -> Self {
+        Self {
+            min_probability: 1.0,
+            any_behaviour: true,
+        }
+    }
+
     /// Whether a lead with this probability and these behavioural values
     /// (NaN = missing, never engaging) is engaged.
     pub fn is_engaged(&self, probability: f64, behavioural: &[f64]) -> bool {

@@ -42,6 +42,9 @@ pub const DEFAULT_HALF_LIFE_DAYS: f64 = 14.0;
 /// Windows (days) of the default counts.
 pub const DEFAULT_WINDOWS: [u32; 3] = [7, 30, 90];
 
+/// Length of the account-level windows ([`EventDefinition::account_windows`]).
+pub const ACCOUNT_WINDOW_DAYS: u32 = 30;
+
 /// The definition stored in `model.json` as `"events"` and shown by GetModel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -461,6 +464,24 @@ impl EventDefinition {
         Ok(())
     }
 
+    /// The account-level windows: per event type, its `count` feature over
+    /// the last [`ACCOUNT_WINDOW_DAYS`] days, in definition order. Counts add
+    /// up, so summed over an account's contacts they are the account's events
+    /// of that type in the window, the maximum is its most active contact's,
+    /// and a contact with any of them above 0 is an *engaged contact of the
+    /// last 30 days*. The trainer makes them the account model's behavioural
+    /// features for a model trained from events, with
+    /// [`crate::scoring::accounts::EngagementRule::activity_only`].
+    pub fn account_windows(&self) -> Vec<&str> {
+        self.features
+            .iter()
+            .filter(|f| {
+                matches!(f.aggregate, Aggregate::Count { days, .. } if days == ACCOUNT_WINDOW_DAYS)
+            })
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+
     /// Feature names in order.
     pub fn feature_names(&self) -> impl Iterator<Item = &str> {
         self.features.iter().map(|f| f.name.as_str())
@@ -542,6 +563,8 @@ pub struct CompiledEvents {
     plans: Vec<Plan>,
     /// Event type → index, without comparing against every type.
     lookup: TypeLookup,
+    /// Feature name → index.
+    name_index: std::collections::HashMap<String, usize>,
 }
 
 /// Words of one `active_days` day set: a bit per day of the longest window.
@@ -641,11 +664,17 @@ pub struct EventScratch {
 impl CompiledEvents {
     fn new(event_types: Vec<String>, names: Vec<String>, plans: Vec<Plan>) -> Self {
         let lookup = TypeLookup::new(&event_types);
+        let name_index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
         Self {
             event_types,
             names,
             plans,
             lookup,
+            name_index,
         }
     }
 
@@ -1014,7 +1043,37 @@ pub struct LeadWindowValues {
     pub summary: EventSummary,
 }
 
+/// The window features of one lead as the server computes them: every
+/// feature's value in definition order (NaN: no value, left to the feature
+/// pipeline's imputation), without names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowValues {
+    /// One value per [`CompiledEvents::feature_names`] entry.
+    pub values: Vec<f64>,
+    /// What was counted besides.
+    pub summary: EventSummary,
+}
+
+impl WindowValues {
+    /// The features with a value, named, in definition order: exactly
+    /// [`CompiledEvents::lead_values`]'s `values`.
+    pub fn named(&self, compiled: &CompiledEvents) -> Vec<(String, f64)> {
+        compiled
+            .feature_names()
+            .iter()
+            .zip(&self.values)
+            .filter(|(_, v)| v.is_finite())
+            .map(|(n, v)| (n.clone(), *v))
+            .collect()
+    }
+}
+
 impl CompiledEvents {
+    /// The position of feature `name` in [`Self::feature_names`].
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.name_index.get(name).copied()
+    }
+
     /// The feature names, in the order [`Self::compute`] writes them.
     pub fn feature_names(&self) -> &[String] {
         &self.names
@@ -1068,6 +1127,16 @@ mod tests {
 
     fn value(d: &EventDefinition, out: &[f64], name: &str) -> f64 {
         out[d.feature_names().position(|n| n == name).expect(name)]
+    }
+
+    #[test]
+    fn account_windows_are_the_30_day_counts_of_each_type() {
+        let types: BTreeSet<String> = ["demo", "visit"].map(String::from).into();
+        let definition = EventDefinition::defaults(&types, &BTreeSet::new());
+        assert_eq!(
+            definition.account_windows(),
+            vec!["demo_count_30d", "visit_count_30d"]
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::scoring::accounts::{AccountFeatures, AccountModel, AccountModelError, EngagementRule};
 use crate::scoring::calibration::{Calibration, CalibrationError};
 use crate::scoring::events::{
-    Aggregate, CompiledEvents, EventDefinition, EventDefinitionError, LeadEventsError,
-    LeadWindowValues, RawEvent,
+    Aggregate, CompiledEvents, EventDefinition, EventDefinitionError, LeadEventsError, RawEvent,
+    WindowValues,
 };
 use crate::scoring::features::{
     EncodedLead, FeatureEncoding, FeatureError, FeaturePipeline, FeatureSpec, LeadInput,
@@ -688,33 +688,38 @@ impl ScoringModel {
         input: &mut LeadInput,
         events: &[RawEvent<'_>],
         as_of: Timestamp,
-    ) -> Result<LeadWindowValues, LeadEventsError> {
+    ) -> Result<WindowValues, LeadEventsError> {
         let compiled = self.events.as_ref().ok_or(LeadEventsError::NoDefinition)?;
         let LeadInput::Named(map) = input else {
             return Err(LeadEventsError::DenseInput);
         };
-        if let Some(name) = compiled
-            .feature_names()
-            .iter()
-            .find(|n| map.contains_key(n.as_str()))
-        {
+        // Few features are sent beside events: look each up among the
+        // computed ones, not every computed one among them.
+        if let Some(name) = map.keys().find(|n| compiled.feature_index(n).is_some()) {
             return Err(LeadEventsError::GivenTwice(name.clone()));
         }
-        let computed = compiled.lead_values(events, as_of);
-        for (name, value) in &computed.values {
-            let is_flag = compiled
-                .feature_names()
-                .iter()
-                .position(|n| n == name)
-                .is_some_and(|i| self.event_flags[i]);
+        let mut values = vec![0.0; compiled.width()];
+        let summary = compiled.compute(events, as_of, &mut values);
+        map.reserve(values.len());
+        for ((name, &value), &is_flag) in compiled
+            .feature_names()
+            .iter()
+            .zip(&values)
+            .zip(&self.event_flags)
+        {
+            // No value (days since the last visit of a lead that never
+            // visited): absent, so the pipeline imputes it as the trainer did.
+            if !value.is_finite() {
+                continue;
+            }
             let raw = if is_flag {
-                RawValue::Flag(*value != 0.0)
+                RawValue::Flag(value != 0.0)
             } else {
-                RawValue::Number(*value)
+                RawValue::Number(value)
             };
             map.insert(name.clone(), raw);
         }
-        Ok(computed)
+        Ok(WindowValues { values, summary })
     }
 
     /// The model's feature pipeline.
@@ -1420,7 +1425,11 @@ mod tests {
         let computed = model
             .add_event_features(&mut input, &events, day(21))
             .expect("computes");
-        assert_eq!(computed.values, vec![("total_visits".to_string(), 2.0)]);
+        assert_eq!(computed.values, vec![2.0]);
+        assert_eq!(
+            computed.named(model.events().expect("events")),
+            vec![("total_visits".to_string(), 2.0)]
+        );
         assert_eq!(computed.summary.after_as_of, 1);
         assert!(model.score(&input).is_ok());
         assert_eq!(

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::scoring::account_scoring::{self, AccountLead, AccountScore, AccountScores};
 use crate::scoring::accounts;
 use crate::scoring::batch::{map_rows_until, Deadline};
-use crate::scoring::events::{LeadEventsError, LeadWindowValues, RawEvent};
+use crate::scoring::events::{LeadEventsError, RawEvent, WindowValues};
 use crate::scoring::features::UsedValue;
 use crate::scoring::features::{FeatureKind, LeadInput, RawValue};
 use crate::scoring::model::{
@@ -300,6 +300,7 @@ impl LeadScoringService {
             explanations.iter().map(|e| &e.score),
         );
         let specs = job.loaded.model.pipeline().specs();
+        let events = job.loaded.model.events();
         let response = proto::ExplainResponse {
             model: job.loaded.name.clone(),
             version: job.loaded.version.to_string(),
@@ -307,7 +308,7 @@ impl LeadScoringService {
                 .leads
                 .into_iter()
                 .zip(explanations)
-                .map(|(lead, e)| explanation_to_proto(specs, lead, e, top_k))
+                .map(|(lead, e)| explanation_to_proto(specs, events, lead, e, top_k))
                 .collect(),
         };
         let bytes = prost::Message::encoded_len(&response);
@@ -334,6 +335,7 @@ impl LeadScoringService {
         };
         let one = prost::Message::encoded_len(&explanation_to_proto(
             job.loaded.model.pipeline().specs(),
+            job.loaded.model.events(),
             first.clone(),
             e,
             top_k,
@@ -363,6 +365,7 @@ fn too_large(leads: usize, bytes: usize, limit: usize) -> ServiceError {
 /// One lead's explanation on the wire; `top_k` 0 = every contribution.
 fn explanation_to_proto(
     specs: &[crate::scoring::features::FeatureSpec],
+    events: Option<&crate::scoring::events::CompiledEvents>,
     lead: ParsedLead,
     e: LeadExplanation,
     top_k: usize,
@@ -383,7 +386,8 @@ fn explanation_to_proto(
         events: lead.computed.as_ref().map(event_summary),
         computed_features: lead
             .computed
-            .map(|c| c.window.values.into_iter().collect())
+            .zip(events)
+            .map(|(c, compiled)| c.window.named(compiled).into_iter().collect())
             .unwrap_or_default(),
         lead_id: lead.lead_id,
         probability: e.score.probability,
@@ -590,7 +594,7 @@ pub struct WireEvents {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComputedEvents {
     /// Computed values and the event summary.
-    pub window: LeadWindowValues,
+    pub window: WindowValues,
     /// The as-of time used.
     pub as_of: Timestamp,
     /// Distinct unknown event types before `as_of` (at most 16).
@@ -694,7 +698,7 @@ pub fn parse_leads(
 /// As [`parse_leads`].
 pub fn parse_lead(
     index: usize,
-    lead: proto::Lead,
+    mut lead: proto::Lead,
     max_events_per_lead: usize,
 ) -> Result<ParsedLead, ServiceError> {
     let invalid = |field: String, message: &str| ServiceError::InvalidLead {
@@ -707,8 +711,12 @@ pub fn parse_lead(
         None
     } else {
         Some(
-            parse_events(&lead, max_events_per_lead)
-                .map_err(|(field, message)| invalid(field, &message))?,
+            parse_events(
+                std::mem::take(&mut lead.events),
+                &lead.as_of,
+                max_events_per_lead,
+            )
+            .map_err(|(field, message)| invalid(field, &message))?,
         )
     };
     let input = match (lead.features.is_empty(), lead.values.is_empty()) {
@@ -726,12 +734,13 @@ pub fn parse_lead(
             ))
         }
         (false, true) => {
-            let mut map = HashMap::with_capacity(lead.features.len());
-            for (name, value) in &lead.features {
-                let raw = match &value.kind {
-                    Some(proto::feature_value::Kind::Number(x)) => RawValue::Number(*x),
-                    Some(proto::feature_value::Kind::Category(c)) => RawValue::Category(c.clone()),
-                    Some(proto::feature_value::Kind::Flag(b)) => RawValue::Flag(*b),
+            let features = std::mem::take(&mut lead.features);
+            let mut map = HashMap::with_capacity(features.len());
+            for (name, value) in features {
+                let raw = match value.kind {
+                    Some(proto::feature_value::Kind::Number(x)) => RawValue::Number(x),
+                    Some(proto::feature_value::Kind::Category(c)) => RawValue::Category(c),
+                    Some(proto::feature_value::Kind::Flag(b)) => RawValue::Flag(b),
                     None => {
                         return Err(invalid(
                             format!("features[\"{name}\"]"),
@@ -739,7 +748,7 @@ pub fn parse_lead(
                         ))
                     }
                 };
-                map.insert(name.clone(), raw);
+                map.insert(name, raw);
             }
             LeadInput::Named(map)
         }
@@ -757,25 +766,26 @@ pub fn parse_lead(
 
 /// A wire lead's events and as-of time; the error names the field.
 fn parse_events(
-    lead: &proto::Lead,
+    wire: Vec<proto::Event>,
+    as_of: &str,
     max_events_per_lead: usize,
 ) -> Result<WireEvents, (String, String)> {
-    if lead.events.len() > max_events_per_lead {
+    if wire.len() > max_events_per_lead {
         return Err((
             "events".into(),
             format!(
                 "{} events; at most {max_events_per_lead} per lead (--max-events-per-lead)",
-                lead.events.len()
+                wire.len()
             ),
         ));
     }
-    let as_of = if lead.as_of.is_empty() {
+    let as_of = if as_of.is_empty() {
         Timestamp::now()
     } else {
-        parse_timestamp(&lead.as_of).map_err(|e| ("as_of".to_string(), e.to_string()))?
+        parse_timestamp(as_of).map_err(|e| ("as_of".to_string(), e.to_string()))?
     };
-    let mut events = Vec::with_capacity(lead.events.len());
-    for (j, event) in lead.events.iter().enumerate() {
+    let mut events = Vec::with_capacity(wire.len());
+    for (j, event) in wire.into_iter().enumerate() {
         if event.r#type.is_empty() {
             return Err((format!("events[{j}].type"), "empty event type".into()));
         }
@@ -789,7 +799,7 @@ fn parse_events(
                 ));
             }
         }
-        events.push((event.r#type.clone(), at, event.value));
+        events.push((event.r#type, at, event.value));
     }
     Ok(WireEvents { events, as_of })
 }

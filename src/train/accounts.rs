@@ -150,6 +150,58 @@ pub fn fit_account_model(
     Ok(model)
 }
 
+/// Penalties [`choose_account_l2`] tries (summed log loss, so 1 is weak
+/// and 1,000 strong for a thousand accounts).
+pub const ACCOUNT_L2_GRID: [f64; 6] = [0.1, 1.0, 10.0, 30.0, 100.0, 1000.0];
+
+/// Folds of [`choose_account_l2`].
+const ACCOUNT_L2_FOLDS: usize = 5;
+
+/// The L2 penalty of the account model, chosen by 5-fold cross-validation
+/// over the training accounts (fold = position mod 5, so deterministic):
+/// the [`ACCOUNT_L2_GRID`] value with the lowest out-of-fold log loss,
+/// `fallback` when no value could be evaluated (a fold with one class).
+/// Returns the penalty with its out-of-fold log loss (`None` for the fallback).
+pub fn choose_account_l2(
+    rows: &[AccountFeatures],
+    labels: &[bool],
+    numeric_features: &[&str],
+    fallback: f64,
+) -> (f64, Option<f64>) {
+    let mut best: Option<(f64, f64)> = None;
+    'grid: for &l2 in &ACCOUNT_L2_GRID {
+        let mut loss = 0.0;
+        for fold in 0..ACCOUNT_L2_FOLDS {
+            let (mut fit_rows, mut fit_labels, mut held_rows, mut held_labels) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (i, (row, label)) in rows.iter().zip(labels).enumerate() {
+                if i % ACCOUNT_L2_FOLDS == fold {
+                    held_rows.push(row);
+                    held_labels.push(*label);
+                } else {
+                    fit_rows.push(row.clone());
+                    fit_labels.push(*label);
+                }
+            }
+            let Ok(model) = fit_account_model(&fit_rows, &fit_labels, numeric_features, l2) else {
+                continue 'grid;
+            };
+            for (row, label) in held_rows.iter().zip(&held_labels) {
+                let p = model.probability(row).clamp(1e-15, 1.0 - 1e-15);
+                loss -= if *label { p.ln() } else { (1.0 - p).ln() };
+            }
+        }
+        let loss = loss / rows.len() as f64;
+        if best.is_none_or(|(_, b)| loss < b) {
+            best = Some((l2, loss));
+        }
+    }
+    match best {
+        Some((l2, loss)) => (l2, Some(loss)),
+        None => (fallback, None),
+    }
+}
+
 /// Fits `Σ logloss + l2/2 ‖w‖²` with the trainer's Newton solver
 /// ([`crate::train::linear::fit_logistic`] with unit weights); returns
 /// (weights, intercept).
@@ -364,6 +416,48 @@ mod tests {
             ..rule
         };
         assert!(!strict.is_engaged(0.1, &[5.0]));
+    }
+
+    #[test]
+    fn activity_only_engagement_ignores_the_score() {
+        let rule = EngagementRule::activity_only();
+        assert!(!rule.is_engaged(0.999_999, &[0.0, f64::NAN]));
+        assert!(rule.is_engaged(0.01, &[0.0, 1.0]));
+    }
+
+    #[test]
+    fn the_account_l2_is_the_grid_value_with_the_lowest_out_of_fold_loss() {
+        // Arrange: the planted accounts, and the same five folds by hand.
+        let (rows, labels) = planted(600, 11);
+        let numeric = ["sessions"];
+        let oof_loss = |l2: f64| {
+            let mut loss = 0.0;
+            for fold in 0..5 {
+                let fit: Vec<usize> = (0..rows.len()).filter(|i| i % 5 != fold).collect();
+                let fit_rows: Vec<AccountFeatures> = fit.iter().map(|&i| rows[i].clone()).collect();
+                let fit_labels: Vec<bool> = fit.iter().map(|&i| labels[i]).collect();
+                let model = fit_account_model(&fit_rows, &fit_labels, &numeric, l2).expect("fit");
+                for i in (0..rows.len()).filter(|i| i % 5 == fold) {
+                    let p = model.probability(&rows[i]).clamp(1e-15, 1.0 - 1e-15);
+                    loss -= if labels[i] { p.ln() } else { (1.0 - p).ln() };
+                }
+            }
+            loss / rows.len() as f64
+        };
+
+        // Act
+        let (l2, loss) = choose_account_l2(&rows, &labels, &numeric, 1.0);
+
+        // Assert
+        let loss = loss.expect("every fold has both classes");
+        assert!(ACCOUNT_L2_GRID.contains(&l2));
+        assert!((loss - oof_loss(l2)).abs() < 1e-12);
+        for other in ACCOUNT_L2_GRID {
+            assert!(loss <= oof_loss(other) + 1e-12, "{l2} beaten by {other}");
+        }
+        // One class only: nothing can be evaluated, the fallback is kept.
+        let (l2, loss) = choose_account_l2(&rows, &vec![true; rows.len()], &numeric, 7.0);
+        assert_eq!((l2, loss), (7.0, None));
     }
 
     fn log_loss(p: &[f64], y: &[bool]) -> f64 {

@@ -24,7 +24,7 @@ use crate::scoring::model::{
     FORMAT_VERSION,
 };
 use crate::scoring::stages::{FeatureValueRef, StageRules};
-use crate::train::accounts::fit_account_model;
+use crate::train::accounts::{choose_account_l2, fit_account_model};
 use crate::train::error::TrainError;
 use crate::train::evaluation;
 use crate::train::fit::{encode_rows, Candidates, FinalFit};
@@ -195,6 +195,7 @@ pub(crate) fn roll_up_accounts(
         .iter()
         .find(|b| b.name == "warm")
         .map_or(0.5, |b| b.min_probability);
+    let (behavioural, engagement) = account_behaviour(artifact, given, warm, notices);
     let fitted = fit_accounts(
         AccountInputs {
             prepared,
@@ -203,8 +204,8 @@ pub(crate) fn roll_up_accounts(
             train_idx: &split.train_idx,
             test_idx: &split.test_idx,
             probabilities: &row_probs,
-            engagement: EngagementRule::from_warm_band(warm),
-            behavioural: &given.behavioural_features,
+            engagement,
+            behavioural: &behavioural,
             key: account_key_description(given),
         },
         notices,
@@ -212,6 +213,54 @@ pub(crate) fn roll_up_accounts(
     artifact.account_model = Some(fitted.model);
     artifact.engagement = Some(fitted.engagement);
     Some(fitted.summary)
+}
+
+/// What the account model counts as behaviour, and who is engaged.
+///
+/// Named `behavioural_features` win, with the warm-band rule
+/// ([`EngagementRule::from_warm_band`]). Else, for a model trained from
+/// events, the **account-level windows**
+/// ([`crate::scoring::events::EventDefinition::account_windows`]: each event
+/// type's count in the last 30 days, which summed over the contacts are the
+/// account's 30-day counts) with [`EngagementRule::activity_only`], so
+/// `engaged_contacts` is the contacts with an event in the last 30 days.
+/// Else every numeric feature (empty list) with the warm-band rule.
+fn account_behaviour(
+    artifact: &ModelArtifact,
+    given: &TrainSettings,
+    warm: f64,
+    notices: &mut Vec<String>,
+) -> (Vec<String>, EngagementRule) {
+    if !given.behavioural_features.is_empty() {
+        return (
+            given.behavioural_features.clone(),
+            EngagementRule::from_warm_band(warm),
+        );
+    }
+    let windows: Vec<String> = artifact
+        .events
+        .as_ref()
+        .map(|events| {
+            events
+                .account_windows()
+                .into_iter()
+                .filter(|name| artifact.features.iter().any(|f| f.name == *name))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if windows.is_empty() {
+        return (Vec::new(), EngagementRule::from_warm_band(warm));
+    }
+    notices.push(format!(
+        "account model: account-level windows from events ({} event types' counts in the \
+         last {} days, summed and maximised over each account's contacts); an engaged \
+         contact is one with an event in those {} days",
+        windows.len(),
+        crate::scoring::events::ACCOUNT_WINDOW_DAYS,
+        crate::scoring::events::ACCOUNT_WINDOW_DAYS,
+    ));
+    (windows, EngagementRule::activity_only())
 }
 
 /// The last touch: the stage rules go in, and the artifact is validated as
@@ -349,7 +398,8 @@ fn fit_accounts(a: AccountInputs, notices: &mut Vec<String>) -> Option<FittedAcc
         return None;
     }
     let numeric: Vec<&str> = lens.numeric.iter().map(String::as_str).collect();
-    let model = match fit_account_model(&train_rows, &train_labels, &numeric, p.params.l2) {
+    let (l2, _) = choose_account_l2(&train_rows, &train_labels, &numeric, p.params.l2);
+    let model = match fit_account_model(&train_rows, &train_labels, &numeric, l2) {
         Ok(model) => model,
         Err(e) => {
             notices.push(format!(

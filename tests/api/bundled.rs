@@ -1,7 +1,9 @@
 //! The models bundled in `models/` load, meet their quality bar, and score:
 //! the default is the newest version of `x_education` (gbdt, calibrated).
 
-use leadscore::serve::proto::{ExplainRequest, GetModelRequest, Lead, ScoreRequest};
+use leadscore::serve::proto::{
+    ExplainRequest, GetModelRequest, Lead, ScoreAccountsRequest, ScoreRequest,
+};
 
 use crate::helpers::{cat, num, settings, spawn_with};
 
@@ -196,4 +198,68 @@ async fn the_bundled_events_model_scores_a_lead_from_its_raw_events() {
         .expect("GetModel")
         .into_inner();
     assert_eq!(default.name, "x_education");
+}
+
+#[tokio::test]
+async fn the_bundled_events_model_rolls_accounts_up_from_30_day_windows() {
+    // Arrange: two contacts of one company, one active in the 30 days before
+    // as_of, one whose only events are older; and the artifact's account model.
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let artifact: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(models.join("leadforge_events/2/model.json")).expect("read model"),
+    )
+    .expect("model.json");
+    let numeric = artifact["account_model"]["numeric_features"]
+        .as_array()
+        .expect("account-level windows");
+    assert!(!numeric.is_empty());
+    assert!(numeric
+        .iter()
+        .all(|n| n.as_str().is_some_and(|n| n.ends_with("_count_30d"))));
+    assert_eq!(artifact["engagement"]["min_probability"], 1.0);
+    let app = spawn_with(settings(&models), None).await;
+    let event = |t: &str, time: &str| leadscore::serve::proto::Event {
+        r#type: t.into(),
+        time: time.into(),
+        value: None,
+    };
+    let lead = |id: &str, evs: Vec<leadscore::serve::proto::Event>| Lead {
+        lead_id: id.into(),
+        account_id: "acme".into(),
+        features: [("industry".to_string(), cat("logistics"))].into(),
+        events: evs,
+        as_of: "2024-03-01".into(),
+        ..Default::default()
+    };
+    let active = vec![
+        event("sales_demo", "2024-02-20"),
+        event("sales_demo", "2024-02-27"),
+        event("session_pricing_page", "2024-02-26"),
+    ];
+    let stale = vec![event("sales_demo", "2024-01-10")];
+
+    // Act
+    let response = app
+        .client()
+        .score_accounts(ScoreAccountsRequest {
+            model: "leadforge_events".into(),
+            leads: vec![lead("a", active), lead("b", stale)],
+            ..Default::default()
+        })
+        .await
+        .expect("ScoreAccounts")
+        .into_inner();
+
+    // Assert: one engaged contact of two; the account's 30-day demo count
+    // (2, the stale one outside the window) is one of its reasons.
+    assert_eq!(response.version, "2");
+    let account = &response.accounts[0];
+    assert_eq!((account.contacts, account.engaged_contacts), (2, 1));
+    assert!(!account.fallback);
+    let demos = account
+        .reasons
+        .iter()
+        .find(|r| r.feature == "sum_sales_demo_count_30d")
+        .unwrap_or_else(|| panic!("no 30-day demo window in {:?}", account.reasons));
+    assert_eq!(demos.value, "2", "{demos:?}");
 }

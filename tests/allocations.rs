@@ -1,0 +1,152 @@
+//! Proof of "no allocation per window" (issue 18): computing a lead's
+//! window features from its events allocates nothing once the thread's
+//! scratch space has grown to the leads' size, however many windows the
+//! definition has.
+//!
+//! A separate test binary because it installs a counting global allocator
+//! (the library itself forbids `unsafe`; this file needs it for the
+//! `GlobalAlloc` impl, which only forwards to the system allocator and counts).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use leadscore::scoring::events::{Aggregate, EventDefinition, RawEvent, WindowFeature};
+use leadscore::scoring::time::{Timestamp, MS_PER_DAY};
+
+/// Forwards to [`System`] and counts allocations and reallocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const TYPES: [&str; 5] = [
+    "page_view",
+    "demo_action",
+    "report_created",
+    "email_open",
+    "meeting",
+];
+
+/// `n` events of the five types spread over the 120 days before `as_of`,
+/// with values, a few after it (deterministic).
+fn history(n: usize, seed: u64, as_of: i64) -> Vec<RawEvent<'static>> {
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    (0..n)
+        .map(|_| RawEvent {
+            event_type: TYPES[(next() % 5) as usize],
+            at: Timestamp(as_of + 2 * MS_PER_DAY - (next() as i64 % (122 * MS_PER_DAY))),
+            value: Some((next() % 600) as f64),
+        })
+        .collect()
+}
+
+/// Allocations made by `f`.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+#[test]
+fn computing_window_features_allocates_nothing_per_lead_or_window() {
+    // Arrange: the defaults of five types (45 windows) and a wider definition
+    // with every window length up to a year and ratios (more windows, same
+    // events), 64 leads of 200 events each.
+    let types: BTreeSet<String> = TYPES.iter().map(|t| t.to_string()).collect();
+    let small = EventDefinition::defaults(&types, &types);
+    let mut wide = small.clone();
+    for t in TYPES {
+        for days in [1, 3, 14, 60, 180, 366] {
+            wide.features.push(WindowFeature {
+                name: format!("{t}_count_{days}d_extra"),
+                aggregate: Aggregate::Count {
+                    event: t.to_string(),
+                    days,
+                },
+            });
+            wide.features.push(WindowFeature {
+                name: format!("{t}_active_days_{days}d_extra"),
+                aggregate: Aggregate::ActiveDays {
+                    event: t.to_string(),
+                    days,
+                },
+            });
+        }
+        wide.features.push(WindowFeature {
+            name: format!("{t}_1_over_366"),
+            aggregate: Aggregate::Ratio {
+                numerator: format!("{t}_count_1d_extra"),
+                denominator: format!("{t}_count_366d_extra"),
+            },
+        });
+    }
+    wide.validate().expect("a valid wide definition");
+    let as_of = 20_000 * MS_PER_DAY;
+    let leads: Vec<Vec<RawEvent<'static>>> = (0..64).map(|s| history(200, s, as_of)).collect();
+
+    for definition in [&small, &wide] {
+        let compiled = definition.compile();
+        let mut out = vec![0.0; compiled.width()];
+        // The thread's scratch space (per-type event buckets) is made by the
+        // first lead and grows to the largest lead's events of a type: a few
+        // allocations in the first pass, none per window.
+        let warm_up = allocations(|| {
+            for lead in &leads {
+                compiled.compute(lead, Timestamp(as_of), &mut out);
+            }
+        });
+        assert!(warm_up <= 2 * TYPES.len() + 4, "{warm_up} allocations to warm up");
+
+        // Act
+        let mut used = 0;
+        let counted = allocations(|| {
+            for lead in &leads {
+                used += compiled.compute(lead, Timestamp(as_of), &mut out).used;
+            }
+        });
+
+        // Assert
+        assert!(used > 64 * 150, "the events were read: {used}");
+        assert!(out.iter().any(|v| *v > 0.0));
+        assert_eq!(
+            counted,
+            0,
+            "{} allocations computing {} windows for {} leads",
+            counted,
+            compiled.width(),
+            leads.len()
+        );
+    }
+}
