@@ -7,8 +7,9 @@
 Starts the server on free ports over `models/`, warms both paths up, then
 sends N sequential Score requests of the same lead over each protocol (one
 keep-alive connection each) and reads the server's utime+stime from
-/proc/<pid>/stat before and after each phase. Prints µs of server CPU per
-request and the ratio HTTP/gRPC.
+/proc/<pid>/stat before and after each phase, in --rounds interleaved rounds.
+Prints µs of server CPU per request and the ratio HTTP/gRPC per round, then
+their medians and ranges.
 """
 import argparse
 import os
@@ -42,7 +43,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--server", default="./target/release/leadscore-server")
     p.add_argument("--models", default="models")
-    p.add_argument("-n", type=int, default=5000)
+    p.add_argument("-n", type=int, default=5000, help="requests per protocol per round")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds (gRPC then HTTP/JSON each round)")
     a = p.parse_args()
     gport, hport = free_port(), free_port()
     server = subprocess.Popen([a.server, "--grpc-addr", f"127.0.0.1:{gport}",
@@ -88,15 +91,29 @@ def main():
 
         grpc_phase(200)
         http_phase(200)
-        results = {}
-        for name, phase in (("grpc", grpc_phase), ("http", http_phase)):
-            before = cpu_seconds(server.pid)
-            phase(a.n)
-            results[name] = (cpu_seconds(server.pid) - before) / a.n * 1e6
-        print(f"server CPU per Score of one lead over {a.n} requests:")
-        print(f"  gRPC      {results['grpc']:8.1f} us")
-        print(f"  HTTP/JSON {results['http']:8.1f} us")
-        print(f"  ratio     {results['http'] / max(results['grpc'], 1e-9):8.2f}x")
+        rounds = []
+        for _ in range(a.rounds):
+            results = {}
+            for name, phase in (("grpc", grpc_phase), ("http", http_phase)):
+                before = cpu_seconds(server.pid)
+                phase(a.n)
+                results[name] = (cpu_seconds(server.pid) - before) / a.n * 1e6
+            results["ratio"] = results["http"] / max(results["grpc"], 1e-9)
+            rounds.append(results)
+            print(f"round {len(rounds)}: gRPC {results['grpc']:.1f} us, "
+                  f"HTTP/JSON {results['http']:.1f} us, ratio {results['ratio']:.2f}x")
+
+        def median_range(key):
+            values = sorted(r[key] for r in rounds)
+            return values[len(values) // 2], values[0], values[-1]
+
+        print(f"server CPU per Score of one lead, {a.n} requests per protocol, "
+              f"{a.rounds} interleaved rounds (median, range):")
+        for key, label in (("grpc", "gRPC     "), ("http", "HTTP/JSON")):
+            m, lo, hi = median_range(key)
+            print(f"  {label} {m:8.1f} us  ({lo:.1f}-{hi:.1f})")
+        m, lo, hi = median_range("ratio")
+        print(f"  ratio     {m:8.2f}x  ({lo:.2f}-{hi:.2f})")
     finally:
         server.terminate()
         server.wait()
