@@ -127,7 +127,10 @@ fn computing_window_features_allocates_nothing_per_lead_or_window() {
                 compiled.compute(lead, Timestamp(as_of), &mut out);
             }
         });
-        assert!(warm_up <= 2 * TYPES.len() + 4, "{warm_up} allocations to warm up");
+        assert!(
+            warm_up <= 2 * TYPES.len() + 4,
+            "{warm_up} allocations to warm up"
+        );
 
         // Act
         let mut used = 0;

@@ -372,3 +372,50 @@ async fn slow_clients_are_cut_off_after_the_read_timeout() {
         .expect("GET");
     assert_eq!(ok.status(), 200);
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_http_request_finish_and_refuses_new_ones() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange: a request whose body is half sent when shutdown begins.
+    let mut app = spawn_app().await;
+    let body = json!({"leads": [lead_json("drain-1")]}).to_string();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(app.http_addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(first).await.expect("write half");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    // Act: shut down, then finish the body.
+    app.trigger_shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stream.write_all(rest).await.expect("write the rest");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes within 10 s")
+    .expect("read");
+
+    // Assert: the in-flight request was scored; a new connection is refused
+    // once the listener has stopped.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("drain-1"), "{answer}");
+    let refused = reqwest::Client::new()
+        .get(format!("http://{}/v2/health/live", app.http_addr))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a new HTTP request after shutdown: {refused:?}"
+    );
+}
