@@ -19,20 +19,24 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, SerializeOptions};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 use tonic::Status;
 
-use crate::serve::body::{bad_body, read_limited, BodyLimits};
+use crate::serve::body::{bad_body, read_first_line, read_limited, refuse, too_slow, BodyLimits};
 use crate::serve::grpc::{Call, LeadScoringService};
-use crate::serve::limits::{ConcurrencyLimitLayer, DeadlineLayer};
-use crate::serve::metrics::Protocol;
+use crate::serve::limits::{ConcurrencyLimitLayer, Deadline, DeadlineLayer};
+use crate::serve::metrics::{Protocol, RpcName};
+use crate::serve::ndjson::{Line, LineSplitter};
 use crate::serve::oip::InferenceService;
 use crate::serve::proto;
 use crate::serve::proto::lead_scoring_server::LeadScoring;
@@ -41,16 +45,20 @@ use crate::serve::status::{http_error, ServiceError};
 /// Content type of bulk scoring: one JSON message per line.
 pub const NDJSON: &str = "application/x-ndjson";
 
-/// Every `/v1` route of [`router`] as (method, path); with
-/// [`crate::serve::oip_rest::ROUTES`], what `docs/openapi.yaml` must list.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/v1/score"),
-    ("post", "/v1/explain"),
-    ("post", "/v1/score-accounts"),
-    ("post", "/v1/score:stream"),
-    ("get", "/v1/models"),
-    ("get", "/v1/models/{name}"),
+/// Every `/v1` route of [`router`] as (method, path, the gRPC method it
+/// calls: its `rpc` metric label); with [`crate::serve::oip_rest::ROUTES`],
+/// what `docs/openapi.yaml` must list.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("post", "/v1/score", "Score"),
+    ("post", "/v1/explain", "Explain"),
+    ("post", "/v1/score-accounts", "ScoreAccounts"),
+    ("post", "/v1/score:stream", STREAM_RPC),
+    ("get", "/v1/models", "ListModels"),
+    ("get", "/v1/models/{name}", "GetModel"),
 ];
+
+/// The RPC of the one streamed route, `POST /v1/score:stream`.
+const STREAM_RPC: &str = "ScoreStream";
 
 /// What every HTTP handler shares.
 #[derive(Debug)]
@@ -146,7 +154,26 @@ fn encode_with<M: Message>(
     Ok(out)
 }
 
-/// The HTTP/JSON routes, wrapped in the shared limit and deadline layers.
+/// The `/v1` routes and the V2 REST routes, with the layers every request
+/// meets, outermost first:
+///
+/// 1. `mark_http`: the `protocol` metric label;
+/// 2. `request_id`: the caller's `x-request-id` (or a fresh one) on the
+///    request and on *every* answer: the handlers', the layers' 429 and 504,
+///    the 404 of an unknown route and the 405 of a wrong method;
+/// 3. `grpc_status_to_http`: gRPC-style refusals of the layers as HTTP errors;
+///
+/// then, for a matched route and method only:
+///
+/// 4. `name_rpc`: the route's gRPC method as the `rpc` metric label
+///    ([`RpcName`]), never a part of the path;
+/// 5. [`DeadlineLayer`]: the request's deadline, counted from its arrival;
+/// 6. `read_body`: the body, within `--max-message-bytes` and
+///    `--http-read-timeout` (for `score:stream`, its first line), read
+///    *before* the request takes a concurrency slot, so a slow client holds none;
+/// 7. `admit`: a slot of the concurrency limit shared with gRPC (health
+///    probes need none), held while the request is worked on: for
+///    `score:stream`, until its last line is answered.
 ///
 /// # Errors
 /// [`CodecError`] when the embedded descriptor set does not decode (a bug).
@@ -158,6 +185,8 @@ pub fn router(
     deadline: DeadlineLayer,
     draining: watch::Receiver<bool>,
 ) -> Result<Router, CodecError> {
+    use axum::middleware::{from_fn, from_fn_with_state, map_request, map_response};
+
     let pool = JsonCodec::new()?.pool;
     let v2 = crate::serve::oip_rest::routes(inference, pool.clone(), body, draining);
     let api = Arc::new(HttpApi {
@@ -174,11 +203,15 @@ pub fn router(
         .route("/v1/models/{name}", get(get_model))
         .with_state(api)
         .merge(v2)
+        .route_layer(from_fn_with_state(concurrency, admit))
+        .route_layer(from_fn_with_state(body, read_body))
+        .route_layer(deadline)
+        .route_layer(from_fn(name_rpc))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(deadline)
-        .layer(concurrency)
-        .layer(axum::middleware::map_response(grpc_status_to_http))
-        .layer(axum::middleware::map_request(mark_http)))
+        .layer(map_response(grpc_status_to_http))
+        .layer(from_fn(request_id))
+        .layer(map_request(mark_http)))
 }
 
 /// Marks a request as HTTP for the `protocol` metric label (outermost layer,
@@ -186,6 +219,113 @@ pub fn router(
 async fn mark_http(mut request: Request) -> Request {
     request.extensions_mut().insert(Protocol::Http);
     request
+}
+
+/// The header carrying the request id, as in gRPC.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Gives the request an id, the caller's when usable (1 to 128 visible
+/// characters, as gRPC takes it) or a fresh one, which the handlers then see
+/// and log; and puts it on the answer, whoever made the answer.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|v| v.to_str().is_ok_and(|s| !s.is_empty() && s.len() <= 128))
+        .cloned()
+        .unwrap_or_else(|| {
+            // 16 hex digits, as gRPC's fresh ids.
+            http::HeaderValue::try_from(format!("{:016x}", rand::random::<u64>()))
+                .unwrap_or(http::HeaderValue::from_static("-"))
+        });
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().entry(REQUEST_ID).or_insert(id);
+    response
+}
+
+/// The gRPC method (the `rpc` label) of the route in [`ROUTES`] or
+/// [`crate::serve::oip_rest::ROUTES`] that `method` and `path` match, a
+/// `{...}` segment of the route matching any one segment; literal routes are
+/// listed before the templates they overlap (`/v2/models/stats`).
+pub fn rpc_of_route(method: &http::Method, path: &str) -> Option<&'static str> {
+    let method = if method == http::Method::HEAD {
+        "get"
+    } else {
+        method.as_str()
+    };
+    let matches = |template: &str| {
+        let mut given = path.split('/');
+        let mut wanted = template.split('/');
+        loop {
+            match (wanted.next(), given.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w == g || (w.starts_with('{') && !g.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    };
+    ROUTES
+        .iter()
+        .chain(crate::serve::oip_rest::ROUTES)
+        .find(|(m, template, _)| m.eq_ignore_ascii_case(method) && matches(template))
+        .map(|(_, _, rpc)| *rpc)
+}
+
+/// Names the request's RPC from its route (a route layer: only requests
+/// that matched a route and method get here).
+async fn name_rpc(mut request: Request, next: Next) -> Response {
+    let rpc = rpc_of_route(request.method(), request.uri().path()).unwrap_or("unknown");
+    request.extensions_mut().insert(RpcName(rpc));
+    next.run(request).await
+}
+
+/// Reads the body of a POST before the request takes a slot: whole for the
+/// unary routes, up to its first line for `score:stream` (the rest streams).
+async fn read_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    if request.method() != http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let streamed = parts.extensions.get::<RpcName>() == Some(&RpcName(STREAM_RPC));
+    let read = if streamed {
+        read_first_line(body, limits).await
+    } else {
+        read_limited(body, limits).await.map(Body::from)
+    };
+    match read {
+        Ok(body) => next.run(Request::from_parts(parts, body)).await,
+        Err(err) => refuse(parts, err),
+    }
+}
+
+/// A concurrency slot held by an HTTP request, in its extensions, so that
+/// work outliving the handler's future (the `score:stream` writer) keeps it.
+#[derive(Debug, Clone)]
+struct Admitted {
+    _slot: Arc<OwnedSemaphorePermit>,
+}
+
+/// Takes a slot of the concurrency limit shared with gRPC (health probes
+/// need none), or answers 429 with `Retry-After`.
+async fn admit(
+    State(limit): State<ConcurrencyLimitLayer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match limit.admit(request.uri().path(), request.extensions()) {
+        Ok(None) => next.run(request).await,
+        Ok(Some(permit)) => {
+            let slot = Admitted {
+                _slot: Arc::new(permit),
+            };
+            request.extensions_mut().insert(slot.clone());
+            let response = next.run(request).await;
+            drop(slot);
+            response
+        }
+        Err(status) => http_error(&status).into_response(),
+    }
 }
 
 /// How the HTTP listener treats connections.
@@ -300,43 +440,36 @@ async fn grpc_status_to_http(response: Response) -> Response {
     }
 }
 
+/// 404 NOT_FOUND for a path no route has.
 async fn not_found(request: Request) -> Response {
-    let err = ServiceError::InvalidField {
-        field: "path".to_string(),
-        message: format!(
-            "no route {} {}; see docs/http.md",
-            request.method(),
-            request.uri().path()
-        ),
+    let err = ServiceError::NoRoute {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+    };
+    http_error(&Status::from(err)).into_response()
+}
+
+/// 405 (with axum's `Allow` header) for a route called with another method;
+/// the body's code is UNIMPLEMENTED, as grpc-gateway answers it.
+async fn method_not_allowed(request: Request) -> Response {
+    let err = ServiceError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
     };
     let mut response = http_error(&Status::from(err)).into_response();
-    *response.status_mut() = http::StatusCode::NOT_FOUND;
+    *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
     response
 }
 
-/// Reads the body within the size limit.
-async fn read_body(api: &HttpApi, body: axum::body::Body) -> Result<Bytes, ServiceError> {
+/// Reads the body within the size limit (already read by the `read_body`
+/// layer, so this only takes it).
+async fn read_body_bytes(api: &HttpApi, body: Body) -> Result<Bytes, ServiceError> {
     read_limited(body, api.body).await
 }
 
-/// An error answer, with the caller's `x-request-id` echoed when it sent one.
-fn error_response(status: &Status, parts: Option<&http::request::Parts>) -> Response {
-    let mut response = http_error(status).into_response();
-    let id = status
-        .metadata()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            parts
-                .and_then(|p| p.headers.get("x-request-id"))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
-    if let Some(value) = id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
+/// An error answer (the `request_id` layer adds the request id).
+fn error_response(status: &Status) -> Response {
+    http_error(status).into_response()
 }
 
 fn json_response(
@@ -344,21 +477,9 @@ fn json_response(
     full_name: &str,
     response: tonic::Response<impl Message>,
 ) -> Response {
-    let (metadata, message, _) = response.into_parts();
-    let request_id = metadata
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| http::HeaderValue::from_str(v).ok());
-    match encode_with(&api.pool, full_name, &message) {
-        Ok(body) => {
-            let mut response =
-                ([(http::header::CONTENT_TYPE, "application/json")], body).into_response();
-            if let Some(id) = request_id {
-                response.headers_mut().insert("x-request-id", id);
-            }
-            response
-        }
-        Err(err) => error_response(&Status::from(err), None),
+    match encode_with(&api.pool, full_name, response.get_ref()) {
+        Ok(body) => ([(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(err) => error_response(&Status::from(err)),
     }
 }
 
@@ -375,17 +496,17 @@ where
     Fut: Future<Output = Result<tonic::Response<Res>, Status>>,
 {
     let (parts, body) = request.into_parts();
-    let message = match read_body(&api, body)
+    let message = match read_body_bytes(&api, body)
         .await
         .and_then(|bytes| decode_with::<Req>(&api.pool, names.0, &bytes))
     {
         Ok(message) => message,
-        Err(err) => return error_response(&Status::from(err), Some(&parts)),
+        Err(err) => return refuse(parts, err),
     };
     let request = tonic::Request::from_http(http::Request::from_parts(parts, message));
     match handler(api.service.clone(), request).await {
         Ok(response) => json_response(&api, names.1, response),
-        Err(status) => error_response(&status, None),
+        Err(status) => error_response(&status),
     }
 }
 
@@ -427,7 +548,7 @@ async fn list_models(State(api): State<Arc<HttpApi>>, request: Request) -> Respo
     ));
     match api.service.list_models(request).await {
         Ok(response) => json_response(&api, "leadscore.v1.ListModelsResponse", response),
-        Err(status) => error_response(&status, None),
+        Err(status) => error_response(&status),
     }
 }
 
@@ -458,90 +579,221 @@ async fn get_model(
     ));
     match api.service.get_model(request).await {
         Ok(response) => json_response(&api, "leadscore.v1.ModelInfo", response),
-        Err(status) => error_response(&status, None),
+        Err(status) => error_response(&status),
     }
 }
+
+/// Answer lines written ahead of a client that reads slowly.
+const STREAM_BUFFER_LINES: usize = 64;
+
+/// Lines longer than this are decoded and scored on the blocking pool (as
+/// gRPC batches of [`crate::serve::grpc::BLOCKING_BATCH`] leads are).
+const INLINE_LINE_BYTES: usize = 64 * 1024;
 
 /// `POST /v1/score:stream`: NDJSON in, NDJSON out, one `ScoreResponse` per
-/// `ScoreRequest` line, with ScoreStream's semantics (per-lead and per-line
-/// errors inside the answers; the HTTP status is 200 once the body is read).
+/// non-blank `ScoreRequest` line, with ScoreStream's semantics (per-lead and
+/// per-line errors inside the answers). The answer streams: each line is
+/// written as soon as it is scored, while later lines are still arriving.
+/// The status is 200 once the first line is in; whatever ends the stream
+/// early (the deadline, a stalled or broken body) is its last line's `error`.
 async fn score_stream(State(api): State<Arc<HttpApi>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match read_body(&api, body).await {
-        Ok(bytes) => bytes,
-        Err(err) => return error_response(&Status::from(err), Some(&parts)),
-    };
+    // The `admit` layer's slot, kept until the last line is answered.
+    let slot = parts.extensions.get::<Admitted>().cloned();
     let call = Call::start(
-        "ScoreStream",
+        STREAM_RPC,
         &tonic::Request::from_http(http::Request::from_parts(parts, ())),
     );
-    let worker = api.clone();
-    let answered = tokio::task::spawn_blocking(move || stream_lines(&worker, &bytes)).await;
-    let result = answered
-        .map_err(|e| Status::from(ServiceError::Internal(e.to_string())))
-        .map(|(body, leads)| ((body, leads), String::new(), String::new()));
-    let leads = result.as_ref().map_or(0, |((_, leads), _, _)| *leads);
-    match call.finish_status(leads, result) {
-        Ok(response) => {
-            let (metadata, (body, _), _) = response.into_parts();
-            let mut response = ([(http::header::CONTENT_TYPE, NDJSON)], body).into_response();
-            if let Some(id) = metadata
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| http::HeaderValue::from_str(v).ok())
-            {
-                response.headers_mut().insert("x-request-id", id);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_BUFFER_LINES);
+    tokio::spawn(async move {
+        let deadline = call.deadline;
+        let (leads, ended) = answer_lines(&api, body, deadline, &tx).await;
+        drop(tx);
+        let _ = call.finish_status(leads, ended.map(|()| ((), String::new(), String::new())));
+        drop(slot);
+    });
+    let answers = ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+    (
+        [(http::header::CONTENT_TYPE, NDJSON)],
+        Body::from_stream(answers),
+    )
+        .into_response()
+}
+
+/// Reads `body` line by line and sends each line's answer as soon as it is
+/// made, until the body ends or the stream stops early: the deadline passes,
+/// the body stalls beyond `--http-read-timeout` or breaks (each reported in
+/// a last answer line), or the client stops reading. Returns the leads
+/// received and how the stream ended.
+async fn answer_lines(
+    api: &Arc<HttpApi>,
+    body: Body,
+    deadline: Option<Deadline>,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> (usize, Result<(), Status>) {
+    let mut chunks = body.into_data_stream();
+    let mut lines = LineSplitter::new(api.body.max_bytes);
+    let (mut number, mut leads, mut ended) = (0, 0, false);
+    loop {
+        let line = match lines.next_line() {
+            Some(line) => line,
+            None if ended => match lines.finish() {
+                Some(line) => line,
+                None => return (leads, Ok(())),
+            },
+            None => {
+                match next_chunk(&mut chunks, api.body, deadline, number).await {
+                    Ok(Some(chunk)) => lines.push(&chunk),
+                    Ok(None) => ended = true,
+                    Err(err) => {
+                        let status = Status::from(err);
+                        let last = encode_line(api, &line_error(number + 1, &status));
+                        let _ = send(tx, last, deadline, number).await;
+                        return (leads, Err(status));
+                    }
+                }
+                continue;
             }
-            response
+        };
+        number += 1;
+        if matches!(&line, Line::Text(text) if text.iter().all(u8::is_ascii_whitespace)) {
+            continue;
         }
-        Err(status) => error_response(&status, None),
+        if deadline.is_some_and(|d| d.expired()) {
+            let status = Status::from(ServiceError::StreamDeadline { lines: number - 1 });
+            let _ = tx.try_send(encode_line(api, &line_error(number, &status)));
+            return (leads, Err(status));
+        }
+        let (answer, n) = if matches!(&line, Line::Text(text) if text.len() > INLINE_LINE_BYTES) {
+            let worker = api.clone();
+            match tokio::task::spawn_blocking(move || answer_line(&worker, number, &line)).await {
+                Ok(answered) => answered,
+                Err(err) => {
+                    let status = Status::from(ServiceError::Internal(err.to_string()));
+                    (line_error(number, &status), 0)
+                }
+            }
+        } else {
+            answer_line(api, number, &line)
+        };
+        leads += n;
+        if let Err(err) = send(tx, encode_line(api, &answer), deadline, number).await {
+            return (leads, Err(Status::from(err)));
+        }
     }
 }
 
-/// Answers every non-blank line; returns the NDJSON body and the lead count.
-fn stream_lines(api: &HttpApi, body: &[u8]) -> (Vec<u8>, usize) {
-    let mut out = Vec::with_capacity(body.len());
-    let mut leads = 0;
-    for (number, line) in body.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+/// The next chunk of the body (`None` at its end), waiting at most
+/// `--http-read-timeout` and never past the deadline.
+async fn next_chunk(
+    chunks: &mut axum::body::BodyDataStream,
+    limits: BodyLimits,
+    deadline: Option<Deadline>,
+    answered: usize,
+) -> Result<Option<Bytes>, ServiceError> {
+    let read_until = tokio::time::Instant::now() + limits.read_timeout;
+    let until = match deadline {
+        Some(d) => read_until.min(d.0.into()),
+        None => read_until,
+    };
+    match tokio::time::timeout_at(until, chunks.next()).await {
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        Ok(Some(Err(e))) => Err(bad_body(format!("body: cannot be read: {e}"))),
+        Err(_) if deadline.is_some_and(|d| d.expired()) => {
+            Err(ServiceError::StreamDeadline { lines: answered })
         }
-        let answer = match decode_with::<proto::ScoreRequest>(
-            &api.pool,
-            "leadscore.v1.ScoreRequest",
-            line,
-        ) {
-            Ok(request) => {
-                leads += request.leads.len();
-                api.service.score_stream_message(request)
-            }
-            Err(err) => {
-                let status = Status::from(err);
-                proto::ScoreResponse {
-                    error: Some(proto::StreamError {
-                        code: status.code() as i32,
-                        message: format!("line {}: {}", number + 1, status.message()),
-                    }),
-                    ..Default::default()
-                }
-            }
-        };
-        match encode_with(&api.pool, "leadscore.v1.ScoreResponse", &answer) {
-            Ok(json) => out.extend_from_slice(&json),
-            Err(err) => out.extend_from_slice(
-                serde_json::json!({"error": {"code": 13, "message": err.to_string()}})
-                    .to_string()
-                    .as_bytes(),
-            ),
-        }
-        out.push(b'\n');
+        Err(_) => Err(too_slow(limits)),
     }
-    (out, leads)
+}
+
+/// Sends one answer line, waiting for a slow reader at most until the deadline.
+async fn send(
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+    line: Bytes,
+    deadline: Option<Deadline>,
+    answered: usize,
+) -> Result<(), ServiceError> {
+    let sent = match deadline {
+        Some(d) => tokio::time::timeout_at(d.0.into(), tx.send(line))
+            .await
+            .map_err(|_| ServiceError::StreamDeadline { lines: answered })?,
+        None => tx.send(line).await,
+    };
+    sent.map_err(|_| ServiceError::ClientGone)
+}
+
+/// The answer to line `number` and its lead count: its `ScoreResponse`, or
+/// the line's error in one.
+fn answer_line(api: &HttpApi, number: usize, line: &Line) -> (proto::ScoreResponse, usize) {
+    let request = match line {
+        Line::Text(text) => {
+            decode_with::<proto::ScoreRequest>(&api.pool, "leadscore.v1.ScoreRequest", text)
+        }
+        Line::TooLong { bytes } => Err(bad_body(format!(
+            "body: the line's {bytes} bytes exceed the limit of {} bytes per line (--max-message-bytes)",
+            api.body.max_bytes
+        ))),
+    };
+    match request {
+        Ok(request) => {
+            let leads = request.leads.len();
+            (api.service.score_stream_message(request), leads)
+        }
+        Err(err) => (line_error(number, &Status::from(err)), 0),
+    }
+}
+
+/// A line's error as its answer, `message` starting `line <number>: `.
+fn line_error(number: usize, status: &Status) -> proto::ScoreResponse {
+    proto::ScoreResponse {
+        error: Some(proto::StreamError {
+            code: status.code() as i32,
+            message: format!("line {number}: {}", status.message()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// One answer as a line of NDJSON.
+fn encode_line(api: &HttpApi, answer: &proto::ScoreResponse) -> Bytes {
+    let mut out = match encode_with(&api.pool, "leadscore.v1.ScoreResponse", answer) {
+        Ok(json) => json,
+        Err(err) => serde_json::json!({"error": {"code": 13, "message": err.to_string()}})
+            .to_string()
+            .into_bytes(),
+    };
+    out.push(b'\n');
+    Bytes::from(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_name_their_rpc_and_never_a_path_segment() {
+        use http::Method;
+        for (method, path, rpc) in [
+            (Method::POST, "/v1/score", Some("Score")),
+            (Method::POST, "/v1/score:stream", Some("ScoreStream")),
+            (Method::GET, "/v1/models/my-secret-model", Some("GetModel")),
+            (Method::HEAD, "/v1/models", Some("ListModels")),
+            (Method::GET, "/v2/models/stats", Some("ModelStatistics")),
+            (
+                Method::GET,
+                "/v2/models/m/versions/3/ready",
+                Some("ModelReady"),
+            ),
+            (Method::POST, "/v2/models/m/infer", Some("ModelInfer")),
+            (Method::GET, "/v2/health/ready", Some("ServerReady")),
+            (Method::GET, "/v1/score", None),
+            (Method::POST, "/v1/models/x/y", None),
+            (Method::GET, "/v2/models//ready", None),
+        ] {
+            assert_eq!(rpc_of_route(&method, path), rpc, "{method} {path}");
+        }
+    }
 
     #[test]
     fn json_round_trips_and_rejects_unknown_fields() {

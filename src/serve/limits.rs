@@ -2,8 +2,10 @@
 //!
 //! - [`ConcurrencyLimitLayer`]: a global cap on requests being handled;
 //!   beyond it a request is answered RESOURCE_EXHAUSTED at once (load
-//!   shedding) instead of queueing without bound. Health checks and
-//!   reflection are never shed, so probes keep working under load.
+//!   shedding) instead of queueing without bound. Health checks (gRPC and
+//!   the HTTP `/v2/health/*` probes) and reflection are never shed, so
+//!   probes keep working under load. The HTTP listener takes its slots
+//!   through [`ConcurrencyLimitLayer::admit`] (after reading the body).
 //! - [`DeadlineLayer`]: every request gets a deadline — the client's
 //!   `grpc-timeout` capped at a maximum, or a default when it sends none —
 //!   put in the request extensions as [`Deadline`] for handlers to check
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -24,16 +26,24 @@ use crate::serve::status::ServiceError;
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
+/// Paths never shed: health probes (gRPC and HTTP) and reflection.
 fn is_exempt(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.v1.ServerReflection/")
         || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
         || path == "/inference.GRPCInferenceService/ServerLive"
         || path == "/inference.GRPCInferenceService/ServerReady"
+        || path == "/v2/health/live"
+        || path == "/v2/health/ready"
 }
 
-fn rpc_of(path: &str) -> String {
-    path.rsplit('/').next().unwrap_or_default().to_string()
+/// The `rpc` label of a request: the [`m::RpcName`] the HTTP router gives
+/// each route, else the method of a gRPC path (`/pkg.Service/Method`).
+fn rpc_of(path: &str, extensions: &http::Extensions) -> String {
+    match extensions.get::<m::RpcName>() {
+        Some(name) => name.0.to_string(),
+        None => path.rsplit('/').next().unwrap_or_default().to_string(),
+    }
 }
 
 /// Global concurrency limit with load shedding.
@@ -52,6 +62,33 @@ impl ConcurrencyLimitLayer {
             limit,
         }
     }
+
+    /// A slot for a request to `path`: `Ok(None)` when the path is exempt
+    /// (health, reflection), `Ok(Some(permit))` holding a slot until the
+    /// permit is dropped, or RESOURCE_EXHAUSTED when every slot is taken
+    /// (counted in the shed and request metrics under `rpc` and `protocol`).
+    ///
+    /// # Errors
+    /// The RESOURCE_EXHAUSTED status to answer with, when the request is shed.
+    pub fn admit(
+        &self,
+        path: &str,
+        extensions: &http::Extensions,
+    ) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        if is_exempt(path) {
+            return Ok(None);
+        }
+        match self.semaphore.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                let rpc = rpc_of(path, extensions);
+                let protocol = m::Protocol::of(extensions).label();
+                metrics::counter!(m::REQUESTS_SHED_TOTAL, "rpc" => rpc.clone()).increment(1);
+                metrics::counter!(m::REQUESTS_TOTAL, "protocol" => protocol, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::ResourceExhausted)).increment(1);
+                Err(Status::from(ServiceError::Overloaded { limit: self.limit }))
+            }
+        }
+    }
 }
 
 impl<S> Layer<S> for ConcurrencyLimitLayer {
@@ -60,8 +97,7 @@ impl<S> Layer<S> for ConcurrencyLimitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ConcurrencyLimit {
             inner,
-            semaphore: self.semaphore.clone(),
-            limit: self.limit,
+            limit: self.clone(),
         }
     }
 }
@@ -70,8 +106,7 @@ impl<S> Layer<S> for ConcurrencyLimitLayer {
 #[derive(Debug, Clone)]
 pub struct ConcurrencyLimit<S> {
     inner: S,
-    semaphore: Arc<Semaphore>,
-    limit: usize,
+    limit: ConcurrencyLimitLayer,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ConcurrencyLimit<S>
@@ -94,10 +129,7 @@ where
         // The clone is not ready; swap so the ready instance handles this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if is_exempt(request.uri().path()) {
-            return Box::pin(inner.call(request));
-        }
-        match self.semaphore.clone().try_acquire_owned() {
+        match self.limit.admit(request.uri().path(), request.extensions()) {
             Ok(permit) => {
                 let future = inner.call(request);
                 Box::pin(async move {
@@ -106,14 +138,7 @@ where
                     response
                 })
             }
-            Err(_) => {
-                let rpc = rpc_of(request.uri().path());
-                let protocol = m::Protocol::of(request.extensions()).label();
-                metrics::counter!(m::REQUESTS_SHED_TOTAL, "rpc" => rpc.clone()).increment(1);
-                metrics::counter!(m::REQUESTS_TOTAL, "protocol" => protocol, "rpc" => rpc, "model" => "", "version" => "", "code" => crate::serve::status::code_label(tonic::Code::ResourceExhausted)).increment(1);
-                let status = Status::from(ServiceError::Overloaded { limit: self.limit });
-                Box::pin(std::future::ready(Ok(status.into_http())))
-            }
+            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }
     }
 }
@@ -201,7 +226,7 @@ where
         request
             .extensions_mut()
             .insert(Deadline(Instant::now() + budget));
-        let rpc = rpc_of(request.uri().path());
+        let rpc = rpc_of(request.uri().path(), request.extensions());
         let protocol = m::Protocol::of(request.extensions()).label();
         let future = inner.call(request);
         Box::pin(async move {

@@ -73,6 +73,13 @@ impl Protocol {
     }
 }
 
+/// The `rpc` label of an HTTP request: the name of the gRPC method its route
+/// calls (`Score`, `ModelInfer`, ...), put into the request's extensions by
+/// the HTTP router from the matched route, so that no part of a path (a
+/// model name, say) ever becomes a label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcName(pub &'static str);
+
 /// Latency buckets, 25 µs to 5 s: scoring a lead takes microseconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,

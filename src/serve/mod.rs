@@ -12,7 +12,8 @@
 //! - [`http`]: the same leadscore API in proto3 JSON over HTTP/1.1 and
 //!   HTTP/2, calling the gRPC service's handlers; [`oip_rest`]: the Open
 //!   Inference Protocol's REST binding (KServe V2 `/v2`), calling [`oip`]'s;
-//!   [`body`]: reading a request body within the size and time limits.
+//!   [`body`]: reading a request body within the size and time limits;
+//!   [`ndjson`]: cutting a streamed NDJSON body into lines as it arrives.
 //! - [`status`]: the **one** place where errors become `tonic::Status` and
 //!   where gRPC codes get their metric labels.
 //! - [`registry`]: the model repository on disk (`<name>/<version>/model.json`)
@@ -29,6 +30,7 @@ pub mod grpc;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod ndjson;
 pub mod oip;
 pub mod oip_rest;
 pub mod otel;

@@ -54,22 +54,43 @@ use crate::serve::status::ServiceError;
 /// Header giving the length of the JSON part of a binary-extension body.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// Every route of [`routes`] as (method, path).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/v2"),
-    ("get", "/v2/health/live"),
-    ("get", "/v2/health/ready"),
-    ("get", "/v2/models/stats"),
-    ("get", "/v2/models/{name}"),
-    ("get", "/v2/models/{name}/ready"),
-    ("get", "/v2/models/{name}/config"),
-    ("get", "/v2/models/{name}/stats"),
-    ("post", "/v2/models/{name}/infer"),
-    ("get", "/v2/models/{name}/versions/{version}"),
-    ("get", "/v2/models/{name}/versions/{version}/ready"),
-    ("get", "/v2/models/{name}/versions/{version}/config"),
-    ("get", "/v2/models/{name}/versions/{version}/stats"),
-    ("post", "/v2/models/{name}/versions/{version}/infer"),
+/// Every route of [`routes`] as (method, path, the OIP method it calls: its
+/// `rpc` metric label).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/v2", "ServerMetadata"),
+    ("get", "/v2/health/live", "ServerLive"),
+    ("get", "/v2/health/ready", "ServerReady"),
+    ("get", "/v2/models/stats", "ModelStatistics"),
+    ("get", "/v2/models/{name}", "ModelMetadata"),
+    ("get", "/v2/models/{name}/ready", "ModelReady"),
+    ("get", "/v2/models/{name}/config", "ModelConfig"),
+    ("get", "/v2/models/{name}/stats", "ModelStatistics"),
+    ("post", "/v2/models/{name}/infer", "ModelInfer"),
+    (
+        "get",
+        "/v2/models/{name}/versions/{version}",
+        "ModelMetadata",
+    ),
+    (
+        "get",
+        "/v2/models/{name}/versions/{version}/ready",
+        "ModelReady",
+    ),
+    (
+        "get",
+        "/v2/models/{name}/versions/{version}/config",
+        "ModelConfig",
+    ),
+    (
+        "get",
+        "/v2/models/{name}/versions/{version}/stats",
+        "ModelStatistics",
+    ),
+    (
+        "post",
+        "/v2/models/{name}/versions/{version}/infer",
+        "ModelInfer",
+    ),
 ];
 
 /// What the V2 handlers share.
@@ -725,19 +746,8 @@ async fn infer(
         read.and_then(|bytes| decode_infer(path.name, path.version, &parts.headers, &bytes));
     let (message, binary_outputs) = match prepared {
         Ok(prepared) => prepared,
-        Err(err) => {
-            let mut status = Status::from(err);
-            if let Some(id) = parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-            {
-                if let Ok(id) = id.parse() {
-                    status.metadata_mut().insert("x-request-id", id);
-                }
-            }
-            return error_answer(&status);
-        }
+        // Logged and counted as the OIP handler's answers are.
+        Err(err) => return crate::serve::body::refuse(parts, err),
     };
     match api.service.model_infer(grpc_request(parts, message)).await {
         Ok(response) => {

@@ -82,6 +82,31 @@ pub enum ServiceError {
         /// The budget the request had, in milliseconds.
         budget_ms: u128,
     },
+    /// An NDJSON stream ran out of time after answering `lines` lines.
+    #[error("deadline exceeded after {lines} lines; send a longer grpc-timeout (at most --max-request-timeout) or split the body")]
+    StreamDeadline {
+        /// Lines answered before the deadline.
+        lines: usize,
+    },
+    /// The client stopped reading the answers of a stream.
+    #[error("the client stopped reading the answers")]
+    ClientGone,
+    /// No HTTP route has this path.
+    #[error("no route {method} {path}; see docs/http.md")]
+    NoRoute {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+    /// The HTTP route exists, but not for this method (answered 405).
+    #[error("method {method} is not allowed on {path}; the Allow header lists those that are (docs/http.md)")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
     /// The handler's worker failed (a bug; never caused by input).
     #[error("internal error: {0}")]
     Internal(String),
@@ -113,6 +138,10 @@ impl ServiceError {
             ServiceError::Lookup(_)
             | ServiceError::DeadlineExceeded { .. }
             | ServiceError::BudgetExhausted { .. }
+            | ServiceError::StreamDeadline { .. }
+            | ServiceError::ClientGone
+            | ServiceError::NoRoute { .. }
+            | ServiceError::MethodNotAllowed { .. }
             | ServiceError::Overloaded { .. }
             | ServiceError::Internal(_) => None,
         }
@@ -136,10 +165,12 @@ impl From<ServiceError> for Status {
         let message = err.to_string();
         match &err {
             ServiceError::Lookup(LookupError::NoModelLoaded) => Status::unavailable(message),
-            ServiceError::Lookup(_) => Status::not_found(message),
-            ServiceError::DeadlineExceeded { .. } | ServiceError::BudgetExhausted { .. } => {
-                Status::deadline_exceeded(message)
-            }
+            ServiceError::Lookup(_) | ServiceError::NoRoute { .. } => Status::not_found(message),
+            ServiceError::DeadlineExceeded { .. }
+            | ServiceError::BudgetExhausted { .. }
+            | ServiceError::StreamDeadline { .. } => Status::deadline_exceeded(message),
+            ServiceError::ClientGone => Status::cancelled(message),
+            ServiceError::MethodNotAllowed { .. } => Status::unimplemented(message),
             ServiceError::Overloaded { .. } => Status::resource_exhausted(message),
             ServiceError::Internal(_) => Status::internal(message),
             ServiceError::EmptyLeads
