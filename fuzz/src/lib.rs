@@ -20,6 +20,9 @@
 //!   gives the same score as `score`;
 //! - any lead decoded from the wire is either refused with an error or
 //!   scored as above;
+//! - any bytes read as an HTTP/JSON body (each `/v1` request message, and an
+//!   NDJSON stream cut into lines in any chunks) give `Ok` or a field error on
+//!   `body`, and what decodes survives a JSON round trip;
 //! - any bytes decoded as an Open Inference Protocol `ModelInferRequest` and
 //!   sent through the real `inference.GRPCInferenceService` give either a
 //!   status that is not INTERNAL, or a response whose `probability` output
@@ -103,6 +106,112 @@ pub fn v2_rest_infer(data: &[u8]) {
         Err(other) => panic!("a body is refused with a field error, not {other:?}"),
         Ok((request, _binary_outputs)) => answer_infer(request),
     }
+}
+
+/// `http_json`: arbitrary bytes as an HTTP/JSON request body, read the way
+/// `leadscore::serve::http` reads one:
+///
+/// - as the proto3 JSON of each `/v1` request message (`ScoreRequest`,
+///   `ExplainRequest`, `ScoreAccountsRequest`): `JsonCodec::decode` gives `Ok`
+///   or a field error on `body`, never anything else; a message that decodes
+///   encodes and decodes again to the same model, version, `top_k` and leads
+///   (ids, accounts, emails, as_of, feature names, value and event counts;
+///   maps encode in hash order and NaN != NaN, so values are not compared);
+/// - as a `score:stream` NDJSON body: `ndjson::LineSplitter` gives the same
+///   lines whatever the chunks the body arrives in (1, 3 and 64 bytes, and
+///   whole), with a 64-byte line limit and with none, as `ndjson::split_whole`
+///   defines them; each line within the limit decodes as a `ScoreRequest` as
+///   above.
+pub fn http_json(data: &[u8]) {
+    use leadscore::serve::ndjson::{split_in_chunks, split_whole, Line};
+    use leadscore::serve::proto::{ExplainRequest, ScoreAccountsRequest};
+
+    json_round_trip::<ScoreRequest>("leadscore.v1.ScoreRequest", data, |r| {
+        summary(&r.model, &r.version, 0, &r.leads)
+    });
+    json_round_trip::<ExplainRequest>("leadscore.v1.ExplainRequest", data, |r| {
+        summary(&r.model, &r.version, r.top_k, &r.leads)
+    });
+    json_round_trip::<ScoreAccountsRequest>("leadscore.v1.ScoreAccountsRequest", data, |r| {
+        summary(&r.model, &r.version, 0, &r.leads)
+    });
+
+    for max_line_bytes in [64, usize::MAX] {
+        let whole = split_whole(data, max_line_bytes);
+        for chunk in [1, 3, 64, data.len()] {
+            assert_eq!(
+                split_in_chunks(data, chunk, max_line_bytes),
+                whole,
+                "lines of {chunk}-byte chunks, limit {max_line_bytes}"
+            );
+        }
+    }
+    for line in split_whole(data, 64) {
+        if let Line::Text(text) = line {
+            json_round_trip::<ScoreRequest>("leadscore.v1.ScoreRequest", &text, |r| {
+                summary(&r.model, &r.version, 0, &r.leads)
+            });
+        }
+    }
+}
+
+/// The HTTP/JSON codec, built once.
+fn json_codec() -> &'static leadscore::serve::http::JsonCodec {
+    static CODEC: OnceLock<leadscore::serve::http::JsonCodec> = OnceLock::new();
+    CODEC.get_or_init(|| {
+        leadscore::serve::http::JsonCodec::new().expect("the built-in descriptor set decodes")
+    })
+}
+
+/// `data` as the JSON of message `name`: a field error on `body`, or a
+/// message whose `key` survives encoding and decoding again.
+fn json_round_trip<M: Message + Default>(name: &str, data: &[u8], key: impl Fn(&M) -> String) {
+    let codec = json_codec();
+    match codec.decode::<M>(name, data) {
+        Err(leadscore::serve::status::ServiceError::InvalidField { field, message }) => {
+            assert_eq!(field, "body", "{message}");
+            assert!(!message.is_empty());
+        }
+        Err(other) => panic!("{name}: a body is refused with a field error, not {other:?}"),
+        Ok(message) => {
+            let json = codec
+                .encode(name, &message)
+                .unwrap_or_else(|e| panic!("{name}: a decoded message encodes: {e:?}"));
+            let again: M = codec.decode(name, &json).unwrap_or_else(|e| {
+                panic!(
+                    "{name}: its own JSON decodes ({e:?}): {}",
+                    String::from_utf8_lossy(&json)
+                )
+            });
+            assert_eq!(key(&again), key(&message), "{name} round trip");
+        }
+    }
+}
+
+/// What a JSON round trip must keep of a request.
+fn summary(
+    model: &str,
+    version: &str,
+    top_k: u32,
+    leads: &[leadscore::serve::proto::Lead],
+) -> String {
+    let leads: Vec<String> = leads
+        .iter()
+        .map(|l| {
+            let mut names: Vec<&String> = l.features.keys().collect();
+            names.sort();
+            format!(
+                "{:?} {:?} {:?} {:?} {names:?} {} {}",
+                l.lead_id,
+                l.account_id,
+                l.email,
+                l.as_of,
+                l.values.len(),
+                l.events.len()
+            )
+        })
+        .collect();
+    format!("{model:?} {version:?} {top_k} {leads:?}")
 }
 
 /// Answers `request` with the real `InferenceService` over a registry holding

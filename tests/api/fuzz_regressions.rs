@@ -83,6 +83,11 @@ fn v2_rest_infer_corpus() {
 }
 
 #[test]
+fn http_json_corpus() {
+    replay("http_json", harness::http_json);
+}
+
+#[test]
 fn csv_reader_corpus() {
     replay("csv_reader", harness::csv_reader);
 }
@@ -203,4 +208,78 @@ fn v2_rest_infer_seeds_decode_or_name_the_field() {
         }
         other => panic!("truncated JSON must be a field error on body, got {other:?}"),
     }
+}
+
+/// The `http_json` seeds reach each outcome: a Score, a dense Score with
+/// proto field names, an Explain with events and `topK` and a ScoreAccounts
+/// body decode; unknown fields, wrong types and truncated JSON are field
+/// errors on `body`; the NDJSON seed has text, blank, bad, over-long, CRLF
+/// and unterminated lines.
+#[test]
+fn http_json_seeds_decode_or_name_the_body() {
+    use leadscore::serve::ndjson::{split_whole, Line};
+    use leadscore::serve::proto::{ExplainRequest, ScoreAccountsRequest, ScoreRequest};
+    use leadscore::serve::status::ServiceError;
+
+    let seeds = inputs("http_json");
+    let seed = |name: &str| -> Vec<u8> {
+        seeds
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .map(|(_, data)| data.clone())
+            .unwrap_or_else(|| panic!("seed {name}"))
+    };
+    let codec = leadscore::serve::http::JsonCodec::new().expect("codec");
+
+    let score: ScoreRequest = codec
+        .decode("leadscore.v1.ScoreRequest", &seed("score.json"))
+        .expect("score.json");
+    assert_eq!(score.leads[0].features.len(), 3);
+    let dense: ScoreRequest = codec
+        .decode(
+            "leadscore.v1.ScoreRequest",
+            &seed("score_dense_proto_names.json"),
+        )
+        .expect("score_dense_proto_names.json");
+    assert_eq!(dense.leads[1].values.len(), 6);
+    assert!(dense.leads[1].values[2].is_nan());
+    let explain: ExplainRequest = codec
+        .decode(
+            "leadscore.v1.ExplainRequest",
+            &seed("explain_events_top_k.json"),
+        )
+        .expect("explain_events_top_k.json");
+    assert_eq!((explain.top_k, explain.leads[0].events.len()), (3, 1));
+    let accounts: ScoreAccountsRequest = codec
+        .decode(
+            "leadscore.v1.ScoreAccountsRequest",
+            &seed("score_accounts.json"),
+        )
+        .expect("score_accounts.json");
+    assert_eq!(accounts.leads[0].account_id, "acme");
+    assert_eq!(accounts.leads[1].email, "bob@acme.com");
+    for bad in ["unknown_field.json", "wrong_type.json", "truncated.json"] {
+        match codec.decode::<ScoreRequest>("leadscore.v1.ScoreRequest", &seed(bad)) {
+            Err(ServiceError::InvalidField { field, .. }) => assert_eq!(field, "body", "{bad}"),
+            other => panic!("{bad} must be a field error on body, got {other:?}"),
+        }
+    }
+
+    let lines = split_whole(&seed("stream.ndjson"), 64);
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|line| match line {
+            Line::TooLong { .. } => "too long",
+            Line::Text(t) if t.is_empty() => "blank",
+            Line::Text(t) => match codec.decode::<ScoreRequest>("leadscore.v1.ScoreRequest", t) {
+                Ok(_) => "ok",
+                Err(_) => "error",
+            },
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ok", "blank", "error", "too long", "ok", "ok"],
+        "{lines:?}"
+    );
 }
