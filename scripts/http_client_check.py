@@ -7,8 +7,9 @@
 
 Reads the model schema (GET /v1/models/{name}), scores and explains a lead
 built from it, and checks the error mapping (400 with field details, 404).
-Exits non-zero on any mismatch. (KServe V2 REST / tritonclient.http is not
-served yet; see docs/http.md.)
+Exits non-zero on any mismatch. KServe V2 REST (`/v2`) is served on the same
+listener; `scripts/tritonclient_check.py --http-addr` checks it with
+tritonclient.http (docs/http.md).
 """
 import argparse
 import sys
