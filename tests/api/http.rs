@@ -923,3 +923,44 @@ async fn decode_failures_are_counted_under_the_route_rpc() {
     );
     assert!(!metrics.contains("model-xyz"), "{metrics}");
 }
+
+/// A stream whose deadline passes while it waits for the next line ends with
+/// a last line saying DEADLINE_EXCEEDED (the status, 200, was already sent),
+/// after the answers it had made.
+#[tokio::test]
+async fn score_stream_ends_with_a_deadline_line() {
+    // Arrange: a 300 ms budget, one line sent, then silence.
+    let app = spawn_app().await;
+    let (tx, body) = piecewise_body();
+    let first = format!("{}\n", json!({"leads": [lead_json("in-time")]}));
+    tx.send(Ok(first.into_bytes())).await.expect("send");
+    let request = reqwest::Client::new()
+        .post(format!("http://{}/v1/score:stream", app.http_addr))
+        .header("grpc-timeout", "300m")
+        .body(body)
+        .send();
+
+    // Act
+    let mut response = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .expect("the answer starts")
+        .expect("POST");
+    let mut buffer = Vec::new();
+    let answered = next_line(&mut response, &mut buffer).await.expect("line 1");
+    let last = next_line(&mut response, &mut buffer)
+        .await
+        .expect("last line");
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(answered["scores"][0]["leadId"], "in-time", "{answered}");
+    assert_eq!(last["error"]["code"], 4, "{last}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("line 2: deadline exceeded after 1 lines")),
+        "{last}"
+    );
+    assert_eq!(next_line(&mut response, &mut buffer).await, None);
+    drop(tx);
+}
