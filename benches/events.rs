@@ -10,7 +10,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use leadscore::scoring::events::{Aggregate, EventDefinition, RawEvent, WindowFeature};
 use leadscore::scoring::features::{LeadInput, RawValue};
-use leadscore::scoring::model::{ModelArtifact, ScoringModel};
+use leadscore::scoring::model::{LeadFeatures, ModelArtifact, ScoringModel};
 use leadscore::scoring::time::{Timestamp, MS_PER_DAY};
 
 const TYPES: [&str; 5] = [
@@ -117,9 +117,10 @@ fn score_with_events(c: &mut Criterion) {
         .iter()
         .map(|events| {
             let mut input = statics.clone();
-            model
-                .add_event_features(&mut input, events, as_of)
+            let window = model
+                .event_features(&input, events, as_of)
                 .expect("computes");
+            model.insert_event_features(&mut input, &window);
             input
         })
         .collect();
@@ -133,13 +134,32 @@ fn score_with_events(c: &mut Criterion) {
             black_box(model.score(black_box(&input)).expect("scores"))
         })
     });
+    // What the server does: the window values go straight into their
+    // features' slots.
     group.bench_function("200_events_sent", |b| {
         b.iter(|| {
             i = (i + 1) % leads.len();
-            let mut input = statics.clone();
-            model
-                .add_event_features(&mut input, black_box(&leads[i]), as_of)
+            let input = statics.clone();
+            let window = model
+                .event_features(&input, black_box(&leads[i]), as_of)
                 .expect("computes");
+            let lead = LeadFeatures {
+                input: &input,
+                window: Some(&window),
+            };
+            black_box(model.score_lead(black_box(lead)).expect("scores"))
+        })
+    });
+    // The server before: every window feature's name copied into the
+    // lead's input map (one allocation per window), then scored by name.
+    group.bench_function("200_events_sent_by_name", |b| {
+        b.iter(|| {
+            i = (i + 1) % leads.len();
+            let mut input = statics.clone();
+            let window = model
+                .event_features(&input, black_box(&leads[i]), as_of)
+                .expect("computes");
+            model.insert_event_features(&mut input, &window);
             black_box(model.score(black_box(&input)).expect("scores"))
         })
     });

@@ -174,6 +174,44 @@ impl Aggregate {
         }
     }
 
+    /// The reason of an `ever` feature when the lead never did it ("never
+    /// did sales demo"); `None` for other aggregates, whose template reads
+    /// for any value.
+    pub fn reason_when_false(&self) -> Option<String> {
+        match self {
+            Aggregate::Ever { event } => Some(format!("never did {}", event.replace('_', " "))),
+            _ => None,
+        }
+    }
+
+    /// A value as a reason shows it (the exact value stays in the computed
+    /// features): counts, active days and flags as whole numbers; days
+    /// since to whole days, to one decimal under 10 days ("for 45 days",
+    /// "for 2.3 days"); decayed counts and value sums to one decimal;
+    /// ratios to two. The result prints with no more digits than that.
+    pub fn reason_value(&self, x: f64) -> f64 {
+        let to = |decimals: i32| {
+            let scale = 10f64.powi(decimals);
+            let rounded = (x * scale).round() / scale;
+            // Not "-0" for a tiny negative value.
+            if rounded == 0.0 {
+                0.0
+            } else {
+                rounded
+            }
+        };
+        match self {
+            Aggregate::Count { .. } | Aggregate::ActiveDays { .. } | Aggregate::Ever { .. } => {
+                to(0)
+            }
+            Aggregate::DaysSinceLast { .. } | Aggregate::DaysSinceFirst { .. } => {
+                to(if x.abs() < 9.95 { 1 } else { 0 })
+            }
+            Aggregate::DecayedCount { .. } | Aggregate::ValueSum { .. } => to(1),
+            Aggregate::Ratio { .. } => to(2),
+        }
+    }
+
     /// The `kind` tag as stored: `count`, `active_days`, `value_sum`,
     /// `days_since_last`, `days_since_first`, `decayed_count`, `ever`, `ratio`.
     pub fn kind(&self) -> &'static str {
@@ -231,6 +269,17 @@ impl Aggregate {
     pub fn is_flag(&self) -> bool {
         matches!(self, Aggregate::Ever { .. })
     }
+}
+
+/// An event type as the definition compares it: the text without
+/// surrounding whitespace; `None` when nothing is left. The trainer (reading
+/// an events table) and the server (reading a request's events) both pass
+/// every event type through this one function before it reaches
+/// [`CompiledEvents::compute`], so `" page_view "` is `page_view` on both
+/// sides and an empty type is refused by both.
+pub fn normalise_event_type(raw: &str) -> Option<&str> {
+    let t = raw.trim();
+    (!t.is_empty()).then_some(t)
 }
 
 /// One raw event as the trainer reads it or a request sends it.
@@ -298,10 +347,13 @@ pub enum EventDefinitionError {
 impl EventDefinition {
     /// Gives each model feature computed from events its behaviour reason
     /// ("no page view for {value} days", "{value} report created events in
-    /// the last 30 days"; "has done report created" / "has never done
-    /// report created" for an `ever` feature read as a boolean), unless the
-    /// feature already has a reason of its own (one other than its kind's
-    /// default template).
+    /// the last 30 days"; "has done report created" for an `ever` feature,
+    /// with "never did report created" as the false text of one read as a
+    /// boolean; the server says the latter for one read as a number at 0),
+    /// unless the feature already has a reason of its own (one other than
+    /// its kind's default template). The trainer calls it on the artifact
+    /// it writes and the server on every artifact it loads, so artifacts
+    /// written before a template changed explain in behaviour too.
     pub fn apply_reason_templates(&self, specs: &mut [crate::scoring::features::FeatureSpec]) {
         use crate::scoring::features::{
             FeatureKind, DEFAULT_CATEGORICAL_REASON, DEFAULT_NUMERIC_REASON, DEFAULT_TRUE_REASON,
@@ -320,12 +372,13 @@ impl EventDefinition {
                 continue;
             }
             match (&feature.aggregate, spec.kind()) {
-                (Aggregate::Ever { event }, FeatureKind::Boolean) => {
-                    let event = event.replace('_', " ");
-                    spec.reason = format!("has done {event}");
-                    spec.reason_when_false = format!("has never done {event}");
+                (aggregate @ Aggregate::Ever { .. }, FeatureKind::Boolean) => {
+                    spec.reason = aggregate.reason_template();
+                    let default_false = [crate::scoring::features::DEFAULT_FALSE_REASON, ""];
+                    if default_false.contains(&spec.reason_when_false.as_str()) {
+                        spec.reason_when_false = aggregate.reason_when_false().unwrap_or_default();
+                    }
                 }
-                (Aggregate::Ever { .. }, _) => {}
                 (aggregate, FeatureKind::Numeric) => spec.reason = aggregate.reason_template(),
                 _ => {}
             }
@@ -1127,6 +1180,107 @@ mod tests {
 
     fn value(d: &EventDefinition, out: &[f64], name: &str) -> f64 {
         out[d.feature_names().position(|n| n == name).expect(name)]
+    }
+
+    #[test]
+    fn event_types_are_trimmed_and_blank_ones_refused() {
+        assert_eq!(normalise_event_type(" page_view\t"), Some("page_view"));
+        assert_eq!(normalise_event_type("page_view"), Some("page_view"));
+        assert_eq!(normalise_event_type("Page View"), Some("Page View"));
+        assert_eq!(normalise_event_type(" \t"), None);
+        assert_eq!(normalise_event_type(""), None);
+    }
+
+    #[test]
+    fn reason_values_are_rounded_by_kind() {
+        let event = || "page_view".to_string();
+        let days = Aggregate::DaysSinceLast { event: event() };
+        assert_eq!(days.reason_value(44.62349537037037), 45.0);
+        assert_eq!(days.reason_value(2.2916666666666665), 2.3);
+        assert_eq!(days.reason_value(9.96), 10.0);
+        let decayed = Aggregate::DecayedCount {
+            event: event(),
+            half_life_days: 14.0,
+        };
+        assert_eq!(decayed.reason_value(0.4528618321319534), 0.5);
+        assert_eq!(decayed.reason_value(-0.01), 0.0);
+        assert!(decayed.reason_value(-0.01).is_sign_positive());
+        let count = Aggregate::Count {
+            event: event(),
+            days: 30,
+        };
+        assert_eq!(count.reason_value(3.0), 3.0);
+        let ratio = Aggregate::Ratio {
+            numerator: "a".into(),
+            denominator: "b".into(),
+        };
+        assert_eq!(ratio.reason_value(1.0 / 3.0), 0.33);
+        let sum = Aggregate::ValueSum {
+            event: event(),
+            days: 30,
+        };
+        assert_eq!(sum.reason_value(1234.5678).to_string(), "1234.6");
+    }
+
+    #[test]
+    fn ever_features_get_behaviour_reasons_numeric_or_boolean() {
+        use crate::scoring::features::{
+            FeatureEncoding, FeatureSpec, DEFAULT_FALSE_REASON, DEFAULT_NUMERIC_REASON,
+            DEFAULT_TRUE_REASON,
+        };
+        let spec = |encoding: FeatureEncoding, reason: &str, when_false: &str| FeatureSpec {
+            name: "sales_demo_ever".into(),
+            source_column: "sales_demo_ever".into(),
+            label: "Sales demo ever".into(),
+            encoding,
+            reason: reason.into(),
+            reason_when_false: when_false.into(),
+            actionable: None,
+            quantiles: vec![],
+        };
+        let numeric = FeatureEncoding::Numeric {
+            median: 0.0,
+            mean: 0.4,
+            std: 0.5,
+            min: 0.0,
+            max: 1.0,
+            bin_edges: vec![],
+        };
+        let definition = EventDefinition {
+            event_types: vec!["sales_demo".into()],
+            features: vec![WindowFeature {
+                name: "sales_demo_ever".into(),
+                aggregate: Aggregate::Ever {
+                    event: "sales_demo".into(),
+                },
+            }],
+        };
+        let mut specs = vec![
+            spec(numeric.clone(), DEFAULT_NUMERIC_REASON, ""),
+            spec(
+                FeatureEncoding::Boolean { imputed: false },
+                DEFAULT_TRUE_REASON,
+                DEFAULT_FALSE_REASON,
+            ),
+            spec(numeric, "Booked a demo", ""),
+        ];
+        for s in &mut specs {
+            definition.apply_reason_templates(std::slice::from_mut(s));
+        }
+        assert_eq!(specs[0].reason, "has done sales demo");
+        assert_eq!(specs[1].reason, "has done sales demo");
+        assert_eq!(specs[1].reason_when_false, "never did sales demo");
+        assert_eq!(
+            specs[2].reason, "Booked a demo",
+            "a reason of its own is kept"
+        );
+        assert_eq!(
+            definition.features[0]
+                .aggregate
+                .reason_when_false()
+                .as_deref(),
+            Some("never did sales demo")
+        );
     }
 
     #[test]

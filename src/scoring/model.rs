@@ -7,6 +7,7 @@
 //! the scoring path relies on, so a loaded model can never panic or produce a
 //! non-finite score; a broken artifact is refused with an [`ArtifactError`].
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -417,6 +418,37 @@ pub struct ScoringModel {
     /// Per event feature (definition order): whether the model reads it as
     /// a boolean (an `ever` feature), found once at load.
     event_flags: Vec<bool>,
+    /// Per event feature (definition order): the source feature it fills,
+    /// `None` when the model does not read it. Window values go straight
+    /// into these slots, so no feature name is copied per lead.
+    event_slots: Vec<Option<usize>>,
+    /// Per source feature: the event feature (definition order) that
+    /// computes it, for its behaviour reason.
+    window_of_spec: Vec<Option<usize>>,
+    /// Source feature name → position, for the features a lead sends
+    /// beside its events (empty for a model without events).
+    spec_index: HashMap<String, usize>,
+}
+
+/// A lead as the model reads it: the features it sent and, when it sent
+/// events, the window features they gave ([`ScoringModel::event_features`]),
+/// by position: nothing is copied into the input per window.
+#[derive(Debug, Clone, Copy)]
+pub struct LeadFeatures<'a> {
+    /// The features sent (named or dense).
+    pub input: &'a LeadInput,
+    /// The window features computed from the lead's events, if any.
+    pub window: Option<&'a WindowValues>,
+}
+
+impl<'a> LeadFeatures<'a> {
+    /// A lead that sent features only.
+    pub fn sent(input: &'a LeadInput) -> Self {
+        Self {
+            input,
+            window: None,
+        }
+    }
 }
 
 /// Why a [`ModelArtifact`] cannot be served: the first broken invariant.
@@ -544,7 +576,14 @@ impl ScoringModel {
     ///
     /// # Errors
     /// A [`ModelError`] naming the broken invariant.
-    pub fn from_artifact(artifact: ModelArtifact) -> Result<Self, ModelError> {
+    pub fn from_artifact(mut artifact: ModelArtifact) -> Result<Self, ModelError> {
+        // Window features whose reason is still their kind's default get
+        // their behaviour reason, so artifacts written before the trainer
+        // set them (and `ever` features read as numbers) explain in
+        // behaviour too; a reason of the features' own is kept.
+        if let Some(definition) = &artifact.events {
+            definition.apply_reason_templates(&mut artifact.features);
+        }
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&artifact.format_version) {
             return Err(ModelError::UnsupportedFormat {
                 version: artifact.format_version,
@@ -590,6 +629,29 @@ impl ScoringModel {
                 })
                 .collect()
         });
+        let event_slots: Vec<Option<usize>> = events.as_ref().map_or_else(Vec::new, |compiled| {
+            compiled
+                .feature_names()
+                .iter()
+                .map(|name| pipeline.specs().iter().position(|s| s.name == *name))
+                .collect()
+        });
+        let mut window_of_spec = vec![None; pipeline.specs().len()];
+        for (k, slot) in event_slots.iter().enumerate() {
+            if let Some(w) = slot.and_then(|i| window_of_spec.get_mut(i)) {
+                *w = Some(k);
+            }
+        }
+        let spec_index = if events.is_some() {
+            pipeline
+                .specs()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         artifact
             .calibration
             .validate()
@@ -659,6 +721,9 @@ impl ScoringModel {
             flat,
             events,
             event_flags,
+            event_slots,
+            window_of_spec,
+            spec_index,
         })
     }
 
@@ -675,17 +740,18 @@ impl ScoringModel {
     }
 
     /// Computes a lead's window features from its raw events as of `as_of`
-    /// ([`CompiledEvents::lead_values`], the trainer's own function) and
-    /// adds them to its named input: as numbers, or as flags for an `ever`
-    /// feature the model reads as a boolean.
+    /// with [`CompiledEvents::compute`], the trainer's own function. The
+    /// input is left as sent: score the lead with both through
+    /// [`LeadFeatures`], which puts each value straight into its feature's
+    /// slot (no name is copied per window).
     ///
     /// # Errors
     /// [`LeadEventsError::NoDefinition`] for a model not trained from
     /// events, [`LeadEventsError::DenseInput`] for dense input, and
     /// [`LeadEventsError::GivenTwice`] when a computed feature was also sent.
-    pub fn add_event_features(
+    pub fn event_features(
         &self,
-        input: &mut LeadInput,
+        input: &LeadInput,
         events: &[RawEvent<'_>],
         as_of: Timestamp,
     ) -> Result<WindowValues, LeadEventsError> {
@@ -700,11 +766,23 @@ impl ScoringModel {
         }
         let mut values = vec![0.0; compiled.width()];
         let summary = compiled.compute(events, as_of, &mut values);
-        map.reserve(values.len());
+        Ok(WindowValues { values, summary })
+    }
+
+    /// Adds a lead's window features to its named input by name (as
+    /// numbers, or as flags for an `ever` feature the model reads as a
+    /// boolean), for readers that look features up by name in the input
+    /// alone, such as the account roll-up. This copies each feature's name;
+    /// scoring itself does not need it ([`LeadFeatures`]).
+    pub fn insert_event_features(&self, input: &mut LeadInput, window: &WindowValues) {
+        let (Some(compiled), LeadInput::Named(map)) = (self.events.as_ref(), input) else {
+            return;
+        };
+        map.reserve(window.values.len());
         for ((name, &value), &is_flag) in compiled
             .feature_names()
             .iter()
-            .zip(&values)
+            .zip(&window.values)
             .zip(&self.event_flags)
         {
             // No value (days since the last visit of a lead that never
@@ -712,14 +790,78 @@ impl ScoringModel {
             if !value.is_finite() {
                 continue;
             }
-            let raw = if is_flag {
-                RawValue::Flag(value != 0.0)
-            } else {
-                RawValue::Number(value)
-            };
-            map.insert(name.clone(), raw);
+            map.insert(name.clone(), window_raw_value(value, is_flag));
         }
-        Ok(WindowValues { values, summary })
+    }
+
+    /// Encodes a lead: its input alone through the pipeline, or, with
+    /// window values, the input's named features and each window value in
+    /// its feature's slot through the pipeline's one row encoder (what
+    /// encoding the input with the values added by name gives, bit for bit).
+    fn encode_lead(
+        &self,
+        lead: LeadFeatures<'_>,
+        shown: bool,
+    ) -> Result<EncodedLead, FeatureError> {
+        let (Some(window), LeadInput::Named(map)) = (lead.window, lead.input) else {
+            return if shown {
+                self.pipeline.encode(lead.input)
+            } else {
+                self.pipeline.encode_for_scoring(lead.input)
+            };
+        };
+        let computed: Vec<RawValue> = window
+            .values
+            .iter()
+            .zip(&self.event_flags)
+            .map(|(&v, &is_flag)| window_raw_value(v, is_flag))
+            .collect();
+        let mut row: Vec<Option<&RawValue>> = vec![None; self.pipeline.specs().len()];
+        for (name, value) in map {
+            let i = *self
+                .spec_index
+                .get(name)
+                .ok_or_else(|| FeatureError::UnknownFeature { name: name.clone() })?;
+            row[i] = Some(value);
+        }
+        for ((value, raw), slot) in window.values.iter().zip(&computed).zip(&self.event_slots) {
+            // No value: left out, so the pipeline imputes it as the trainer did.
+            if let (true, Some(i)) = (value.is_finite(), *slot) {
+                row[i] = Some(raw);
+            }
+        }
+        if shown {
+            self.pipeline.encode_values(&row)
+        } else {
+            self.pipeline.encode_design(&row)
+        }
+    }
+
+    /// A behaviour reason of source feature `i` for its used value: a
+    /// window feature's value rounded as [`Aggregate::reason_value`] says
+    /// ("no page view for 45 days", not 44.62349537037037), and an `ever`
+    /// feature read as a number with its own template says "has done …" or
+    /// "never did …"; any other feature's reason as its spec renders it.
+    fn reason_text(&self, i: usize, used: &UsedValue) -> String {
+        let spec = &self.pipeline.specs()[i];
+        let aggregate = self
+            .window_of_spec
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|k| self.artifact.events.as_ref()?.features.get(k))
+            .map(|f| &f.aggregate);
+        match (aggregate, used) {
+            (Some(aggregate), UsedValue::Number(x)) if x.is_finite() => {
+                if *x == 0.0 && spec.reason == aggregate.reason_template() {
+                    if let Some(never) = aggregate.reason_when_false() {
+                        return never;
+                    }
+                }
+                spec.render_reason(&UsedValue::Number(aggregate.reason_value(*x)))
+            }
+            _ => spec.render_reason(used),
+        }
     }
 
     /// The model's feature pipeline.
@@ -751,8 +893,16 @@ impl ScoringModel {
     /// # Errors
     /// [`FeatureError`] when the input does not fit the schema.
     pub fn score(&self, input: &LeadInput) -> Result<LeadScore, FeatureError> {
+        self.score_lead(LeadFeatures::sent(input))
+    }
+
+    /// Scores one lead with the window features of its events.
+    ///
+    /// # Errors
+    /// [`FeatureError`] when the input does not fit the schema.
+    pub fn score_lead(&self, lead: LeadFeatures<'_>) -> Result<LeadScore, FeatureError> {
         // Scoring needs no display strings; only explanations show values.
-        let encoded = self.pipeline.encode_for_scoring(input)?;
+        let encoded = self.encode_lead(lead, false)?;
         Ok(self.score_encoded(encoded))
     }
 
@@ -848,13 +998,21 @@ impl ScoringModel {
     /// # Errors
     /// [`FeatureError`] when the input does not fit the schema.
     pub fn explain(&self, input: &LeadInput) -> Result<LeadExplanation, FeatureError> {
+        self.explain_lead(LeadFeatures::sent(input))
+    }
+
+    /// Scores and explains one lead with the window features of its events.
+    ///
+    /// # Errors
+    /// [`FeatureError`] when the input does not fit the schema.
+    pub fn explain_lead(&self, lead: LeadFeatures<'_>) -> Result<LeadExplanation, FeatureError> {
         thread_local! {
             static SCRATCH: std::cell::RefCell<ExplainScratch> =
                 std::cell::RefCell::new(ExplainScratch::default());
         }
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.explain_with(input, &mut scratch),
-            Err(_) => self.explain_with(input, &mut ExplainScratch::default()),
+            Ok(mut scratch) => self.explain_with(lead, &mut scratch),
+            Err(_) => self.explain_with(lead, &mut ExplainScratch::default()),
         })
     }
 
@@ -862,13 +1020,12 @@ impl ScoringModel {
     /// from one lead to the next.
     fn explain_with(
         &self,
-        input: &LeadInput,
+        lead: LeadFeatures<'_>,
         scratch: &mut ExplainScratch,
     ) -> Result<LeadExplanation, FeatureError> {
-        let mut encoded = self.pipeline.encode(input)?;
+        let mut encoded = self.encode_lead(lead, true)?;
         let shown = std::mem::take(&mut encoded.shown_values);
         let used = std::mem::take(&mut encoded.used_values);
-        let specs = self.pipeline.specs();
         let ExplainScratch { followed, reaches } = scratch;
         let tables = self.shap_tables.as_ref();
         if let Some(tables) = tables {
@@ -889,7 +1046,7 @@ impl ScoringModel {
                     feature_index,
                     contribution,
                     value,
-                    reason: specs[feature_index].render_reason(used),
+                    reason: self.reason_text(feature_index, used),
                 },
             )
             .collect();
@@ -987,7 +1144,7 @@ impl ScoringModel {
                 .map(|v| spec.value_text(v))
                 .unwrap_or_default(),
             to_value: spec.value_text(&to),
-            reason: spec.render_reason(&to),
+            reason: self.reason_text(feature_index, &to),
             new_log_odds,
             new_probability,
         })
@@ -1140,6 +1297,16 @@ impl ScoringModel {
     /// [`Self::value_as_sent`]); `account.*` features come from `account`
     /// and are missing without it.
     pub fn stage_of(&self, input: &LeadInput, account: Option<&AccountFeatures>) -> Option<Stage> {
+        self.stage_of_lead(LeadFeatures::sent(input), account)
+    }
+
+    /// [`Self::stage_of`] for a lead with the window features of its
+    /// events (a window feature without a value is missing).
+    pub fn stage_of_lead(
+        &self,
+        lead: LeadFeatures<'_>,
+        account: Option<&AccountFeatures>,
+    ) -> Option<Stage> {
         let rules = &self.artifact.stages;
         if rules.rules().is_empty() {
             return None;
@@ -1150,10 +1317,33 @@ impl ScoringModel {
                     account.map(|a| FeatureValueRef::Number(a.engaged_contacts as f64))
                 }
                 ACCOUNT_CONTACTS => account.map(|a| FeatureValueRef::Number(a.contacts as f64)),
-                _ => self.value_as_sent(input, name),
+                _ => match (lead.window, self.events.as_ref()) {
+                    (Some(window), Some(compiled)) if compiled.feature_index(name).is_some() => {
+                        let k = compiled.feature_index(name)?;
+                        let value = *window.values.get(k)?;
+                        if !value.is_finite() {
+                            None
+                        } else if self.event_flags.get(k).copied().unwrap_or(false) {
+                            Some(FeatureValueRef::Bool(value != 0.0))
+                        } else {
+                            Some(FeatureValueRef::Number(value))
+                        }
+                    }
+                    _ => self.value_as_sent(lead.input, name),
+                },
             }
         };
         Some(rules.stage_of(&lookup))
+    }
+}
+
+/// A window value as the pipeline reads it: a flag for an `ever` feature
+/// the model reads as a boolean, else the number.
+fn window_raw_value(value: f64, is_flag: bool) -> RawValue {
+    if is_flag {
+        RawValue::Flag(value != 0.0)
+    } else {
+        RawValue::Number(value)
     }
 }
 
@@ -1423,7 +1613,7 @@ mod tests {
         });
         let mut input = LeadInput::Named(Default::default());
         let computed = model
-            .add_event_features(&mut input, &events, day(21))
+            .event_features(&input, &events, day(21))
             .expect("computes");
         assert_eq!(computed.values, vec![2.0]);
         assert_eq!(
@@ -1431,18 +1621,32 @@ mod tests {
             vec![("total_visits".to_string(), 2.0)]
         );
         assert_eq!(computed.summary.after_as_of, 1);
-        assert!(model.score(&input).is_ok());
+        // Scoring with the window values in their slots is scoring the
+        // input with them added by name, bit for bit.
+        let lead = LeadFeatures {
+            input: &input,
+            window: Some(&computed),
+        };
+        let by_slot = model.explain_lead(lead).expect("explains");
+        assert!(model.score_lead(lead).is_ok());
+        model.insert_event_features(&mut input, &computed);
+        let by_name = model.explain(&input).expect("explains");
         assert_eq!(
-            model.add_event_features(&mut input, &events, day(21)),
+            by_slot.score.log_odds.to_bits(),
+            by_name.score.log_odds.to_bits()
+        );
+        assert_eq!(by_slot.contributions, by_name.contributions);
+        assert_eq!(
+            model.event_features(&input, &events, day(21)),
             Err(LeadEventsError::GivenTwice("total_visits".into()))
         );
         assert_eq!(
-            model.add_event_features(&mut LeadInput::Dense(vec![]), &events, day(21)),
+            model.event_features(&LeadInput::Dense(vec![]), &events, day(21)),
             Err(LeadEventsError::DenseInput)
         );
         let plain = ScoringModel::from_artifact(artifact.clone()).expect("loads");
         assert_eq!(
-            plain.add_event_features(&mut LeadInput::Named(Default::default()), &events, day(21)),
+            plain.event_features(&LeadInput::Named(Default::default()), &events, day(21)),
             Err(LeadEventsError::NoDefinition)
         );
     }

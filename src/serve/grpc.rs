@@ -19,11 +19,12 @@ use tonic::{Request, Response, Status};
 use crate::scoring::account_scoring::{self, AccountLead, AccountScore, AccountScores};
 use crate::scoring::accounts;
 use crate::scoring::batch::{map_rows_until, Deadline};
-use crate::scoring::events::{LeadEventsError, RawEvent, WindowValues};
+use crate::scoring::events::{normalise_event_type, LeadEventsError, RawEvent, WindowValues};
 use crate::scoring::features::UsedValue;
 use crate::scoring::features::{FeatureKind, LeadInput, RawValue};
 use crate::scoring::model::{
-    display_score, Contribution, Direction, LeadExplanation, LeadScore, ModelArtifact, ScoringModel,
+    display_score, Contribution, Direction, LeadExplanation, LeadFeatures, LeadScore,
+    ModelArtifact, ScoringModel,
 };
 use crate::scoring::time::{parse_timestamp, Timestamp};
 use crate::serve::metrics as m;
@@ -80,11 +81,11 @@ impl Job {
     /// Applies `f` to every lead, checking the deadline every few leads.
     fn run<T>(
         &self,
-        f: impl Fn(&LoadedModel, &LeadInput) -> Result<T, crate::scoring::features::FeatureError>,
+        f: impl Fn(&LoadedModel, LeadFeatures<'_>) -> Result<T, crate::scoring::features::FeatureError>,
     ) -> Result<Vec<T>, ServiceError> {
         Ok(map_rows_until(self.leads.len(), self.deadline, |index| {
             let lead = &self.leads[index];
-            f(&self.loaded, &lead.input).map_err(|e| invalid_lead(index, &lead.lead_id, e))
+            f(&self.loaded, lead.features()).map_err(|e| invalid_lead(index, &lead.lead_id, e))
         })?)
     }
 }
@@ -174,13 +175,13 @@ impl LeadScoringService {
         deadline: Option<Deadline>,
     ) -> Result<proto::ScoreResponse, ServiceError> {
         let job = self.job(&req.model, &req.version, req.leads, deadline)?;
-        let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
+        let (job, scores) = run_job(job, |job| job.run(|l, lead| l.model.score_lead(lead))).await?;
         record_scores(&job.loaded, "Score", scores.iter());
         let model = &job.loaded.model;
         let stages: Vec<String> = job
             .leads
             .iter()
-            .map(|lead| stage_text(model, &lead.input, None))
+            .map(|lead| stage_text(model, lead.features(), None))
             .collect();
         Ok(proto::ScoreResponse {
             model: job.loaded.name.clone(),
@@ -237,9 +238,9 @@ impl LeadScoringService {
                         apply_events(&loaded.model, index, &mut parsed)?;
                         loaded
                             .model
-                            .score(&parsed.input)
+                            .score_lead(parsed.features())
                             .map(|s| {
-                                let stage = stage_text(&loaded.model, &parsed.input, None);
+                                let stage = stage_text(&loaded.model, parsed.features(), None);
                                 (s, stage, parsed.computed.as_ref().map(event_summary))
                             })
                             .map_err(|e| invalid_lead(index, &lead_id, e))
@@ -293,7 +294,7 @@ impl LeadScoringService {
         let top_k = req.top_k as usize;
         self.check_explain_size(&job, top_k)?;
         let (job, explanations) =
-            run_job(job, |job| job.run(|l, input| l.model.explain(input))).await?;
+            run_job(job, |job| job.run(|l, lead| l.model.explain_lead(lead))).await?;
         record_scores(
             &job.loaded,
             "Explain",
@@ -330,7 +331,7 @@ impl LeadScoringService {
         let Some(first) = job.leads.first().filter(|_| n > 1) else {
             return Ok(());
         };
-        let Ok(e) = job.loaded.model.explain(&first.input) else {
+        let Ok(e) = job.loaded.model.explain_lead(first.features()) else {
             return Ok(()); // the batch reports the lead's error itself
         };
         let one = prost::Message::encoded_len(&explanation_to_proto(
@@ -419,8 +420,17 @@ impl LeadScoringService {
         req: proto::ScoreAccountsRequest,
         deadline: Option<Deadline>,
     ) -> Result<proto::ScoreAccountsResponse, ServiceError> {
-        let job = self.job(&req.model, &req.version, req.leads, deadline)?;
-        let (job, scores) = run_job(job, |job| job.run(|l, input| l.model.score(input))).await?;
+        let mut job = self.job(&req.model, &req.version, req.leads, deadline)?;
+        // The account roll-up looks features up by name in the input, so
+        // here (only) the window features are added to it by name.
+        for lead in &mut job.leads {
+            if let Some(computed) = &lead.computed {
+                job.loaded
+                    .model
+                    .insert_event_features(&mut lead.input, &computed.window);
+            }
+        }
+        let (job, scores) = run_job(job, |job| job.run(|l, lead| l.model.score_lead(lead))).await?;
         record_scores(&job.loaded, "ScoreAccounts", scores.iter());
         let model = &job.loaded.model;
         let leads: Vec<AccountLead<'_>> = job
@@ -526,11 +536,11 @@ fn account_score_to_proto(
 /// The lead's stage as text, "" when the model has no stage rules.
 fn stage_text(
     model: &ScoringModel,
-    input: &LeadInput,
+    lead: LeadFeatures<'_>,
     account: Option<&accounts::AccountFeatures>,
 ) -> String {
     model
-        .stage_of(input, account)
+        .stage_of_lead(lead, account)
         .map(|s| s.as_str().to_string())
         .unwrap_or_default()
 }
@@ -572,13 +582,24 @@ pub struct ParsedLead {
     pub account_id: String,
     /// Caller's email (only for the account key).
     pub email: String,
-    /// Named or dense features (with the window features computed from
-    /// the lead's events, once [`apply_events`] ran).
+    /// Named or dense features as sent (the window features of its events
+    /// are in `computed`; [`ParsedLead::features`] reads both).
     pub input: LeadInput,
     /// The lead's raw events and as-of time, when it sent any.
     pub events: Option<WireEvents>,
     /// What the model computed from them ([`apply_events`]).
     pub computed: Option<ComputedEvents>,
+}
+
+impl ParsedLead {
+    /// The lead as the model reads it: its input and the window features
+    /// its events gave.
+    pub fn features(&self) -> LeadFeatures<'_> {
+        LeadFeatures {
+            input: &self.input,
+            window: self.computed.as_ref().map(|c| &c.window),
+        }
+    }
 }
 
 /// A lead's raw events as sent, their times parsed.
@@ -602,8 +623,8 @@ pub struct ComputedEvents {
 }
 
 /// Computes a parsed lead's window features with the model's event
-/// definition (the trainer's own code, [`crate::scoring::events`]) and adds
-/// them to its named input.
+/// definition (the trainer's own code, [`crate::scoring::events`]) into
+/// its `computed` (the input stays as sent).
 ///
 /// # Errors
 /// [`ServiceError::InvalidLead`] naming `events` when the model takes no
@@ -633,7 +654,7 @@ pub fn apply_events(
         })
         .collect();
     let window = model
-        .add_event_features(&mut lead.input, &raw, wire.as_of)
+        .event_features(&lead.input, &raw, wire.as_of)
         .map_err(|e| match &e {
             LeadEventsError::GivenTwice(name) => {
                 invalid(format!("features[\"{name}\"]"), e.to_string())
@@ -785,9 +806,14 @@ fn parse_events(
         parse_timestamp(as_of).map_err(|e| ("as_of".to_string(), e.to_string()))?
     };
     let mut events = Vec::with_capacity(wire.len());
-    for (j, event) in wire.into_iter().enumerate() {
-        if event.r#type.is_empty() {
+    for (j, mut event) in wire.into_iter().enumerate() {
+        // The trainer's normalisation of an event type, so " page_view " is
+        // the page_view it learnt from (copied only when it changes).
+        let Some(kind) = normalise_event_type(&event.r#type) else {
             return Err((format!("events[{j}].type"), "empty event type".into()));
+        };
+        if kind.len() != event.r#type.len() {
+            event.r#type = kind.to_string();
         }
         let at = parse_timestamp(&event.time)
             .map_err(|e| (format!("events[{j}].time"), e.to_string()))?;

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::scoring::events::{CompiledEvents, EventDefinition, RawEvent};
+use crate::scoring::events::{normalise_event_type, CompiledEvents, EventDefinition, RawEvent};
 use crate::scoring::time::{parse_timestamp, Timestamp, MS_PER_DAY};
 use crate::train::error::TrainError;
 use crate::train::settings::TrainSettings;
@@ -143,10 +143,9 @@ pub fn materialise(
     let mut types = BTreeSet::new();
     let mut types_with_values = BTreeSet::new();
     for (row, &line) in events.rows.iter().zip(&events.lines) {
-        let kind = row[cols.kind].trim();
-        if kind.is_empty() {
+        let Some(kind) = normalise_event_type(&row[cols.kind]) else {
             return Err(bad(&shown, line, "empty event type".into()));
-        }
+        };
         let at = parse_timestamp(row[cols.time].trim()).map_err(|e| {
             bad(
                 &shown,

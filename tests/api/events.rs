@@ -64,6 +64,12 @@ fn definition() -> EventDefinition {
                     days: 90,
                 },
             ),
+            f(
+                "report_created_ever",
+                Aggregate::Ever {
+                    event: "report_created".into(),
+                },
+            ),
         ],
     }
 }
@@ -713,4 +719,434 @@ async fn training_from_two_tables_is_point_in_time_and_serves_the_features_it_sa
         }
     }
     assert!(compared >= 100, "{compared} values compared");
+}
+
+/// The numbers in a reason, as written (e.g. `["3", "44.6"]`).
+fn numbers_in(reason: &str) -> Vec<&str> {
+    reason
+        .split_whitespace()
+        .filter(|w| w.parse::<f64>().is_ok())
+        .collect()
+}
+
+fn decimals(number: &str) -> usize {
+    number.split_once('.').map_or(0, |(_, d)| d.len())
+}
+
+#[tokio::test]
+async fn explain_reasons_speak_in_behaviour_with_rounded_values() {
+    // Arrange: one lead that created a report before as_of, one that never did.
+    let leads = generate(600, 3);
+    let app = serve_trained(&leads).await;
+    let as_of = parse_timestamp(AS_OF).expect("as_of");
+    let did = |l: &GeneratedLead| {
+        l.events
+            .iter()
+            .any(|(t, at, _)| t == "report_created" && *at < as_of)
+    };
+    let has_days = |l: &GeneratedLead| {
+        l.events
+            .iter()
+            .any(|(t, at, _)| t == "page_view" && *at < as_of)
+    };
+    let doer = leads
+        .iter()
+        .find(|l| did(l) && has_days(l))
+        .expect("a lead who created a report");
+    let never = leads
+        .iter()
+        .find(|l| !did(l) && has_days(l))
+        .expect("a lead who never did");
+
+    // Act
+    let explained = app
+        .client()
+        .explain(ExplainRequest {
+            model: MODEL.into(),
+            leads: vec![by_events(doer), by_events(never)],
+            top_k: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("Explain")
+        .into_inner();
+    let info = app
+        .client()
+        .get_model(GetModelRequest {
+            model: MODEL.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetModel")
+        .into_inner();
+
+    // Assert: "ever" reads as a behaviour, both ways.
+    let reason = |e: &leadscore::serve::proto::Explanation, feature: &str| {
+        e.contributions
+            .iter()
+            .find(|c| c.feature == feature)
+            .unwrap_or_else(|| panic!("no {feature} in {:?}", e.contributions))
+            .reason
+            .clone()
+    };
+    let (a, b) = (&explained.explanations[0], &explained.explanations[1]);
+    assert_eq!(reason(a, "report_created_ever"), "has done report created");
+    assert_eq!(reason(b, "report_created_ever"), "never did report created");
+    let schema = info
+        .features
+        .iter()
+        .find(|f| f.name == "report_created_ever")
+        .expect("in the schema");
+    assert_eq!(schema.reason, "has done report created");
+
+    // Window values in reasons are rounded: days to whole days (one
+    // decimal under 10), decayed counts to one decimal, counts whole; the
+    // computed features keep the exact values.
+    let compiled = definition().compile();
+    for (e, lead) in [(a, doer), (b, never)] {
+        let days = reason(e, "page_view_days_since_last");
+        assert!(days.starts_with("no page view for "), "{days}");
+        let shown = numbers_in(&days);
+        assert_eq!(shown.len(), 1, "{days}");
+        let shown_days: f64 = shown[0].parse().expect("a number");
+        assert!(
+            decimals(shown[0]) <= usize::from(shown_days < 10.0),
+            "{days}"
+        );
+        let exact = e.computed_features["page_view_days_since_last"];
+        let expected = compiled.lead_values(&raw(&lead.events), as_of);
+        let (_, computed) = expected
+            .values
+            .iter()
+            .find(|(n, _)| n == "page_view_days_since_last")
+            .expect("computed");
+        assert_eq!(
+            exact.to_bits(),
+            computed.to_bits(),
+            "exact in computed_features"
+        );
+        assert!(exact.fract() != 0.0, "events at ms resolution: {exact}");
+        assert!((shown_days - exact).abs() <= 0.5, "{days} for {exact}");
+
+        let decayed = reason(e, "demo_action_decayed");
+        assert!(
+            decayed.starts_with("recent demo action activity "),
+            "{decayed}"
+        );
+        assert!(
+            numbers_in(&decayed).iter().all(|n| decimals(n) <= 1),
+            "{decayed}"
+        );
+        let count = reason(e, "page_view_count_30d");
+        assert!(
+            count.ends_with("page view events in the last 30 days"),
+            "{count}"
+        );
+        assert!(
+            numbers_in(&count).iter().all(|n| decimals(n) == 0),
+            "{count}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn score_stream_accepts_events_and_scores_them_as_score_does() {
+    // Arrange
+    let leads = generate(600, 4);
+    let app = serve_trained(&leads).await;
+    let request = ScoreRequest {
+        model: MODEL.into(),
+        leads: leads.iter().step_by(50).map(by_events).collect(),
+        ..Default::default()
+    };
+
+    // Act
+    let unary = app
+        .client()
+        .score(request.clone())
+        .await
+        .expect("Score")
+        .into_inner();
+    let mut stream = app
+        .client()
+        .score_stream(tokio_stream::iter(vec![request]))
+        .await
+        .expect("ScoreStream")
+        .into_inner();
+    let streamed = stream
+        .message()
+        .await
+        .expect("an answer")
+        .expect("a message");
+
+    // Assert
+    assert_eq!(streamed.error, None);
+    assert_eq!(streamed.scores.len(), unary.scores.len());
+    for (s, u) in streamed.scores.iter().zip(&unary.scores) {
+        assert_eq!(s.error, None, "{}", s.lead_id);
+        assert_eq!(s.probability.to_bits(), u.probability.to_bits());
+        let summary = s.events.as_ref().expect("an event summary");
+        assert_eq!(Some(summary), u.events.as_ref());
+    }
+    let used: u32 = streamed
+        .scores
+        .iter()
+        .filter_map(|s| s.events.as_ref())
+        .map(|e| e.used)
+        .sum();
+    assert!(used > 0, "the streamed events were read");
+    assert!(stream.message().await.expect("ends cleanly").is_none());
+}
+
+#[tokio::test]
+async fn events_without_as_of_are_windowed_as_of_now() {
+    // Arrange: one page view two days ago and one in ten days; no as_of.
+    let leads = generate(300, 5);
+    let app = serve_trained(&leads).await;
+    let before = Timestamp::now();
+    let lead = Lead {
+        lead_id: "now".into(),
+        features: [("employees".to_string(), num(40.0))].into(),
+        events: vec![
+            Event {
+                r#type: "page_view".into(),
+                time: Timestamp(before.0 - 2 * MS_PER_DAY).to_string(),
+                value: None,
+            },
+            Event {
+                r#type: "page_view".into(),
+                time: Timestamp(before.0 + 10 * MS_PER_DAY).to_string(),
+                value: None,
+            },
+        ],
+        ..Default::default()
+    };
+
+    // Act
+    let explained = app
+        .client()
+        .explain(ExplainRequest {
+            model: MODEL.into(),
+            leads: vec![lead.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("Explain")
+        .into_inner();
+    let scored = app
+        .client()
+        .score(ScoreRequest {
+            model: MODEL.into(),
+            leads: vec![lead],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+    let after = Timestamp::now();
+
+    // Assert: as_of is the time of the request.
+    for summary in [
+        explained.explanations[0].events.as_ref(),
+        scored.scores[0].events.as_ref(),
+    ] {
+        let summary = summary.expect("an event summary");
+        let as_of = parse_timestamp(&summary.as_of).expect("as_of");
+        assert!(before <= as_of && as_of <= after, "{}", summary.as_of);
+        assert_eq!((summary.used, summary.after_as_of), (1, 1));
+    }
+    let days = explained.explanations[0].computed_features["page_view_days_since_last"];
+    assert!((2.0..2.01).contains(&days), "{days}");
+}
+
+/// The bundled leadforge_events model's definition (14 event types, every
+/// default window) plus a ratio, on both sides of the parity property.
+fn parity_model() -> &'static leadscore::scoring::model::ScoringModel {
+    static MODEL: std::sync::OnceLock<leadscore::scoring::model::ScoringModel> =
+        std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/leadforge_events/2/model.json"
+        );
+        let mut artifact: ModelArtifact =
+            serde_json::from_slice(&std::fs::read(path).expect("bundled model")).expect("json");
+        let events = artifact.events.as_mut().expect("an event definition");
+        events.features.push(WindowFeature {
+            name: "demo_views_7_over_90".into(),
+            aggregate: Aggregate::Ratio {
+                numerator: "demo_page_view_count_7d".into(),
+                denominator: "demo_page_view_count_90d".into(),
+            },
+        });
+        leadscore::scoring::model::ScoringModel::from_artifact(artifact).expect("loads")
+    })
+}
+
+/// Event types of the property: known ones, known ones with surrounding
+/// whitespace, a different case, and unknown ones.
+const PARITY_TYPES: [&str; 10] = [
+    "demo_page_view",
+    "pricing_page_view",
+    "sales_demo",
+    "touch_email",
+    " sales_demo",
+    "touch_email  ",
+    "\tpricing_page_view ",
+    "Sales_Demo",
+    "webinar",
+    "page view",
+];
+
+/// One random event: type (index, or `None` for a blank one), offset from
+/// the lead's as-of time in ms, optional value.
+type ParityEvent = (Option<usize>, i64, Option<f64>);
+
+fn parity_event() -> impl proptest::strategy::Strategy<Value = ParityEvent> {
+    use proptest::prelude::*;
+    (
+        prop_oneof![30 => (0..PARITY_TYPES.len()).prop_map(Some), 1 => Just(None)],
+        prop_oneof![
+            -400 * MS_PER_DAY..3 * MS_PER_DAY,
+            (-400i64..3).prop_map(|d| d * MS_PER_DAY),
+            (-400i64..3).prop_map(|d| d * MS_PER_DAY - 1),
+            Just(0i64),
+        ],
+        prop_oneof![
+            Just(None),
+            (-1e6f64..1e6).prop_map(Some),
+            (0u32..1000).prop_map(|v| Some(f64::from(v) / 8.0)),
+            Just(Some(-0.0)),
+            Just(Some(1e300)),
+        ],
+    )
+}
+
+/// The trainer's feature table (`leadscore-train features`) for `leads`
+/// (as-of time, events), or its error.
+fn trainer_features(
+    leads: &[(i64, Vec<ParityEvent>)],
+) -> Result<leadscore::train::table::Table, String> {
+    let work = TempDir::new().expect("tempdir");
+    let mut leads_csv = String::from("lead_id,signed_up_at\n");
+    let mut events_csv = String::from("lead_id,timestamp,event_type,value\n");
+    for (i, (as_of, events)) in leads.iter().enumerate() {
+        // as-of = signed_up_at + 14 days (--as-of-offset-days 14).
+        leads_csv.push_str(&format!("L{i},{}\n", Timestamp(as_of - 14 * MS_PER_DAY)));
+        for &(ty, offset, value) in events {
+            let ty = ty.map_or("  ", |t| PARITY_TYPES[t]);
+            let value = value.map(|v| v.to_string()).unwrap_or_default();
+            events_csv.push_str(&format!(
+                "L{i},{},\"{ty}\",{value}\n",
+                Timestamp(as_of + offset)
+            ));
+        }
+    }
+    let (l, e) = (
+        work.path().join("leads.csv"),
+        work.path().join("events.csv"),
+    );
+    std::fs::write(&l, leads_csv).expect("write leads");
+    std::fs::write(&e, events_csv).expect("write events");
+    let settings = TrainSettings {
+        data: Some(l),
+        events: Some(e),
+        event_value_column: Some("value".into()),
+        id: Some("lead_id".into()),
+        as_of_column: Some("signed_up_at".into()),
+        as_of_offset_days: Some(14.0),
+        event_features: parity_model().artifact().events.clone(),
+        ..Default::default()
+    };
+    train::events::feature_table(&settings)
+        .map(|(table, _)| table)
+        .map_err(|e| e.to_string())
+}
+
+/// What the gRPC handlers compute for the same lead: `parse_lead` then
+/// `apply_events`, as Score, Explain, ScoreStream and ScoreAccounts call them.
+fn server_features(as_of: i64, events: &[ParityEvent]) -> Result<Vec<f64>, String> {
+    let lead = Lead {
+        lead_id: "L".into(),
+        events: events
+            .iter()
+            .map(|&(ty, offset, value)| Event {
+                r#type: ty.map_or("  ", |t| PARITY_TYPES[t]).to_string(),
+                time: Timestamp(as_of + offset).to_string(),
+                value,
+            })
+            .collect(),
+        as_of: Timestamp(as_of).to_string(),
+        ..Default::default()
+    };
+    let mut parsed =
+        leadscore::serve::grpc::parse_lead(0, lead, usize::MAX).map_err(|e| e.to_string())?;
+    leadscore::serve::grpc::apply_events(parity_model(), 0, &mut parsed)
+        .map_err(|e| e.to_string())?;
+    Ok(parsed.computed.expect("computed").window.values)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
+
+    /// Issue 18's parity property: for random event histories (known and
+    /// unknown types, types with surrounding whitespace, blank types,
+    /// values or none, times around and at the as-of time), the trainer's
+    /// materialised features and the server's computed features are
+    /// bit-identical, and both refuse what either refuses.
+    #[test]
+    fn trainer_and_server_compute_bit_identical_features(
+        leads in proptest::collection::vec(
+            (
+                -5_000 * MS_PER_DAY..25_000 * MS_PER_DAY,
+                proptest::collection::vec(parity_event(), 0..60),
+            ),
+            1..4,
+        ),
+    ) {
+        let trainer = trainer_features(&leads);
+        let server: Vec<Result<Vec<f64>, String>> = leads
+            .iter()
+            .map(|(as_of, events)| server_features(*as_of, events))
+            .collect();
+        let blank = leads.iter().any(|(_, e)| e.iter().any(|(t, _, _)| t.is_none()));
+        if blank {
+            // A blank event type is refused on both sides, naming it.
+            let refused = trainer.expect_err("the trainer refuses a blank type");
+            proptest::prop_assert!(refused.contains("empty event type"), "{}", refused);
+            proptest::prop_assert!(
+                server
+                    .iter()
+                    .zip(&leads)
+                    .filter(|(_, (_, e))| e.iter().any(|(t, _, _)| t.is_none()))
+                    .all(|(s, _)| s.as_ref().is_err_and(|m| m.contains("empty event type"))),
+                "{:?}",
+                server
+            );
+            return Ok(());
+        }
+        let table = trainer.expect("the trainer materialises");
+        let compiled = parity_model().events().expect("events");
+        for (row, served) in table.rows.iter().zip(&server) {
+            let served = served.as_ref().expect("the server computes");
+            for (name, value) in compiled.feature_names().iter().zip(served) {
+                let column = table.header.iter().position(|h| h == name).expect("column");
+                let cell = &row[column];
+                if value.is_finite() {
+                    let trained: f64 = cell.parse().expect("a number");
+                    proptest::prop_assert_eq!(
+                        trained.to_bits(),
+                        value.to_bits(),
+                        "{} of {}: trainer {} server {}",
+                        name,
+                        row[0],
+                        cell,
+                        value
+                    );
+                } else {
+                    proptest::prop_assert!(cell.is_empty(), "{} of {}: {}", name, row[0], cell);
+                }
+            }
+        }
+    }
 }
