@@ -4,7 +4,8 @@
 //!
 //! ```sh
 //! cargo build --release --bin leadscore-server --example stream_events_cpu
-//! ./target/release/leadscore-server --models models --addr 127.0.0.1:50051 --http-addr off &
+//! ./target/release/leadscore-server --models models --grpc-addr 127.0.0.1:50051 \
+//!     --http-addr off --metrics-addr off &
 //! ./target/release/examples/stream_events_cpu --addr http://127.0.0.1:50051 --pid $! \
 //!     --leads 10000 --events 200 --repeat 5
 //! ```
