@@ -166,5 +166,64 @@ fn score_with_events(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, events, score_with_events);
+/// The bundled leadforge_events model (117 window features of 14 types,
+/// gradient-boosted trees), one lead of 200 events of its types: the window
+/// values straight into their features' slots (the server) against each
+/// feature's name copied into the lead's input map first (the server
+/// before: one allocation per window).
+fn score_leadforge_events(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/leadforge_events/2/model.json"
+    );
+    let bytes = std::fs::read(path).expect("bundled model");
+    let artifact: ModelArtifact = serde_json::from_slice(&bytes).expect("artifact");
+    let model = ScoringModel::from_artifact(artifact).expect("loads");
+    let types: Vec<String> = model.events().expect("events").event_types().to_vec();
+    let as_of = Timestamp(20_000 * MS_PER_DAY);
+    let leads: Vec<Vec<RawEvent<'_>>> = (0..64)
+        .map(|seed| {
+            history(200, seed)
+                .into_iter()
+                .enumerate()
+                .map(|(k, e)| RawEvent {
+                    event_type: &types[(k * 7 + seed as usize) % types.len()],
+                    ..e
+                })
+                .collect()
+        })
+        .collect();
+    let statics = LeadInput::Named(Default::default());
+    let mut group = c.benchmark_group("leadforge_117_windows");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("200_events_sent", |b| {
+        b.iter(|| {
+            i = (i + 1) % leads.len();
+            let input = statics.clone();
+            let window = model
+                .event_features(&input, black_box(&leads[i]), as_of)
+                .expect("computes");
+            let lead = LeadFeatures {
+                input: &input,
+                window: Some(&window),
+            };
+            black_box(model.score_lead(black_box(lead)).expect("scores"))
+        })
+    });
+    group.bench_function("200_events_sent_by_name", |b| {
+        b.iter(|| {
+            i = (i + 1) % leads.len();
+            let mut input = statics.clone();
+            let window = model
+                .event_features(&input, black_box(&leads[i]), as_of)
+                .expect("computes");
+            model.insert_event_features(&mut input, &window);
+            black_box(model.score(black_box(&input)).expect("scores"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, events, score_with_events, score_leadforge_events);
 criterion_main!(benches);
