@@ -162,7 +162,7 @@ fn leak_message(findings: &[LeakFinding]) -> String {
     let mut columns: Vec<&str> = findings.iter().map(|f| f.column.as_str()).collect();
     columns.dedup();
     let mut text = format!(
-        "refusing to train: {} column(s) separate the label suspiciously well on their own and may leak it:",
+        "refusing to train: {} column(s) give the label away on strong evidence (see `train::leakage`):",
         columns.len()
     );
     for f in findings {
