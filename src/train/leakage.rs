@@ -21,7 +21,7 @@
 //! | `pure_level` | a level with ≥ 1% of rows (≥ 20) is ≥ 97% one class, that class ≤ 85% of rows | never alone |
 //! | `outcome_name` | the name says status, stage, owner, won, lost, closed, converted, opportunity… | never alone |
 //! | `longer_window` | never alone | a count named total/all/lifetime is ≥ a count of the same thing on every row and greater on ≥ 5%: it counts over a longer window than the snapshot's |
-//! | `multivariate_lift` | an *eligible* candidate (a pure level, an outcome name, or AUC ≥ 0.90) adds less | it adds ≥ 10% of the model's gain over the base rate **and** ≥ 0.015 ROC AUC beyond every non-candidate column |
+//! | `multivariate_lift` | an *eligible* candidate adds less | beyond every ordinary column it adds ≥ 0.01 ROC AUC **and** a share of the model's gain over the base rate of ≥ 5% (a pure level), ≥ 10% (AUC or missingness AUC ≥ 0.90) or ≥ 25% (an outcome name alone) |
 //!
 //! The AUC of a numeric column is that of its value (missing at the median,
 //! as the feature pipeline imputes it). A categorical or boolean column is
@@ -154,9 +154,13 @@ pub struct LeakageThresholds {
     /// ROC AUC of the is-missing indicator at or above which a column is refused.
     pub refuse_missing_auc: f64,
     /// Share of the multivariate model's gain over the base rate (in log
-    /// loss) a candidate must add to be refused...
-    pub lift_share: f64,
-    /// ...together with at least this much ROC AUC.
+    /// loss) a candidate with a pure level must add to be refused...
+    pub lift_share_pure: f64,
+    /// ...a candidate of AUC (or missingness AUC) ≥ `eligible_auc`...
+    pub lift_share_auc: f64,
+    /// ...a candidate by its name alone (names mislead: "Marital_Status")...
+    pub lift_share_name: f64,
+    /// ...always together with at least this much ROC AUC.
     pub lift_auc: f64,
     /// Rows the lift model is fitted on (an evenly spaced sample beyond).
     pub lift_rows: usize,
@@ -174,8 +178,10 @@ impl Default for LeakageThresholds {
             max_pure_class_share: 0.85,
             warn_missing_auc: 0.85,
             refuse_missing_auc: 0.98,
-            lift_share: 0.10,
-            lift_auc: 0.015,
+            lift_share_pure: 0.05,
+            lift_share_auc: 0.10,
+            lift_share_name: 0.25,
+            lift_auc: 0.01,
             lift_rows: 20_000,
         }
     }
@@ -218,8 +224,13 @@ pub fn find_leaks(
         .map(|i| (splitmix64(i) % FOLDS) as u8)
         .collect();
     let mut findings = Vec::new();
-    // Per column: does its evidence make it eligible for a lift refusal?
-    let mut eligible = vec![false; columns.len()];
+    // Per column: the share of the gain its lift must reach to be refused
+    // (`None`: its evidence does not make it eligible), the lowest of its
+    // reasons' thresholds.
+    let mut eligible: Vec<Option<f64>> = vec![None; columns.len()];
+    let mut require = |eligible: &mut Vec<Option<f64>>, c: usize, share: f64| {
+        eligible[c] = Some(eligible[c].map_or(share, |s: f64| s.min(share)));
+    };
     let mut candidate = vec![false; columns.len()];
     let mut evidence_of = Vec::with_capacity(columns.len());
     for (c, column) in columns.iter().enumerate() {
@@ -285,7 +296,9 @@ pub fn find_leaks(
                 },
             });
             candidate[c] = true;
-            eligible[c] |= auc >= t.eligible_auc;
+            if auc >= t.eligible_auc {
+                require(&mut eligible, c, t.lift_share_auc);
+            }
         }
         if let Some((auc, a, b)) = ev.missing_auc.filter(|m| m.0 >= t.warn_missing_auc) {
             findings.push(LeakFinding {
@@ -305,7 +318,9 @@ pub fn find_leaks(
                 },
             });
             candidate[c] = true;
-            eligible[c] |= auc >= t.eligible_auc;
+            if auc >= t.eligible_auc {
+                require(&mut eligible, c, t.lift_share_auc);
+            }
         }
         if let Some(p) = pure {
             findings.push(LeakFinding {
@@ -316,7 +331,7 @@ pub fn find_leaks(
                 tier: Tier::Warn,
             });
             candidate[c] = true;
-            eligible[c] = true;
+            require(&mut eligible, c, t.lift_share_pure);
         }
         if let Some(word) = outcome_word(name) {
             findings.push(LeakFinding {
@@ -329,7 +344,7 @@ pub fn find_leaks(
                 tier: Tier::Warn,
             });
             candidate[c] = true;
-            eligible[c] = true;
+            require(&mut eligible, c, t.lift_share_name);
         }
         evidence_of.push(ev);
     }
@@ -467,12 +482,16 @@ fn longer_windows(columns: &[ColumnValues<'_>]) -> Vec<LeakFinding> {
             })
         })
         .collect();
-    let same_thing = |a: &[String], b: &[String]| {
-        a.iter().any(|x| {
+    // The same thing: every word of one name matches a word of the other
+    // (as a prefix: "touches" and "touch"), so a duration in seconds is not
+    // a count of sessions.
+    let covers = |a: &[String], b: &[String]| {
+        a.iter().all(|x| {
             b.iter()
                 .any(|y| x.starts_with(y.as_str()) || y.starts_with(x.as_str()))
         })
     };
+    let same_thing = |a: &[String], b: &[String]| covers(a, b) && covers(b, a);
     let mut findings = Vec::new();
     for (i, total_values, total_stems, is_total) in &counts {
         if !is_total || total_stems.is_empty() {
@@ -614,7 +633,7 @@ fn multivariate_lifts(
     columns: &[ColumnValues<'_>],
     labels: &[bool],
     candidate: &[bool],
-    eligible: &[bool],
+    eligible: &[Option<f64>],
     found: &[LeakFinding],
     t: &LeakageThresholds,
 ) -> Vec<LeakFinding> {
@@ -624,12 +643,12 @@ fn multivariate_lifts(
             .any(|f| f.column == name && f.tier == Tier::Refuse)
     };
     let judged: Vec<usize> = (0..columns.len())
-        .filter(|&c| eligible[c] && !refused(columns[c].name))
+        .filter(|&c| eligible[c].is_some() && !refused(columns[c].name))
         .collect();
     // The ordinary columns: all but the eligible candidates and the refused
     // ones (a strong numeric feature that only warns is ordinary signal).
     let ordinary: Vec<bool> = (0..columns.len())
-        .map(|c| !eligible[c] && !(candidate[c] && refused(columns[c].name)))
+        .map(|c| eligible[c].is_none() && !(candidate[c] && refused(columns[c].name)))
         .collect();
     if judged.is_empty() {
         return Vec::new();
@@ -673,7 +692,8 @@ fn multivariate_lifts(
             0.0
         };
         let added_auc = auc - base_auc;
-        let refuse = share >= t.lift_share && added_auc >= t.lift_auc;
+        let needed = eligible[c].unwrap_or(1.0);
+        let refuse = share >= needed && added_auc >= t.lift_auc;
         let name = columns[c].name;
         findings.push(LeakFinding {
             column: name.to_string(),
@@ -681,9 +701,11 @@ fn multivariate_lifts(
             evidence: format!(
                 "{name}: added to a model of the {} other ordinary columns it takes ROC AUC from \
                  {base_auc:.3} to {auc:.3} (+{added_auc:.3}) and brings {} of the model's gain over \
-                 the base rate{}",
+                 the base rate (refused from {} with +{:.3} AUC){}",
                 base.len(),
                 percent(share),
+                percent(needed),
+                t.lift_auc,
                 if refuse {
                     ": out of all proportion to ordinary signal"
                 } else {
@@ -1145,7 +1167,7 @@ mod tests {
                     .map(|(&l, &p)| {
                         if l {
                             "Two year"
-                        } else if rng.next() < if p { 0.8 } else { 0.5 } {
+                        } else if rng.next() < if p { 0.7 } else { 0.6 } {
                             "Month-to-month"
                         } else {
                             "One year"
@@ -1267,6 +1289,7 @@ mod tests {
         assert!(longer_windows(&cols("visits_30d", "visit_count", 0)).is_empty());
         assert!(longer_windows(&cols("total_emails", "visit_count", 0)).is_empty());
         assert!(longer_windows(&cols("TotalCharges", "MonthlyCharges", 1)).is_empty());
+        assert!(longer_windows(&cols("total_session_duration_seconds", "session_count", 0)).is_empty());
     }
 
     #[test]

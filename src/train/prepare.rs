@@ -519,9 +519,16 @@ pub(crate) fn guard_leakage(
     progress.start("leakage guard", prepared.columns.len() as u64);
     let findings = leak_findings(prepared);
     progress.finish(&format!("{} finding(s)", findings.len()));
-    let refused: Vec<LeakFinding> = findings
+    // A refused column's error shows all of its evidence, warnings too
+    // (the pure level behind a refusal by lift, say).
+    let refused_columns: HashSet<&str> = findings
         .iter()
         .filter(|f| f.tier == Tier::Refuse && !given.allow_leaky.contains(&f.column))
+        .map(|f| f.column.as_str())
+        .collect();
+    let refused: Vec<LeakFinding> = findings
+        .iter()
+        .filter(|f| refused_columns.contains(f.column.as_str()))
         .cloned()
         .collect();
     if !refused.is_empty() {
