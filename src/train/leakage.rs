@@ -228,7 +228,7 @@ pub fn find_leaks(
     // (`None`: its evidence does not make it eligible), the lowest of its
     // reasons' thresholds.
     let mut eligible: Vec<Option<f64>> = vec![None; columns.len()];
-    let mut require = |eligible: &mut Vec<Option<f64>>, c: usize, share: f64| {
+    let require = |eligible: &mut Vec<Option<f64>>, c: usize, share: f64| {
         eligible[c] = Some(eligible[c].map_or(share, |s: f64| s.min(share)));
     };
     let mut candidate = vec![false; columns.len()];
