@@ -5,6 +5,8 @@
 # Prints a table with PASS/FAIL per bar and writes docs/quality.json.
 #
 # usage: bash scripts/trainer_quality.sh            (from the repository root)
+#        bash scripts/trainer_quality.sh suite      all five shared data sets with
+#                                                   defaults -> docs/quality.md
 #
 # Environment:
 #   VENV=/tmp/leadscore-quality-venv   virtual environment (created if absent)
@@ -38,6 +40,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "numpy==2.4.6" "scipy==1.17.1" "pandas==3.1.1" "scikit-learn==1.9.1" "lightgbm==4.7.0"
+
+if [ "${1:-}" = suite ]; then
+    # Every data set in ../shared/data with defaults (issue: the trainer works
+    # on the data its users have): docs/quality.md and docs/quality_suite.json.
+    cargo build --release --locked --bin leadscore-train
+    "$VENV/bin/python" scripts/quality_suite.py \
+        --trainer "${CARGO_TARGET_DIR:-$ROOT/target}/release/leadscore-train" \
+        --data "$SHARED_DATA" --json "$ROOT/docs/quality_suite.json" --markdown "$ROOT/docs/quality.md"
+    exit 0
+fi
 
 cargo build --release --locked --bin leadscore-train --example make_wide
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

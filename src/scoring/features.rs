@@ -143,6 +143,85 @@ pub struct FeatureSpec {
     /// besides min, median, max and bin edges that the suggestion search tries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quantiles: Vec<f64>,
+    /// Numeric only: how text sent for this feature is read, as the trainer
+    /// read the column's cells. Absent: a number, also as text with currency
+    /// signs and thousands separators ([`parse_number_text`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_as: Option<TextFormat>,
+}
+
+/// How the text of a numeric feature is read (a training cell, or text a
+/// caller sends for the feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextFormat {
+    /// A date or timestamp in any form [`crate::scoring::time::parse_timestamp`]
+    /// reads (ISO 8601, US `m/d/yy`), as days since 1970-01-01 UTC.
+    Date,
+}
+
+impl TextFormat {
+    /// The number a text stands for in this format; `None` when it is not one.
+    pub fn parse(self, text: &str) -> Option<f64> {
+        match self {
+            TextFormat::Date => parse_date_days(text),
+        }
+    }
+}
+
+/// A date or timestamp as days since 1970-01-01 UTC (fractional for times of
+/// day); `None` when [`crate::scoring::time::parse_timestamp`] refuses it.
+pub fn parse_date_days(text: &str) -> Option<f64> {
+    let at = crate::scoring::time::parse_timestamp(text.trim()).ok()?;
+    Some(at.days_since(crate::scoring::time::Timestamp::from_date(1970, 1, 1)))
+}
+
+/// A number written as people write them in exports: surrounding spaces, a
+/// leading sign, a currency sign before or after (`$ € £ ¥`), and thousands
+/// separators (`84,835.00`, only in groups of three). `None` for anything
+/// else, and for non-finite numbers. Plain numbers parse as `str::parse`.
+pub fn parse_number_text(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if let Ok(x) = t.parse::<f64>() {
+        return x.is_finite().then_some(x);
+    }
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, t.strip_prefix('+').unwrap_or(t).trim_start()),
+    };
+    const CURRENCY: [char; 4] = ['$', '€', '£', '¥'];
+    let t = t
+        .strip_prefix(CURRENCY)
+        .or_else(|| t.strip_suffix(CURRENCY))
+        .unwrap_or(t)
+        .trim();
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) if !negative => (true, rest),
+        _ => (negative, t),
+    };
+    let (whole, fraction) = match t.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (t, None),
+    };
+    let groups: Vec<&str> = whole.split(',').collect();
+    let grouped = groups.len() > 1
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3);
+    if !(grouped || groups.len() == 1)
+        || !groups
+            .iter()
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+        || fraction.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let mut digits = groups.concat();
+    if let Some(f) = fraction {
+        digits.push('.');
+        digits.push_str(f);
+    }
+    let x: f64 = digits.parse().ok()?;
+    Some(if negative { -x } else { x }).filter(|x| x.is_finite())
 }
 
 /// Default reason template of numeric features.
@@ -240,6 +319,7 @@ impl FeatureSpec {
             reason_when_false: String::new(),
             actionable: None,
             quantiles: Vec::new(),
+            read_as: None,
         }
     }
 
@@ -898,6 +978,30 @@ impl FeaturePipeline {
                 FeatureEncoding::Numeric {
                     median, min, max, ..
                 } => {
+                    // Text for a number is read as the trainer read the
+                    // column's cells, then used like a number.
+                    let from_text;
+                    let value = match value {
+                        Some(RawValue::Category(text)) => {
+                            let parsed = match spec.read_as {
+                                Some(format) => format.parse(text),
+                                None => parse_number_text(text),
+                            };
+                            let Some(x) = parsed else {
+                                return Err(FeatureError::WrongKind {
+                                    feature: spec.name.clone(),
+                                    expected: match spec.read_as {
+                                        Some(TextFormat::Date) => "numeric (a date)",
+                                        None => "numeric",
+                                    },
+                                    got: describe(&RawValue::Category(text.clone())),
+                                });
+                            };
+                            from_text = RawValue::Number(x);
+                            Some(&from_text)
+                        }
+                        other => other,
+                    };
                     let x = match value {
                         None => {
                             fallbacks.push((i, Fallback::Imputed));
@@ -1237,6 +1341,38 @@ fn truncate(s: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn numbers_written_as_text_parse_as_people_mean_them() {
+        for (text, want) in [
+            ("84835", Some(84_835.0)),
+            (" 84835.5 ", Some(84_835.5)),
+            ("$84,835.00 ", Some(84_835.0)),
+            ("$1,234,567", Some(1_234_567.0)),
+            ("-$12.50", Some(-12.5)),
+            ("$-12.50", Some(-12.5)),
+            ("12,50 €", None),
+            ("1,2345", None),
+            (",123", None),
+            ("$", None),
+            (" ", None),
+            ("1.2.3", None),
+            ("12 apples", None),
+            ("inf", None),
+            ("NaN", None),
+        ] {
+            assert_eq!(parse_number_text(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn dates_are_days_since_1970() {
+        assert_eq!(parse_date_days("1970-01-02"), Some(1.0));
+        assert_eq!(parse_date_days("6/16/14"), parse_date_days("2014-06-16"));
+        assert_eq!(parse_date_days("2014-06-16T12:00:00Z"), Some(16_237.5));
+        assert_eq!(parse_date_days("16/16/14"), None);
+        assert_eq!(TextFormat::Date.parse("yesterday"), None);
+    }
+
     fn pipeline() -> FeaturePipeline {
         FeaturePipeline::new(vec![
             FeatureSpec {
@@ -1247,6 +1383,7 @@ mod tests {
                 reason_when_false: String::new(),
                 actionable: None,
                 quantiles: vec![],
+                read_as: None,
                 encoding: FeatureEncoding::Numeric {
                     median: 2.0,
                     mean: 3.0,
@@ -1264,6 +1401,7 @@ mod tests {
                 reason_when_false: String::new(),
                 actionable: None,
                 quantiles: vec![],
+                read_as: None,
                 encoding: FeatureEncoding::Categorical {
                     categories: vec!["ads".into(), "web".into(), MISSING.into(), OTHER.into()],
                 },
@@ -1276,6 +1414,7 @@ mod tests {
                 reason_when_false: String::new(),
                 actionable: None,
                 quantiles: vec![],
+                read_as: None,
                 encoding: FeatureEncoding::Boolean { imputed: false },
             },
         ])
@@ -1404,6 +1543,7 @@ mod tests {
             reason_when_false: String::new(),
             actionable: None,
             quantiles: vec![],
+            read_as: None,
             encoding: FeatureEncoding::Numeric {
                 median: 5.0,
                 mean: 5.0,

@@ -160,13 +160,18 @@ pub enum TrainError {
 
 fn leak_message(findings: &[LeakFinding]) -> String {
     let mut columns: Vec<&str> = findings.iter().map(|f| f.column.as_str()).collect();
+    columns.sort_unstable();
     columns.dedup();
     let mut text = format!(
-        "refusing to train: {} column(s) separate the label suspiciously well on their own and may leak it:",
+        "refusing to train: {} column(s) give the label away on strong evidence (see `train::leakage`):",
         columns.len()
     );
     for f in findings {
-        text.push_str(&format!("\n  - {}", f.evidence));
+        let tier = match f.tier {
+            crate::train::leakage::Tier::Refuse => "refuse",
+            crate::train::leakage::Tier::Warn => "warn",
+        };
+        text.push_str(&format!("\n  - [{tier}: {}] {}", f.rule, f.evidence));
     }
     text.push_str(&format!(
         "\nexclude them (--exclude \"{}\") or, if they are known before the outcome, allow them with --allow-leaky \"{}\"",

@@ -202,6 +202,52 @@ pub(crate) struct CvResult {
     pub(crate) brier: (f64, f64),
     /// Mean fit time per fold.
     pub(crate) fit_seconds: f64,
+    /// Fit time of each fold, in fold order.
+    pub(crate) fold_seconds: Vec<f64>,
+}
+
+/// One fold's out-of-fold log-odds and fit time.
+struct FoldResult {
+    z: Vec<f64>,
+    seconds: f64,
+}
+
+/// Runs `job(0..count)` on up to as many threads as the machine has cores
+/// and returns the results in index order.
+pub(crate) fn run_parallel<T: Send>(count: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(count)
+        .max(1);
+    if threads == 1 {
+        return (0..count).map(job).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        (0..count).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= count {
+                    break;
+                }
+                let result = job(k);
+                if let Ok(mut slot) = slots[k].lock() {
+                    *slot = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .expect("every index ran (a worker panicked otherwise)")
+        })
+        .collect()
 }
 
 fn cross_validate(
@@ -213,7 +259,6 @@ fn cross_validate(
 ) -> Result<CvResult, TrainError> {
     let mut oof = vec![0.0; train_idx.len()];
     let (mut ll, mut auc, mut ap, mut br) = (vec![], vec![], vec![], vec![]);
-    let mut fit_seconds = 0.0;
     let steps = fit_steps(family, prepared.params);
     progress.start(
         &format!(
@@ -223,7 +268,10 @@ fn cross_validate(
         ),
         steps * folds.len() as u64,
     );
-    for fold in folds {
+    // Folds are independent: fit them on all cores (each fit is
+    // single-threaded), then gather the results in fold order.
+    let fold_results = run_parallel(folds.len(), |k| -> Result<FoldResult, TrainError> {
+        let fold = &folds[k];
         let held: HashSet<usize> = fold.iter().copied().collect();
         let fit_rows: Vec<usize> = (0..train_idx.len())
             .filter(|p| !held.contains(p))
@@ -232,7 +280,7 @@ fn cross_validate(
         let valid_rows: Vec<usize> = fold.iter().map(|&p| train_idx[p]).collect();
         let started = Instant::now();
         let (specs, estimator, _) = fit_on(prepared, family, &fit_rows, progress)?;
-        fit_seconds += started.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64();
         let pipeline = FeaturePipeline::new(specs).map_err(|e| TrainError::Fit(e.to_string()))?;
         let x_valid = encode_rows(prepared, &pipeline, &valid_rows)?;
         let z: Vec<f64> = x_valid
@@ -240,7 +288,16 @@ fn cross_validate(
             .into_iter()
             .map(|r| estimator.log_odds(r.as_slice().unwrap_or(&[])))
             .collect();
-        let y: Vec<bool> = valid_rows.iter().map(|&i| prepared.labels[i]).collect();
+        Ok(FoldResult { z, seconds })
+    });
+    let mut fold_seconds = Vec::with_capacity(folds.len());
+    for (fold, result) in folds.iter().zip(fold_results) {
+        let FoldResult { z, seconds } = result?;
+        fold_seconds.push(seconds);
+        let y: Vec<bool> = fold
+            .iter()
+            .map(|&p| prepared.labels[train_idx[p]])
+            .collect();
         let p: Vec<f64> = z
             .iter()
             .map(|&z| crate::scoring::math::sigmoid(z))
@@ -257,6 +314,7 @@ fn cross_validate(
             ap.push(a);
         }
     }
+    let fit_seconds: f64 = fold_seconds.iter().sum();
     let result = CvResult {
         family,
         oof,
@@ -265,6 +323,7 @@ fn cross_validate(
         pr_auc: mean_sd(&ap),
         brier: mean_sd(&br),
         fit_seconds: fit_seconds / folds.len().max(1) as f64,
+        fold_seconds,
     };
     progress.finish(&format!(
         "log loss {:.4} ± {:.4}, ROC AUC {:.4} ± {:.4}",
@@ -308,7 +367,7 @@ fn fit_on(
         .enumerate()
         .map(|(f, (col, name))| {
             let header = &prepared.table.header[col.index];
-            FeatureSpec::new(
+            let mut spec = FeatureSpec::new(
                 name,
                 header.clone(),
                 header.clone(),
@@ -318,7 +377,9 @@ fn fit_on(
                     params,
                     bins,
                 ),
-            )
+            );
+            spec.read_as = col.read_as;
+            spec
         })
         .collect();
     let pipeline =

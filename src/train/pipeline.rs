@@ -37,10 +37,10 @@ use crate::train::evaluate::{
     assemble_artifact, evaluate_held_out, finish_artifact, roll_up_accounts, HeldOutScores,
 };
 use crate::train::fit::{calibrate, family_name, fit_candidates, fit_final, Candidates};
-use crate::train::leakage::LeakFinding;
+use crate::train::leakage::{LeakFinding, Tier};
 use crate::train::prepare::{
-    check_named_features, guard_leakage, prepare_rows, read_table_step, split_rows, HeldOutSplit,
-    Prepared,
+    check_named_features, guard_leakage, leak_findings, prepare_rows, read_table_step, split_rows,
+    HeldOutSplit, Prepared,
 };
 use crate::train::progress::{Progress, Quiet};
 use crate::train::report::{self, TrainingReport};
@@ -168,6 +168,25 @@ pub fn train_with_progress(
         None => None,
     };
     train_bytes_with_progress(&bytes, test_bytes.as_deref(), settings, progress)
+}
+
+/// Reads the data as [`train`] does and runs only the leakage guard:
+/// every finding, refusals and warnings, whatever `--allow-leaky` says.
+/// For checking a new export before a long run, and for tests.
+///
+/// # Errors
+/// As [`train`] for the settings and the file (not for leaks).
+pub fn leakage_findings(settings: &TrainSettings) -> Result<Vec<LeakFinding>, TrainError> {
+    let settings = settings.check()?;
+    let path = settings.data();
+    let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let read = read_table_step(&bytes, None, &settings)?;
+    let mut notices = Vec::new();
+    let prepared = prepare_rows(&read.table, &settings, &mut notices)?;
+    Ok(leak_findings(&prepared))
 }
 
 /// Checks the settings and trains on file bytes as if they were the
@@ -316,6 +335,20 @@ fn build_report(r: ReportInputs) -> TrainingReport {
             negatives: r.prepared.negatives() as u64,
             positive_rate: a.provenance.positive_rate,
             class_weight: format!("{:?}", r.settings.params().class_weight).to_lowercase(),
+            column_readings: r
+                .prepared
+                .columns
+                .iter()
+                .zip(r.prepared.feature_names())
+                .enumerate()
+                .map(|(f, (col, feature))| report::ColumnReading {
+                    column: table.header[col.index].clone(),
+                    feature,
+                    kind: col.kind.as_str().to_string(),
+                    read_as: col.reading.clone(),
+                    missing: r.prepared.raw.iter().filter(|row| row[f].is_none()).count() as u64,
+                })
+                .collect(),
         },
         split: report::SplitSummary {
             method: r.split.method.clone(),
@@ -336,6 +369,7 @@ fn build_report(r: ReportInputs) -> TrainingReport {
                 cv_roc_auc_mean: c.roc_auc.0,
                 cv_roc_auc_sd: c.roc_auc.1,
                 fit_seconds: c.fit_seconds,
+                fold_seconds: c.fold_seconds.clone(),
             })
             .collect(),
         calibration: r.calibration,
@@ -349,7 +383,9 @@ fn build_report(r: ReportInputs) -> TrainingReport {
             .map(|f| report::LeakFinding {
                 column: f.column.clone(),
                 evidence: f.evidence.clone(),
-                allowed: true,
+                allowed: f.tier == Tier::Refuse,
+                rule: f.rule.clone(),
+                tier: f.tier,
             })
             .collect(),
         notices: r.notices.to_vec(),

@@ -17,11 +17,13 @@
 use std::collections::HashSet;
 
 use crate::scoring::accounts;
-use crate::scoring::features::{parse_bool, snake_case, FeatureKind, RawValue};
+use crate::scoring::features::{
+    parse_bool, parse_number_text, snake_case, FeatureKind, RawValue, TextFormat,
+};
 use crate::scoring::stages::StageRules;
 use crate::train::default_stages;
 use crate::train::error::TrainError;
-use crate::train::leakage::{self, LeakFinding, LeakageThresholds};
+use crate::train::leakage::{self, LeakFinding, LeakageThresholds, Tier};
 use crate::train::progress::Progress;
 use crate::train::settings::{ClassWeight, TrainParams, TrainSettings, ValidTrainSettings};
 use crate::train::splits::{self, stratified_split};
@@ -45,6 +47,12 @@ pub(crate) struct Column {
     /// Position in the table.
     pub(crate) index: usize,
     pub(crate) kind: FeatureKind,
+    /// How the cells' text became values (numeric columns of text that is
+    /// not a plain number: dates).
+    pub(crate) read_as: Option<TextFormat>,
+    /// How the column was read, for the report ("number", "date → days
+    /// since 1970-01-01", ...).
+    pub(crate) reading: String,
 }
 
 /// The columns the settings name besides the target, as table positions.
@@ -350,41 +358,38 @@ fn infer_feature_columns(
             prepared.excluded.push(column.clone());
             continue;
         }
-        let is_number = |v: &str| v.parse::<f64>().is_ok_and(f64::is_finite);
-        let numeric = present.iter().filter(|(_, v)| is_number(v)).count();
-        let kind = if numeric == present.len() {
-            FeatureKind::Numeric
-        } else if present.iter().all(|(_, v)| parse_bool(v).is_some()) {
-            FeatureKind::Boolean
-        } else {
-            // A column of numbers with a stray word in it is a data error, not
-            // a categorical feature with thousands of levels.
-            if numeric >= 20 && numeric * 100 >= present.len() * 95 {
-                if let Some(&(r, v)) = present.iter().find(|(_, v)| !is_number(v)) {
-                    return Err(TrainError::NotNumeric {
-                        line: table.lines[r],
-                        column: column.clone(),
-                        value: v.to_string(),
-                        numeric,
-                        present: present.len(),
-                    });
-                }
+        let (kind, read_as, reading) = match read_column(&present) {
+            Ok(read) => read,
+            Err((r, v, numeric)) => {
+                // A column of numbers with a stray word in it is a data
+                // error, not a categorical feature with thousands of levels.
+                return Err(TrainError::NotNumeric {
+                    line: table.lines[r],
+                    column: column.clone(),
+                    value: v.to_string(),
+                    numeric,
+                    present: present.len(),
+                });
             }
-            FeatureKind::Categorical
         };
-        if kind == FeatureKind::Categorical
-            && distinct.len() > 100
-            && distinct.len() * 2 > present.len()
+        if is_identifier_name(column)
+            && (kind == FeatureKind::Categorical || distinct.len() == present.len())
         {
             notices.push(format!(
-                "column \"{column}\" excluded: looks like an identifier ({} distinct values in {} rows)",
+                "column \"{column}\" excluded: its name says it is an identifier ({} distinct values in {} rows); \
+                 name it with --account-column if it keys the buying company",
                 distinct.len(),
                 present.len()
             ));
             prepared.excluded.push(column.clone());
             continue;
         }
-        columns.push(Column { index: c, kind });
+        columns.push(Column {
+            index: c,
+            kind,
+            read_as,
+            reading,
+        });
     }
     if columns.is_empty() {
         return Err(TrainError::NoFeatures);
@@ -409,7 +414,9 @@ fn raw_values(prepared: &Prepared) -> Vec<Vec<Option<RawValue>>> {
                     }
                     Some(match col.kind {
                         // Kinds were inferred from these very cells, so the parses succeed.
-                        FeatureKind::Numeric => RawValue::Number(cell.parse().unwrap_or(f64::NAN)),
+                        FeatureKind::Numeric => {
+                            RawValue::Number(read_number(col.read_as, cell).unwrap_or(f64::NAN))
+                        }
                         FeatureKind::Boolean => RawValue::Flag(parse_bool(cell).unwrap_or(false)),
                         FeatureKind::Categorical => RawValue::Category(cell.to_string()),
                     })
@@ -417,6 +424,72 @@ fn raw_values(prepared: &Prepared) -> Vec<Vec<Option<RawValue>>> {
                 .collect()
         })
         .collect()
+}
+
+/// A numeric cell as the column was read: a date in its format, else a
+/// number as people write them ([`parse_number_text`]).
+fn read_number(read_as: Option<TextFormat>, cell: &str) -> Option<f64> {
+    match read_as {
+        Some(format) => format.parse(cell),
+        None => parse_number_text(cell),
+    }
+}
+
+/// The kind of a column from its present cells, how its text is read, and
+/// the report's description of that. A column of numbers with a few stray
+/// words is refused: `Err((row, the word, numeric cells))`.
+fn read_column(
+    present: &[(usize, &str)],
+) -> Result<(FeatureKind, Option<TextFormat>, String), (usize, String, usize)> {
+    let plain = present
+        .iter()
+        .filter(|(_, v)| v.parse::<f64>().is_ok_and(f64::is_finite))
+        .count();
+    if plain == present.len() {
+        return Ok((FeatureKind::Numeric, None, "number".to_string()));
+    }
+    let texts = present
+        .iter()
+        .filter(|(_, v)| parse_number_text(v).is_some())
+        .count();
+    if texts == present.len() {
+        let example = present
+            .iter()
+            .find(|(_, v)| v.parse::<f64>().is_err())
+            .map_or("", |(_, v)| v);
+        return Ok((
+            FeatureKind::Numeric,
+            None,
+            format!("number written as text (e.g. \"{example}\": currency sign and thousands separators dropped)"),
+        ));
+    }
+    if present.iter().all(|(_, v)| parse_bool(v).is_some()) {
+        return Ok((FeatureKind::Boolean, None, "yes/no".to_string()));
+    }
+    if plain < present.len()
+        && present
+            .iter()
+            .all(|(_, v)| TextFormat::Date.parse(v).is_some())
+    {
+        let example = present.first().map_or("", |(_, v)| v);
+        return Ok((
+            FeatureKind::Numeric,
+            Some(TextFormat::Date),
+            format!("date (e.g. \"{example}\") as days since 1970-01-01"),
+        ));
+    }
+    if texts >= 20 && texts * 100 >= present.len() * 95 {
+        if let Some(&(r, v)) = present.iter().find(|(_, v)| parse_number_text(v).is_none()) {
+            return Err((r, v.to_string(), texts));
+        }
+    }
+    Ok((FeatureKind::Categorical, None, "category".to_string()))
+}
+
+/// Whether a column's name says it is an identifier: `id`, or ending in
+/// `_id` / ` ID` / `Id` once in snake case (`customerID`, `lead_id`).
+fn is_identifier_name(column: &str) -> bool {
+    snake_case(column).rsplit('_').next() == Some("id")
 }
 
 /// Per-row weights of the fitting loss (`None`: every row counts once).
@@ -444,6 +517,35 @@ pub(crate) fn guard_leakage(
     notices: &mut Vec<String>,
 ) -> Result<Vec<LeakFinding>, TrainError> {
     progress.start("leakage guard", prepared.columns.len() as u64);
+    let findings = leak_findings(prepared);
+    progress.finish(&format!("{} finding(s)", findings.len()));
+    // A refused column's error shows all of its evidence, warnings too
+    // (the pure level behind a refusal by lift, say).
+    let refused_columns: HashSet<&str> = findings
+        .iter()
+        .filter(|f| f.tier == Tier::Refuse && !given.allow_leaky.contains(&f.column))
+        .map(|f| f.column.as_str())
+        .collect();
+    let refused: Vec<LeakFinding> = findings
+        .iter()
+        .filter(|f| refused_columns.contains(f.column.as_str()))
+        .cloned()
+        .collect();
+    if !refused.is_empty() {
+        return Err(TrainError::Leaky(refused));
+    }
+    for f in &findings {
+        notices.push(match f.tier {
+            Tier::Refuse => format!("allowed by --allow-leaky: {}", f.evidence),
+            Tier::Warn => format!("leakage warning (kept): {}", f.evidence),
+        });
+    }
+    Ok(findings)
+}
+
+/// Every leakage finding on the prepared columns, refusals and warnings,
+/// whatever `--allow-leaky` says.
+pub(crate) fn leak_findings(prepared: &Prepared) -> Vec<LeakFinding> {
     let leak_columns: Vec<leakage::ColumnValues> = prepared
         .columns
         .iter()
@@ -454,25 +556,11 @@ pub(crate) fn guard_leakage(
             values: prepared.raw.iter().map(|r| r[f].as_ref()).collect(),
         })
         .collect();
-    let findings = leakage::find_leaks(
+    leakage::find_leaks(
         &leak_columns,
         &prepared.labels,
         &LeakageThresholds::default(),
-    );
-    drop(leak_columns);
-    progress.finish(&format!("{} finding(s)", findings.len()));
-    let refused: Vec<LeakFinding> = findings
-        .iter()
-        .filter(|f| !given.allow_leaky.contains(&f.column))
-        .cloned()
-        .collect();
-    if !refused.is_empty() {
-        return Err(TrainError::Leaky(refused));
-    }
-    for f in &findings {
-        notices.push(format!("allowed by --allow-leaky: {}", f.evidence));
-    }
-    Ok(findings)
+    )
 }
 
 /// Step "split": account keys, the held-out split and the folds. The split

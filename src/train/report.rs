@@ -121,6 +121,24 @@ pub struct DataSummary {
     pub positive_rate: f64,
     /// Class weighting used in fitting (e.g. `"none"`, `"balanced"`).
     pub class_weight: String,
+    /// How each feature column was read, in feature order.
+    pub column_readings: Vec<ColumnReading>,
+}
+
+/// How one column of the data file became a feature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ColumnReading {
+    /// The column's name in the file (header trimmed).
+    pub column: String,
+    /// The feature's name in the model.
+    pub feature: String,
+    /// `numeric`, `categorical` or `boolean`.
+    pub kind: String,
+    /// How its text was read ("number", "date (e.g. \"6/16/14\") as days since 1970-01-01", ...).
+    pub read_as: String,
+    /// Cells that were empty or a missing-value token.
+    pub missing: u64,
 }
 
 /// The train/test split.
@@ -153,6 +171,8 @@ pub struct CandidateSummary {
     pub cv_roc_auc_sd: f64,
     /// Wall-clock seconds to cross-validate the candidate.
     pub fit_seconds: f64,
+    /// Fit time of each cross-validation fold, seconds.
+    pub fold_seconds: Vec<f64>,
 }
 
 /// The calibration step.
@@ -295,9 +315,24 @@ pub struct LeakFinding {
     pub column: String,
     /// What gave it away (e.g. "alone reaches ROC AUC 0.99").
     pub evidence: String,
-    /// Whether the column was kept anyway (explicitly allowed by the user);
-    /// otherwise it was excluded from the model.
+    /// Whether the column was kept although the guard would refuse it
+    /// (explicitly allowed by the user with `--allow-leaky`).
     pub allowed: bool,
+    /// Which rule fired (see `train::leakage`).
+    pub rule: String,
+    /// `refuse` (strong evidence) or `warn` (weak evidence; kept).
+    pub tier: crate::train::leakage::Tier,
+}
+
+impl LeakFinding {
+    /// What the trainer did with the column, for the report's tables.
+    pub fn action(&self) -> &'static str {
+        match (self.tier, self.allowed) {
+            (crate::train::leakage::Tier::Warn, _) => "kept (warning only)",
+            (_, true) => "kept (allowed with --allow-leaky)",
+            (_, false) => "refused",
+        }
+    }
 }
 
 impl TrainingReport {
@@ -1062,6 +1097,23 @@ pub fn render_html(report: &TrainingReport) -> String {
     h.push_str("</section>");
 
     // Leakage.
+    // How the columns were read.
+    if !r.data.column_readings.is_empty() {
+        h.push_str(r#"<section id="columns"><h2>How each column was read</h2><table><thead><tr><th>column</th><th>feature</th><th>kind</th><th>read as</th><th>missing cells</th></tr></thead><tbody>"#);
+        for c in &r.data.column_readings {
+            let _ = write!(
+                h,
+                r#"<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                e(&c.column),
+                e(&c.feature),
+                e(&c.kind),
+                e(&c.read_as),
+                c.missing
+            );
+        }
+        h.push_str("</tbody></table></section>");
+    }
+
     h.push_str(r#"<section id="leakage"><h2>Leakage checks</h2>"#);
     if r.leakage.is_empty() {
         h.push_str("<p>No column looked like it leaks the outcome.</p>");
@@ -1073,12 +1125,12 @@ pub fn render_html(report: &TrainingReport) -> String {
                 r#"<tr{cls}><td><code>{}</code></td><td>{}</td><td>{}</td></tr>"#,
                 e(&f.column),
                 e(&f.evidence),
-                if f.allowed {
-                    "kept (allowed)"
+                f.action(),
+                cls = if f.allowed || f.tier == crate::train::leakage::Tier::Warn {
+                    r#" class="warn""#
                 } else {
-                    "excluded"
+                    ""
                 },
-                cls = if f.allowed { r#" class="warn""# } else { "" },
             );
         }
         h.push_str("</tbody></table>");
@@ -1216,14 +1268,27 @@ pub fn render_markdown(report: &TrainingReport) -> String {
             );
         }
     }
+    if !r.data.column_readings.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n| column | feature | kind | read as | missing cells |\n|---|---|---|---|---|"
+        );
+        for c in &r.data.column_readings {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                md_cell(&c.column),
+                md_cell(&c.feature),
+                md_cell(&c.kind),
+                md_cell(&c.read_as),
+                c.missing
+            );
+        }
+    }
     if !r.leakage.is_empty() {
         let _ = writeln!(md, "\n| leakage | evidence | action |\n|---|---|---|");
         for f in &r.leakage {
-            let action = if f.allowed {
-                "kept (allowed)"
-            } else {
-                "excluded"
-            };
+            let action = f.action();
             let _ = writeln!(
                 md,
                 "| {} | {} | {action} |",
@@ -1298,6 +1363,7 @@ mod tests {
                 column: "<script>alert(1)</script>".into(),
                 evidence: "alone reaches ROC AUC 0.99".into(),
                 allowed: false,
+                ..LeakFinding::default()
             }],
             notices: vec!["ECE 'before' > 'after'".into()],
             accounts: Some(AccountSummary {

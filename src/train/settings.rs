@@ -36,11 +36,12 @@ use crate::train::grow::GbdtParams;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelFamily {
-    /// L2-regularised logistic regression (the simple, explainable default).
+    /// L2-regularised logistic regression.
     Logistic,
     /// Gradient-boosted decision trees.
     Gbdt,
-    /// Cross-validate both and keep the one with the lower validation log loss.
+    /// Cross-validate both and keep the one with the lower validation log
+    /// loss (the default).
     Auto,
 }
 
@@ -384,7 +385,7 @@ pub struct TrainParams {
 impl Default for TrainParams {
     fn default() -> Self {
         Self {
-            model: ModelFamily::Logistic,
+            model: ModelFamily::Auto,
             calibration: CalibrationChoice::Auto,
             class_weight: ClassWeight::None,
             folds: 5,

@@ -311,3 +311,154 @@ async fn the_train_binary_writes_a_model_the_server_serves() {
     );
     drop(dir);
 }
+
+/// A CRM export as people have them: a UTF-8 BOM, a header with spaces,
+/// money as text ("$84,835.00 ", some blank " "), US m/d/yy dates and a
+/// numeric id column.
+fn messy_export(rows: usize) -> String {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut csv = String::from("\u{feff}ID, Income ,Dt_Customer,Country,Response\n");
+    for i in 0..rows {
+        let income = 20_000.0 + (next() * 80_000.0).round();
+        let days = (next() * 700.0).floor() as i64;
+        // 2012-07-30 + days, written m/d/yy.
+        let (y, m, d) = leadscore::scoring::time::civil_from_days(15_551 + days);
+        let z = (income - 60_000.0) / 20_000.0 - (days as f64 - 350.0) / 250.0;
+        let responded = next() < 1.0 / (1.0 + (-z).exp());
+        let income_text = if i % 40 == 7 {
+            " ".to_string()
+        } else {
+            let whole = income as u64;
+            format!("\"${},{:03}.00 \"", whole / 1000, whole % 1000)
+        };
+        let country = ["SP", "CA", "US"][i % 3];
+        csv.push_str(&format!(
+            "{},{income_text},{m}/{d}/{:02},{country},{}\n",
+            1000 + i * 7,
+            y % 100,
+            u8::from(responded)
+        ));
+    }
+    csv
+}
+
+#[test]
+fn messy_export_columns_are_read_as_a_data_scientist_expects() {
+    // Arrange
+    let dir = TempDir::new().expect("tempdir");
+    let csv = write_csv(&dir, "marketing.csv", &messy_export(1_200));
+    let settings = TrainSettings {
+        data: Some(csv),
+        target: Some("Response".into()),
+        params: TrainParams {
+            model: leadscore::train::ModelFamily::Logistic,
+            ..TrainParams::default()
+        },
+        command: "test".into(),
+        ..Default::default()
+    };
+
+    // Act
+    let outcome = train::train(&settings).expect("a messy export trains with defaults");
+
+    // Assert: what the model saw.
+    let a = &outcome.artifact;
+    let names: Vec<&str> = a.features.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["income", "dt_customer", "country"],
+        "{:?}",
+        outcome.notices
+    );
+    assert!(
+        outcome
+            .notices
+            .iter()
+            .any(|n| n.contains("\"ID\" excluded") && n.contains("identifier")),
+        "{:?}",
+        outcome.notices
+    );
+    let income = &a.features[0];
+    assert_eq!(income.source_column, "Income", "header trimmed");
+    let FeatureEncoding::Numeric { min, max, .. } = income.encoding else {
+        panic!("income is numeric: {:?}", income.encoding)
+    };
+    assert!(
+        (20_000.0..=100_000.0).contains(&min) && max <= 100_000.0,
+        "{min} {max}"
+    );
+    let date = &a.features[1];
+    assert_eq!(
+        date.read_as,
+        Some(leadscore::scoring::features::TextFormat::Date)
+    );
+    let FeatureEncoding::Numeric { min, .. } = date.encoding else {
+        panic!("the date is numeric days: {:?}", date.encoding)
+    };
+    assert!(
+        (15_551.0..15_551.0 + 700.0).contains(&min),
+        "days since 1970: {min}"
+    );
+    // The report says how each column was read, blanks counted as missing.
+    let readings = &outcome.report.data.column_readings;
+    let read_as = |c: &str| {
+        readings
+            .iter()
+            .find(|r| r.column == c)
+            .map(|r| (r.read_as.clone(), r.missing))
+            .unwrap_or_else(|| panic!("{c} in {readings:?}"))
+    };
+    let (income_read, income_missing) = read_as("Income");
+    assert!(
+        income_read.starts_with("number written as text"),
+        "{income_read}"
+    );
+    assert_eq!(income_missing, 30, "one blank \" \" in 40 rows");
+    assert!(
+        read_as("Dt_Customer").0.starts_with("date (e.g. \""),
+        "{readings:?}"
+    );
+    let html = leadscore::train::report::render_html(&outcome.report);
+    assert!(html.contains("How each column was read"));
+
+    // The server reads a date or money sent as text exactly as the trainer did.
+    let model = leadscore::scoring::model::ScoringModel::from_artifact(a.clone()).expect("valid");
+    let lead = |income: RawValue, date: RawValue| {
+        LeadInput::Named(
+            [
+                ("income".to_string(), income),
+                ("dt_customer".to_string(), date),
+                ("country".to_string(), RawValue::Category("CA".into())),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    };
+    let days = leadscore::scoring::time::days_from_civil(2014, 6, 16) as f64;
+    let as_numbers = model
+        .score(&lead(RawValue::Number(84_835.0), RawValue::Number(days)))
+        .expect("numbers");
+    let as_text = model
+        .score(&lead(
+            RawValue::Category("$84,835.00 ".into()),
+            RawValue::Category("6/16/14".into()),
+        ))
+        .expect("text as the export writes it");
+    assert_eq!(
+        as_numbers.probability.to_bits(),
+        as_text.probability.to_bits()
+    );
+    let err = model
+        .score(&lead(
+            RawValue::Number(84_835.0),
+            RawValue::Category("next Tuesday".into()),
+        ))
+        .expect_err("not a date");
+    assert!(err.to_string().contains("dt_customer"), "{err}");
+}
