@@ -1237,6 +1237,7 @@ mod tests {
             reason_when_false: when_false.into(),
             actionable: None,
             quantiles: vec![],
+            read_as: None,
         };
         let numeric = FeatureEncoding::Numeric {
             median: 0.0,

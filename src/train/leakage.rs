@@ -447,12 +447,24 @@ fn median_of(values: &[Option<f64>]) -> Option<f64> {
     Some(*median)
 }
 
+/// A whole-number column, as `longer_windows` compares them.
+struct CountColumn {
+    /// Position among the columns.
+    index: usize,
+    /// Values, `None` when missing.
+    values: Vec<Option<f64>>,
+    /// Words of the name that say what is counted.
+    stems: Vec<String>,
+    /// Whether the name says it is a total.
+    total: bool,
+}
+
 /// Rule `longer_window`: a count named as a total that is at least a count
 /// of the same thing on every row, and larger on at least 5% of them.
 fn longer_windows(columns: &[ColumnValues<'_>]) -> Vec<LeakFinding> {
     // Non-negative whole-number columns only: counts, not amounts (a total
     // charge is rightly ≥ a monthly one).
-    let counts: Vec<(usize, Vec<Option<f64>>, Vec<String>, bool)> = columns
+    let counts: Vec<CountColumn> = columns
         .iter()
         .enumerate()
         .filter(|(_, c)| c.kind == FeatureKind::Numeric)
@@ -478,7 +490,12 @@ fn longer_windows(columns: &[ColumnValues<'_>]) -> Vec<LeakFinding> {
                             && t.len() >= 4
                     })
                     .collect();
-                (i, values, stems, total)
+                CountColumn {
+                    index: i,
+                    values,
+                    stems,
+                    total,
+                }
             })
         })
         .collect();
@@ -493,16 +510,16 @@ fn longer_windows(columns: &[ColumnValues<'_>]) -> Vec<LeakFinding> {
     };
     let same_thing = |a: &[String], b: &[String]| covers(a, b) && covers(b, a);
     let mut findings = Vec::new();
-    for (i, total_values, total_stems, is_total) in &counts {
-        if !is_total || total_stems.is_empty() {
+    for t in &counts {
+        if !t.total || t.stems.is_empty() {
             continue;
         }
-        for (j, values, stems, other_total) in &counts {
-            if i == j || *other_total || !same_thing(total_stems, stems) {
+        for o in &counts {
+            if t.index == o.index || o.total || !same_thing(&t.stems, &o.stems) {
                 continue;
             }
             let (mut both, mut greater, mut below) = (0usize, 0usize, 0usize);
-            for (a, b) in total_values.iter().zip(values) {
+            for (a, b) in t.values.iter().zip(&o.values) {
                 if let (Some(a), Some(b)) = (a, b) {
                     both += 1;
                     greater += usize::from(a > b);
@@ -510,7 +527,7 @@ fn longer_windows(columns: &[ColumnValues<'_>]) -> Vec<LeakFinding> {
                 }
             }
             if both >= MIN_LEVEL_ROWS && below == 0 && greater * 20 >= both {
-                let (total_name, name) = (columns[*i].name, columns[*j].name);
+                let (total_name, name) = (columns[t.index].name, columns[o.index].name);
                 findings.push(LeakFinding {
                     column: total_name.to_string(),
                     rule: "longer_window".to_string(),
@@ -1289,7 +1306,9 @@ mod tests {
         assert!(longer_windows(&cols("visits_30d", "visit_count", 0)).is_empty());
         assert!(longer_windows(&cols("total_emails", "visit_count", 0)).is_empty());
         assert!(longer_windows(&cols("TotalCharges", "MonthlyCharges", 1)).is_empty());
-        assert!(longer_windows(&cols("total_session_duration_seconds", "session_count", 0)).is_empty());
+        assert!(
+            longer_windows(&cols("total_session_duration_seconds", "session_count", 0)).is_empty()
+        );
     }
 
     #[test]

@@ -359,8 +359,12 @@ fn infer_feature_columns(
             continue;
         }
         let (kind, read_as, reading) = match read_column(&present) {
-            Ok(read) => read,
-            Err((r, v, numeric)) => {
+            Ok(read) => (read.kind, read.read_as, read.reading),
+            Err(StrayWord {
+                row: r,
+                word: v,
+                numeric,
+            }) => {
                 // A column of numbers with a stray word in it is a data
                 // error, not a categorical feature with thousands of levels.
                 return Err(TrainError::NotNumeric {
@@ -435,18 +439,40 @@ fn read_number(read_as: Option<TextFormat>, cell: &str) -> Option<f64> {
     }
 }
 
+/// How a column's cells are read: [`read_column`]'s answer.
+struct ColumnRead {
+    kind: FeatureKind,
+    read_as: Option<TextFormat>,
+    /// The report's description.
+    reading: String,
+}
+
+/// A column of numbers with a stray word in it.
+struct StrayWord {
+    /// Row of the first word.
+    row: usize,
+    word: String,
+    /// Cells that are numbers.
+    numeric: usize,
+}
+
 /// The kind of a column from its present cells, how its text is read, and
-/// the report's description of that. A column of numbers with a few stray
-/// words is refused: `Err((row, the word, numeric cells))`.
-fn read_column(
-    present: &[(usize, &str)],
-) -> Result<(FeatureKind, Option<TextFormat>, String), (usize, String, usize)> {
+/// the report's description of that.
+///
+/// # Errors
+/// [`StrayWord`] for a column of numbers with a few words in it.
+fn read_column(present: &[(usize, &str)]) -> Result<ColumnRead, StrayWord> {
+    let read = |kind, read_as, reading: String| ColumnRead {
+        kind,
+        read_as,
+        reading,
+    };
     let plain = present
         .iter()
         .filter(|(_, v)| v.parse::<f64>().is_ok_and(f64::is_finite))
         .count();
     if plain == present.len() {
-        return Ok((FeatureKind::Numeric, None, "number".to_string()));
+        return Ok(read(FeatureKind::Numeric, None, "number".to_string()));
     }
     let texts = present
         .iter()
@@ -457,14 +483,14 @@ fn read_column(
             .iter()
             .find(|(_, v)| v.parse::<f64>().is_err())
             .map_or("", |(_, v)| v);
-        return Ok((
+        return Ok(read(
             FeatureKind::Numeric,
             None,
             format!("number written as text (e.g. \"{example}\": currency sign and thousands separators dropped)"),
         ));
     }
     if present.iter().all(|(_, v)| parse_bool(v).is_some()) {
-        return Ok((FeatureKind::Boolean, None, "yes/no".to_string()));
+        return Ok(read(FeatureKind::Boolean, None, "yes/no".to_string()));
     }
     if plain < present.len()
         && present
@@ -472,7 +498,7 @@ fn read_column(
             .all(|(_, v)| TextFormat::Date.parse(v).is_some())
     {
         let example = present.first().map_or("", |(_, v)| v);
-        return Ok((
+        return Ok(read(
             FeatureKind::Numeric,
             Some(TextFormat::Date),
             format!("date (e.g. \"{example}\") as days since 1970-01-01"),
@@ -480,10 +506,14 @@ fn read_column(
     }
     if texts >= 20 && texts * 100 >= present.len() * 95 {
         if let Some(&(r, v)) = present.iter().find(|(_, v)| parse_number_text(v).is_none()) {
-            return Err((r, v.to_string(), texts));
+            return Err(StrayWord {
+                row: r,
+                word: v.to_string(),
+                numeric: texts,
+            });
         }
     }
-    Ok((FeatureKind::Categorical, None, "category".to_string()))
+    Ok(read(FeatureKind::Categorical, None, "category".to_string()))
 }
 
 /// Whether a column's name says it is an identifier: `id`, or ending in
