@@ -1044,17 +1044,19 @@ pub fn render_html(report: &TrainingReport) -> String {
     // Cross-validation.
     h.push_str(r#"<section id="cv"><h2>Cross-validation</h2>"#);
     if !r.candidates.is_empty() {
-        h.push_str(r#"<table><thead><tr><th>candidate</th><th>log loss (mean ± sd)</th><th>ROC AUC (mean ± sd)</th><th>fit seconds</th></tr></thead><tbody>"#);
+        h.push_str(r#"<table><thead><tr><th>candidate</th><th>log loss (mean ± sd)</th><th>ROC AUC (mean ± sd)</th><th>fit seconds per fold (mean)</th><th>each fold</th></tr></thead><tbody>"#);
         for cand in &r.candidates {
+            let folds: Vec<String> = cand.fold_seconds.iter().map(|s| num(*s, 2)).collect();
             let chosen = cand.family == r.model_family;
             let _ = write!(
                 h,
-                r#"<tr{cls}><td>{f}{mark}</td><td class="n">{} ± {}</td><td class="n">{} ± {}</td><td class="n">{}</td></tr>"#,
+                r#"<tr{cls}><td>{f}{mark}</td><td class="n">{} ± {}</td><td class="n">{} ± {}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
                 num(cand.cv_log_loss_mean, 4),
                 num(cand.cv_log_loss_sd, 4),
                 num(cand.cv_roc_auc_mean, 4),
                 num(cand.cv_roc_auc_sd, 4),
-                num(cand.fit_seconds, 1),
+                num(cand.fit_seconds, 2),
+                folds.join(", "),
                 cls = if chosen { r#" class="chosen""# } else { "" },
                 f = e(&cand.family),
                 mark = if chosen { " (chosen)" } else { "" },
