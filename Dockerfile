@@ -4,7 +4,7 @@
 # with the bundled model repository baked in at /app/models.
 #
 #   docker build -t leadscore:0.1.0 .
-#   docker run --rm -p 50051:50051 -p 9090:9090 leadscore:0.1.0
+#   docker run --rm -p 50051:50051 -p 8080:8080 -p 9090:9090 leadscore:0.1.0
 #   grpcurl -plaintext localhost:50051 list
 #
 # Needs BuildKit (the default builder since Docker 23; `DOCKER_BUILDKIT=1` on
@@ -102,13 +102,15 @@ WORKDIR /app
 ENV LEADSCORE_MODELS=/app/models \
     LEADSCORE_LOG_FORMAT=json \
     LEADSCORE_GRPC_ADDR=0.0.0.0:50051 \
+    LEADSCORE_HTTP_ADDR=0.0.0.0:8080 \
     LEADSCORE_METRICS_ADDR=0.0.0.0:9090
 
 USER 65532:65532
 
 # 50051: gRPC (LeadScoring, grpc.health.v1.Health, reflection), plaintext HTTP/2.
+# 8080: the same API as HTTP/JSON (/v1) and KServe V2 REST (/v2), HTTP/1.1 and HTTP/2.
 # 9090: Prometheus /metrics over HTTP.
-EXPOSE 50051 9090
+EXPOSE 50051 8080 9090
 
 # Exec form: the server is PID 1 and receives SIGTERM (graceful drain, exit 0)
 # and SIGHUP (model reload) directly. Flags appended to `docker run IMAGE ...`

@@ -644,6 +644,10 @@ fn dockerfile_exposes_grpc_and_runs_as_non_root() {
         exposed.contains(&METRICS_PORT),
         "EXPOSE lists {METRICS_PORT}: {exposed:?}"
     );
+    assert!(
+        exposed.contains(&8080),
+        "EXPOSE lists the HTTP port 8080: {exposed:?}"
+    );
 
     // The last USER of the runtime stage wins; without one, the base image's
     // default must be non-root (distroless `:nonroot`).
