@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 
 use crate::scoring::accounts::{self, AccountFeatures, AccountKey, AccountReason, LeadLens};
-use crate::scoring::features::{FeatureKind, LeadInput};
+use crate::scoring::features::FeatureKind;
 use crate::scoring::math::log_odds;
-use crate::scoring::model::{display_score, ScoringModel};
+use crate::scoring::model::{display_score, LeadFeatures, ScoringModel};
 use crate::scoring::stages::Stage;
 
 /// What the account model says about its method, shown to callers.
@@ -27,8 +27,8 @@ pub struct AccountLead<'a> {
     pub account_id: &'a str,
     /// Caller's email ("" when none), only for the account key.
     pub email: &'a str,
-    /// The lead's features as sent.
-    pub input: &'a LeadInput,
+    /// The lead's features as sent, and the window features of its events.
+    pub features: LeadFeatures<'a>,
     /// The lead's calibrated probability.
     pub probability: f64,
 }
@@ -130,7 +130,7 @@ fn score_account(
         .map(|&i| {
             let lead = &leads[i];
             lens.view(lead.probability, &|name| {
-                model.value_as_sent(lead.input, name)
+                model.lead_value(lead.features, name)
             })
         })
         .collect();
@@ -163,7 +163,7 @@ fn score_account(
             let index = member[v];
             TopLead {
                 index,
-                stage: model.stage_of(leads[index].input, Some(&features)),
+                stage: model.stage_of_lead(leads[index].features, Some(&features)),
             }
         })
         .collect();
@@ -203,6 +203,7 @@ pub fn account_lens(model: &ScoringModel) -> LeadLens {
 mod tests {
     use super::*;
     use crate::scoring::accounts::KeySource;
+    use crate::scoring::features::LeadInput;
     use crate::scoring::model::ModelArtifact;
 
     fn served_model() -> ScoringModel {
@@ -222,7 +223,7 @@ mod tests {
         let lead = |account_id, email, probability| AccountLead {
             account_id,
             email,
-            input: &input,
+            features: LeadFeatures::sent(&input),
             probability,
         };
         let leads = [

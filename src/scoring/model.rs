@@ -1317,23 +1317,34 @@ impl ScoringModel {
                     account.map(|a| FeatureValueRef::Number(a.engaged_contacts as f64))
                 }
                 ACCOUNT_CONTACTS => account.map(|a| FeatureValueRef::Number(a.contacts as f64)),
-                _ => match (lead.window, self.events.as_ref()) {
-                    (Some(window), Some(compiled)) if compiled.feature_index(name).is_some() => {
-                        let k = compiled.feature_index(name)?;
-                        let value = *window.values.get(k)?;
-                        if !value.is_finite() {
-                            None
-                        } else if self.event_flags.get(k).copied().unwrap_or(false) {
-                            Some(FeatureValueRef::Bool(value != 0.0))
-                        } else {
-                            Some(FeatureValueRef::Number(value))
-                        }
-                    }
-                    _ => self.value_as_sent(lead.input, name),
-                },
+                _ => self.lead_value(lead, name),
             }
         };
         Some(rules.stage_of(&lookup))
+    }
+
+    /// A lead's value of the feature `name` as the caller gave it: a window
+    /// feature from the lead's events (read in its slot, no name copied),
+    /// else [`ScoringModel::value_as_sent`]. `None` when absent or missing.
+    pub fn lead_value<'a>(
+        &'a self,
+        lead: LeadFeatures<'a>,
+        name: &str,
+    ) -> Option<FeatureValueRef<'a>> {
+        match (lead.window, self.events.as_ref()) {
+            (Some(window), Some(compiled)) if compiled.feature_index(name).is_some() => {
+                let k = compiled.feature_index(name)?;
+                let value = *window.values.get(k)?;
+                if !value.is_finite() {
+                    None
+                } else if self.event_flags.get(k).copied().unwrap_or(false) {
+                    Some(FeatureValueRef::Bool(value != 0.0))
+                } else {
+                    Some(FeatureValueRef::Number(value))
+                }
+            }
+            _ => self.value_as_sent(lead.input, name),
+        }
     }
 }
 

@@ -420,16 +420,7 @@ impl LeadScoringService {
         req: proto::ScoreAccountsRequest,
         deadline: Option<Deadline>,
     ) -> Result<proto::ScoreAccountsResponse, ServiceError> {
-        let mut job = self.job(&req.model, &req.version, req.leads, deadline)?;
-        // The account roll-up looks features up by name in the input, so
-        // here (only) the window features are added to it by name.
-        for lead in &mut job.leads {
-            if let Some(computed) = &lead.computed {
-                job.loaded
-                    .model
-                    .insert_event_features(&mut lead.input, &computed.window);
-            }
-        }
+        let job = self.job(&req.model, &req.version, req.leads, deadline)?;
         let (job, scores) = run_job(job, |job| job.run(|l, lead| l.model.score_lead(lead))).await?;
         record_scores(&job.loaded, "ScoreAccounts", scores.iter());
         let model = &job.loaded.model;
@@ -440,7 +431,7 @@ impl LeadScoringService {
             .map(|(lead, score)| AccountLead {
                 account_id: &lead.account_id,
                 email: &lead.email,
-                input: &lead.input,
+                features: lead.features(),
                 probability: score.probability,
             })
             .collect();
