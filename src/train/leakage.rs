@@ -48,7 +48,10 @@ use std::collections::HashMap;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::scoring::features::{format_number, snake_case, FeatureKind, RawValue};
+use crate::scoring::features::{
+    format_number, parse_number_text, snake_case, FeatureKind, RawValue,
+};
+use crate::scoring::math::sigmoid;
 use crate::train::evaluation::{log_loss, roc_auc};
 use crate::train::linear::fit_logistic;
 
@@ -282,41 +285,31 @@ pub fn find_leaks(
                 ),
                 (None, None) => String::new(),
             };
-            findings.push(LeakFinding {
-                column: name.to_string(),
-                rule: "single_feature_auc".to_string(),
-                evidence: format!(
-                    "{name}: on its own separates the label with ROC AUC {auc:.3} ({why})"
-                ),
-                strength: auc,
-                tier: if auc >= t.refuse_auc {
-                    Tier::Refuse
-                } else {
-                    Tier::Warn
-                },
-            });
+            findings.push(auc_finding(
+                name,
+                "single_feature_auc",
+                format!("{name}: on its own separates the label with ROC AUC {auc:.3} ({why})"),
+                auc,
+                t.refuse_auc,
+            ));
             candidate[c] = true;
             if auc >= t.eligible_auc {
                 require(&mut eligible, c, t.lift_share_auc);
             }
         }
         if let Some((auc, a, b)) = ev.missing_auc.filter(|m| m.0 >= t.warn_missing_auc) {
-            findings.push(LeakFinding {
-                column: name.to_string(),
-                rule: "missingness".to_string(),
-                evidence: format!(
+            findings.push(auc_finding(
+                name,
+                "missingness",
+                format!(
                     "{name}: whether it is missing alone separates the label with ROC AUC {auc:.3} \
                      (missing in {} of positive and {} of negative rows)",
                     percent(a),
                     percent(b)
                 ),
-                strength: auc,
-                tier: if auc >= t.refuse_missing_auc {
-                    Tier::Refuse
-                } else {
-                    Tier::Warn
-                },
-            });
+                auc,
+                t.refuse_missing_auc,
+            ));
             candidate[c] = true;
             if auc >= t.eligible_auc {
                 require(&mut eligible, c, t.lift_share_auc);
@@ -365,6 +358,27 @@ pub fn find_leaks(
             .then_with(|| a.rule.cmp(&b.rule))
     });
     findings
+}
+
+/// A finding of an AUC rule: refused from `refuse_at`, else a warning.
+fn auc_finding(
+    column: &str,
+    rule: &str,
+    evidence: String,
+    auc: f64,
+    refuse_at: f64,
+) -> LeakFinding {
+    LeakFinding {
+        column: column.to_string(),
+        rule: rule.to_string(),
+        evidence,
+        strength: auc,
+        tier: if auc >= refuse_at {
+            Tier::Refuse
+        } else {
+            Tier::Warn
+        },
+    }
 }
 
 /// "its own ROC AUC is 0.73" for evidence sentences.
@@ -421,7 +435,7 @@ fn as_number(v: &Option<&RawValue>) -> Option<f64> {
     match v {
         Some(RawValue::Number(x)) if x.is_finite() => Some(*x),
         Some(RawValue::Flag(b)) => Some(f64::from(u8::from(*b))),
-        Some(RawValue::Category(s)) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+        Some(RawValue::Category(s)) => parse_number_text(s),
         _ => None,
     }
 }
@@ -638,7 +652,7 @@ fn lift_fit(blocks: &[&DesignBlock], y: &[bool]) -> Option<(f64, f64)> {
                     .zip(&fit.coefficients)
                     .map(|(a, b)| a * b)
                     .sum::<f64>();
-            1.0 / (1.0 + (-z).exp())
+            sigmoid(z)
         })
         .collect();
     Some((log_loss(y, &p), roc_auc(y, &p)?))
