@@ -39,4 +39,5 @@ pub mod model;
 pub mod shap_tables;
 pub mod stages;
 pub mod time;
+pub mod tree_blocks;
 pub mod trees;

@@ -40,7 +40,7 @@
 //! [`MAX_TABLE_ENTRIES`] keep using Algorithm 2, so the result is always exact
 //! and memory stays bounded.
 
-use crate::scoring::trees::{GbdtModel, Node, Tree};
+use crate::scoring::trees::{GbdtModel, Missing, Node, Tree};
 
 /// Leaves testing more distinct columns than this are left to Algorithm 2
 /// (a leaf's table has `2^n` entries).
@@ -55,8 +55,8 @@ pub const MAX_TABLE_ENTRIES: usize = 4 << 20;
 const MIN_ZERO_FRACTION: f64 = 1e-100;
 
 /// One split of a tabulated tree, in pre-order: a row with
-/// `row[column] <= threshold` takes `left`; the other child loses bit `slot`
-/// of the parent's followed set.
+/// `row[column] <= threshold` (or a NaN there, when `nan_left`) takes
+/// `left`; the other child loses bit `slot` of the parent's followed set.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     node: u32,
@@ -64,6 +64,7 @@ struct Split {
     left: u32,
     right: u32,
     slot: u8,
+    nan_left: bool,
     threshold: f64,
 }
 
@@ -295,7 +296,7 @@ impl ShapTables {
             let h = followed[s.node as usize];
             let goes_left = row
                 .get(s.column as usize)
-                .is_some_and(|x| *x <= s.threshold);
+                .is_some_and(|x| (*x <= s.threshold) | (s.nan_left & x.is_nan()));
             // Branch-free: the child the row does not take loses the bit.
             let bit = 1u16 << s.slot;
             let left_mask = u16::from(goes_left).wrapping_neg();
@@ -521,11 +522,19 @@ impl Walk<'_> {
                     ..
                 },
             ) => {
-                // The tables test `x <= threshold`; trees with missing-value
-                // or categorical rules (imported ones) keep Algorithm 2.
-                if split.has_extended_rule() {
-                    return false;
-                }
+                // The tables test `x <= threshold`, NaN going the
+                // split's default way (LightGBM's and XGBoost's NaN rule);
+                // trees with zero-as-missing or categorical splits keep
+                // Algorithm 2.
+                let nan_left = match split {
+                    Node::Split {
+                        default_left,
+                        missing: Missing::Nan,
+                        categories: None,
+                        ..
+                    } => *default_left,
+                    _ => return false,
+                };
                 if left <= node || right <= node || right >= tree.nodes.len() {
                     return false;
                 }
@@ -544,6 +553,7 @@ impl Walk<'_> {
                     left: root + left as u32,
                     right: root + right as u32,
                     slot: slot as u8,
+                    nan_left,
                     threshold,
                 });
                 let saved = existing.map(|s| self.slots[s]);
