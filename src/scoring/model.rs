@@ -411,7 +411,12 @@ pub struct ScoringModel {
     /// Per source feature, the trees of a gbdt estimator that split on one
     /// of its design columns (built once at load, for [`Self::suggest`]).
     trees_by_feature: Vec<Vec<u32>>,
-    /// A gbdt estimator laid out for scoring (built once at load).
+    /// A gbdt estimator laid out as complete trees for scoring (built once
+    /// at load; `None` for trees deeper than
+    /// [`crate::scoring::tree_blocks::MAX_COMPLETE_DEPTH`] or with
+    /// zero-as-missing or categorical splits).
+    complete: Option<crate::scoring::tree_blocks::CompleteForest>,
+    /// The flat layout, for gbdt estimators that `complete` cannot hold.
     flat: Option<crate::scoring::trees::FlatForest>,
     /// The artifact's event definition, compiled once at load.
     events: Option<CompiledEvents>,
@@ -708,9 +713,15 @@ impl ScoringModel {
                 .collect(),
             Estimator::Logistic { .. } => Vec::new(),
         };
-        let flat = match &artifact.estimator {
-            Estimator::Gbdt(model) => crate::scoring::trees::FlatForest::new(model),
+        let complete = match &artifact.estimator {
+            Estimator::Gbdt(model) => crate::scoring::tree_blocks::CompleteForest::new(model),
             Estimator::Logistic { .. } => None,
+        };
+        let flat = match &artifact.estimator {
+            Estimator::Gbdt(model) if complete.is_none() => {
+                crate::scoring::trees::FlatForest::new(model)
+            }
+            _ => None,
         };
         Ok(Self {
             artifact,
@@ -718,6 +729,7 @@ impl ScoringModel {
             base_log_odds,
             shap_tables,
             trees_by_feature,
+            complete,
             flat,
             events,
             event_flags,
@@ -877,6 +889,9 @@ impl ScoringModel {
 
     /// The estimator's log-odds (before calibration) of an encoded design row.
     pub fn log_odds(&self, design: &[f64]) -> f64 {
+        if let Some(margin) = self.complete.as_ref().and_then(|c| c.margin(design)) {
+            return margin;
+        }
         match (&self.artifact.estimator, &self.flat) {
             (Estimator::Gbdt(_), Some(flat)) => flat.margin(design),
             (estimator, _) => estimator.log_odds(design),

@@ -26,7 +26,7 @@ use crate::scoring::trees::{GbdtModel, MarginSum, Missing, Node};
 pub const MAX_COMPLETE_DEPTH: usize = 10;
 
 /// Rows walked together by [`CompleteForest::margins`].
-pub const BLOCK_ROWS: usize = 16;
+pub const BLOCK_ROWS: usize = 8;
 
 /// Trees walked together for one row by [`CompleteForest::margin`].
 pub const TREE_LANES: usize = 8;
@@ -184,27 +184,46 @@ impl CompleteForest {
         if width < self.width || rows.len() != out.len() * width {
             return false;
         }
-        let split_count = (1usize << self.depth) - 1;
-        let leaf_count = split_count + 1;
         for (block, sums) in out.chunks_mut(BLOCK_ROWS).enumerate() {
             let first = block * BLOCK_ROWS;
             let block_rows = &rows[first * width..(first + sums.len()) * width];
-            sums.fill(self.base_score);
-            for tree in 0..self.trees {
-                let splits = &self.splits[tree * split_count..(tree + 1) * split_count];
-                let leaves = &self.leaves[tree * leaf_count..(tree + 1) * leaf_count];
-                let mut at = [0usize; BLOCK_ROWS];
-                for _ in 0..self.depth {
-                    for (heap, row) in at.iter_mut().zip(block_rows.chunks_exact(width)) {
-                        *heap = step(&splits[*heap], row, *heap);
-                    }
-                }
-                for (sum, heap) in sums.iter_mut().zip(at) {
-                    *sum = self.add(*sum, leaves[heap - split_count]);
-                }
+            // A block without NaN (the usual case) needs no NaN rule.
+            if block_rows.iter().any(|x| x.is_nan()) {
+                self.block_margins::<true>(block_rows, width, sums);
+            } else {
+                self.block_margins::<false>(block_rows, width, sums);
             }
         }
         true
+    }
+
+    /// The margins of one block of at most [`BLOCK_ROWS`] rows; `NAN` says
+    /// whether any of its values may be NaN.
+    #[inline(always)]
+    fn block_margins<const NAN: bool>(&self, block_rows: &[f64], width: usize, sums: &mut [f64]) {
+        let split_count = (1usize << self.depth) - 1;
+        let leaf_count = split_count + 1;
+        sums.fill(self.base_score);
+        for tree in 0..self.trees {
+            let splits = &self.splits[tree * split_count..(tree + 1) * split_count];
+            let leaves = &self.leaves[tree * leaf_count..(tree + 1) * leaf_count];
+            let mut at = [0usize; BLOCK_ROWS];
+            for _ in 0..self.depth {
+                for (heap, row) in at.iter_mut().zip(block_rows.chunks_exact(width.max(1))) {
+                    let split = &splits[*heap];
+                    let x = row[split.feature as usize];
+                    let left = if NAN {
+                        (x <= split.threshold) | ((split.nan_left != 0) & x.is_nan())
+                    } else {
+                        x <= split.threshold
+                    };
+                    *heap = 2 * *heap + 2 - usize::from(left);
+                }
+            }
+            for (sum, heap) in sums.iter_mut().zip(at) {
+                *sum = self.add(*sum, leaves[heap - split_count]);
+            }
+        }
     }
 
     /// `sum + leaf` in the model's summation precision.
@@ -307,6 +326,21 @@ mod tests {
                 assert_eq!(one.to_bits(), want.to_bits(), "{row:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_forest_of_single_leaves_sums_them() {
+        let model = GbdtModel {
+            base_score: -0.5,
+            sum: MarginSum::F64,
+            trees: vec![Tree { nodes: vec![leaf(0.25)] }, Tree { nodes: vec![leaf(0.5)] }],
+        };
+        let forest = CompleteForest::new(&model).expect("lays out");
+        assert_eq!(forest.depth(), 0);
+        let mut out = [0.0; 3];
+        assert!(forest.margins(&[], 0, &mut out));
+        assert_eq!(out, [0.25; 3]);
+        assert_eq!(forest.margin(&[]), Some(0.25));
     }
 
     #[test]
