@@ -93,7 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, (ours, theirs)) in margins.iter().zip(&raw).enumerate() {
         margin_diff = margin_diff.max((ours - theirs).abs());
         assert_eq!(ours.to_bits(), walk(row(i)).to_bits());
-        assert_eq!(Some(ours.to_bits()), complete.margin(row(i)).map(f64::to_bits));
+        assert_eq!(
+            Some(ours.to_bits()),
+            complete.margin(row(i)).map(f64::to_bits)
+        );
     }
     let mut contrib_diff = 0.0f64;
     for (i, theirs) in contrib.iter().enumerate() {
@@ -132,7 +135,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "complete_batch_100",
             seconds_per_row(100, |i| {
                 let b = i % blocks;
-                complete.margins(&design[b * 100 * width..(b + 1) * 100 * width], width, &mut out);
+                complete.margins(
+                    &design[b * 100 * width..(b + 1) * 100 * width],
+                    width,
+                    &mut out,
+                );
                 black_box(&out);
             }),
         ),

@@ -10,8 +10,8 @@
 //! `GlobalAlloc` impl, which only forwards to the system allocator and counts).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::BTreeSet;
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::hint::black_box;
 
 use leadscore::scoring::events::{Aggregate, EventDefinition, RawEvent, WindowFeature};

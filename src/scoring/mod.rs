@@ -22,7 +22,10 @@
 //!   definition trainer and server share.
 //! - [`math`]: the one sigmoid / log-odds pair.
 //! - [`time`]: the one date and timestamp parser.
-//! - [`batch`]: the one deadline-bounded loop over a batch of rows.
+//! - [`batch`]: the one deadline-bounded loop over a batch of rows;
+//!   [`dense`]: the Score path of dense rows (tensors), a block at a time.
+//! - [`tree_blocks`]: trees as complete binary trees, walked several rows
+//!   (or trees) at a time: the Score path's tree evaluator.
 //!
 //! Allowed imports: std, serde, serde_json, ndarray, thiserror. Never tonic,
 //! prost, tokio, hyper, axum, linfa, csv, parquet or indicatif (CI checks
@@ -32,6 +35,7 @@ pub mod account_scoring;
 pub mod accounts;
 pub mod batch;
 pub mod calibration;
+pub mod dense;
 pub mod events;
 pub mod features;
 pub mod math;

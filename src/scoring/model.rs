@@ -898,6 +898,24 @@ impl ScoringModel {
         }
     }
 
+    /// The estimator's log-odds of design rows (`width` columns each,
+    /// row-major) into `out`, one per row: [`Self::log_odds`] of each row,
+    /// bit for bit, trees walked a block of rows at a time.
+    pub fn log_odds_rows(&self, design: &[f64], width: usize, out: &mut [f64]) {
+        if let Some(complete) = &self.complete {
+            if complete.margins(design, width, out) {
+                return;
+            }
+        }
+        if width == 0 {
+            out.fill(self.log_odds(&[]));
+            return;
+        }
+        for (row, slot) in design.chunks_exact(width).zip(out.iter_mut()) {
+            *slot = self.log_odds(row);
+        }
+    }
+
     /// The served (calibrated) probability for the estimator's log-odds.
     pub fn probability(&self, log_odds: f64) -> f64 {
         self.artifact.calibration.apply(log_odds)

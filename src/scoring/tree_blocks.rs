@@ -333,7 +333,14 @@ mod tests {
         let model = GbdtModel {
             base_score: -0.5,
             sum: MarginSum::F64,
-            trees: vec![Tree { nodes: vec![leaf(0.25)] }, Tree { nodes: vec![leaf(0.5)] }],
+            trees: vec![
+                Tree {
+                    nodes: vec![leaf(0.25)],
+                },
+                Tree {
+                    nodes: vec![leaf(0.5)],
+                },
+            ],
         };
         let forest = CompleteForest::new(&model).expect("lays out");
         assert_eq!(forest.depth(), 0);

@@ -21,7 +21,7 @@ use crate::scoring::accounts;
 use crate::scoring::batch::{map_rows_until, Deadline};
 use crate::scoring::events::{normalise_event_type, LeadEventsError, RawEvent, WindowValues};
 use crate::scoring::features::UsedValue;
-use crate::scoring::features::{FeatureKind, LeadInput, RawValue};
+use crate::scoring::features::{Fallback, FeatureKind, LeadInput, RawValue};
 use crate::scoring::model::{
     display_score, Contribution, Direction, LeadExplanation, LeadFeatures, LeadScore,
     ModelArtifact, ScoringModel,
@@ -540,25 +540,50 @@ fn stage_text(
 pub(crate) fn record_scores<'a>(
     loaded: &LoadedModel,
     rpc: &'static str,
-    scores: impl Iterator<Item = &'a LeadScore>,
+    scores: impl Iterator<Item = &'a LeadScore> + Clone,
+) {
+    record_scored(
+        loaded,
+        rpc,
+        scores.clone().map(|s| s.probability),
+        scores.flat_map(|s| s.fallbacks.iter()),
+    );
+}
+
+/// [`record_scores`] for scores kept as probabilities and fallbacks (the
+/// tensor path, see [`crate::scoring::dense`]).
+pub(crate) fn record_probabilities(
+    loaded: &LoadedModel,
+    rpc: &'static str,
+    probabilities: &[f64],
+    fallbacks: &[(usize, Fallback)],
+) {
+    record_scored(loaded, rpc, probabilities.iter().copied(), fallbacks.iter());
+}
+
+fn record_scored<'a>(
+    loaded: &LoadedModel,
+    rpc: &'static str,
+    probabilities: impl Iterator<Item = f64>,
+    fallbacks: impl Iterator<Item = &'a (usize, Fallback)>,
 ) {
     let model = loaded.name.clone();
     let version = loaded.version.to_string();
     let histogram = metrics::histogram!(m::SCORE_PROBABILITY, "model" => model.clone(), "version" => version.clone());
     let specs = loaded.model.pipeline().specs();
     let mut n = 0u64;
-    for s in scores {
+    for p in probabilities {
         n += 1;
-        histogram.record(s.probability);
-        for (feature, kind) in &s.fallbacks {
-            metrics::counter!(
-                m::FEATURE_FALLBACKS_TOTAL,
-                "model" => model.clone(),
-                "feature" => specs[*feature].name.clone(),
-                "kind" => kind.as_str()
-            )
-            .increment(1);
-        }
+        histogram.record(p);
+    }
+    for (feature, kind) in fallbacks {
+        metrics::counter!(
+            m::FEATURE_FALLBACKS_TOTAL,
+            "model" => model.clone(),
+            "feature" => specs[*feature].name.clone(),
+            "kind" => kind.as_str()
+        )
+        .increment(1);
     }
     metrics::counter!(m::LEADS_SCORED_TOTAL, "rpc" => rpc, "model" => model, "version" => version)
         .increment(n);

@@ -43,10 +43,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tonic::{Request, Response, Status};
 
-use crate::scoring::batch::{map_rows_until, Deadline};
+use crate::scoring::batch::{map_rows_until, BatchError, Deadline};
+use crate::scoring::dense::{score_dense_rows, DenseScores};
 use crate::scoring::features::{FeatureSpec, LeadInput};
-use crate::scoring::model::LeadScore;
-use crate::serve::grpc::{record_scores, Call, SharedRegistry, BLOCKING_BATCH};
+use crate::scoring::model::display_score;
+use crate::serve::grpc::{record_probabilities, Call, SharedRegistry, BLOCKING_BATCH};
 use crate::serve::proto::inference as pb;
 use crate::serve::proto::inference::grpc_inference_service_server::{
     GrpcInferenceService, GrpcInferenceServiceServer,
@@ -549,13 +550,16 @@ fn requested_outputs(req: &pb::ModelInferRequest) -> Result<Vec<Output>, Service
     Ok(out)
 }
 
-/// Scores of a batch, and contributions (row-major, feature order) when asked.
+/// Probabilities and fallbacks of a batch, and contributions (row-major,
+/// feature order) when asked.
 struct Scored {
-    scores: Vec<LeadScore>,
+    scores: DenseScores,
     contributions: Option<Vec<f64>>,
 }
 
-/// Scores every row through the dense-lead path of LeadScoring.
+/// Scores every row as a dense lead: a block at a time
+/// ([`score_dense_rows`]) when only scores are asked, through Explain when
+/// contributions are.
 fn score_rows(
     loaded: &LoadedModel,
     batch: &Batch,
@@ -563,33 +567,47 @@ fn score_rows(
     deadline: Option<Deadline>,
 ) -> Result<Scored, ServiceError> {
     let n = batch.cols;
-    let mut contributions = explain.then(|| vec![0.0; batch.rows * n]);
-    let scores = map_rows_until(batch.rows, deadline, |row| {
+    let bad_row = |row: usize, e: crate::scoring::features::FeatureError| {
+        invalid(
+            format!("inputs[0][{row}]"),
+            format!("input \"{INPUT}\" row {row}: {e}"),
+        )
+    };
+    if !explain {
+        let scores =
+            score_dense_rows(&loaded.model, &batch.values, n, deadline).map_err(|e| match e {
+                BatchError::DeadlineExceeded { done, total } => ServiceError::DeadlineExceeded {
+                    scored: done,
+                    total,
+                },
+                BatchError::Row { index, error } => bad_row(index, error),
+            })?;
+        return Ok(Scored {
+            scores,
+            contributions: None,
+        });
+    }
+    let mut contributions = vec![0.0; batch.rows * n];
+    let explained = map_rows_until(batch.rows, deadline, |row| {
         let values = &batch.values[row * n..(row + 1) * n];
         let input = LeadInput::Dense(values.to_vec());
-        let bad_row = |e: crate::scoring::features::FeatureError| {
-            invalid(
-                format!("inputs[0][{row}]"),
-                format!("input \"{INPUT}\" row {row}: {e}"),
-            )
-        };
-        match &mut contributions {
-            None => loaded.model.score(&input).map_err(bad_row),
-            Some(all) => {
-                let e = loaded.model.explain(&input).map_err(bad_row)?;
-                let out = &mut all[row * n..(row + 1) * n];
-                for c in &e.contributions {
-                    if let Some(slot) = out.get_mut(c.feature_index) {
-                        *slot = c.contribution;
-                    }
-                }
-                Ok(e.score)
+        let e = loaded.model.explain(&input).map_err(|e| bad_row(row, e))?;
+        let out = &mut contributions[row * n..(row + 1) * n];
+        for c in &e.contributions {
+            if let Some(slot) = out.get_mut(c.feature_index) {
+                *slot = c.contribution;
             }
         }
+        Ok(e.score)
     })?;
+    let mut scores = DenseScores::default();
+    for s in explained {
+        scores.probabilities.push(s.probability);
+        scores.fallbacks.extend(s.fallbacks);
+    }
     Ok(Scored {
         scores,
-        contributions,
+        contributions: Some(contributions),
     })
 }
 
@@ -604,7 +622,7 @@ fn output_tensor(
     let rows_i = rows as i64;
     let (datatype, shape, contents, bytes) = match output {
         Output::Probability => {
-            let v: Vec<f64> = scored.scores.iter().map(|s| s.probability).collect();
+            let v: Vec<f64> = scored.scores.probabilities.clone();
             let bytes = raw.then(|| v.iter().flat_map(|x| x.to_le_bytes()).collect());
             let contents = pb::InferTensorContents {
                 fp64_contents: if raw { Vec::new() } else { v },
@@ -613,7 +631,12 @@ fn output_tensor(
             ("FP64", vec![rows_i, 1], contents, bytes)
         }
         Output::Score => {
-            let v: Vec<u32> = scored.scores.iter().map(|s| s.score).collect();
+            let v: Vec<u32> = scored
+                .scores
+                .probabilities
+                .iter()
+                .map(|p| display_score(*p))
+                .collect();
             let bytes = raw.then(|| v.iter().flat_map(|x| x.to_le_bytes()).collect());
             let contents = pb::InferTensorContents {
                 uint_contents: if raw { Vec::new() } else { v },
@@ -701,7 +724,12 @@ impl InferenceService {
         let infer = t.elapsed();
 
         let t = Instant::now();
-        record_scores(loaded, "ModelInfer", scored.scores.iter());
+        record_probabilities(
+            loaded,
+            "ModelInfer",
+            &scored.scores.probabilities,
+            &scored.scores.fallbacks,
+        );
         let mut response = pb::ModelInferResponse {
             model_name: loaded.name.clone(),
             model_version: loaded.version.to_string(),

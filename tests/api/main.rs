@@ -8,6 +8,7 @@ mod bad_input;
 mod bundled;
 mod calibration_reference;
 mod cli_errors;
+mod dense;
 mod deploy;
 mod events;
 mod explain;
