@@ -77,6 +77,12 @@ fn row(model: &ScoringModel, rng: &mut Lcg, clip: f64, bad: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Probabilities and fallbacks of a batch.
+type Scores = (
+    Vec<f64>,
+    Vec<(usize, leadscore::scoring::features::Fallback)>,
+);
+
 /// The per-row path: each row as a dense lead through `ScoringModel::score`.
 fn per_row(
     model: &ScoringModel,
