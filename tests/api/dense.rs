@@ -88,13 +88,7 @@ fn per_row(
     model: &ScoringModel,
     values: &[f64],
     width: usize,
-) -> Result<
-    (
-        Vec<f64>,
-        Vec<(usize, leadscore::scoring::features::Fallback)>,
-    ),
-    (usize, FeatureError),
-> {
+) -> Result<Scores, (usize, FeatureError)> {
     let mut probabilities = Vec::new();
     let mut fallbacks = Vec::new();
     for (i, row) in values.chunks_exact(width).enumerate() {
