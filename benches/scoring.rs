@@ -113,6 +113,43 @@ fn scoring(c: &mut Criterion) {
     group.finish();
 }
 
+/// The tensor path ([`leadscore::scoring::dense::score_dense_rows`]): the
+/// bundled logistic and gbdt models, 10,000 and 100 rows per call.
+fn dense_blocks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("score_dense_rows");
+    for (name, path) in [
+        ("logistic", "models/x_education/1/model.json"),
+        ("gbdt", "models/x_education/2/model.json"),
+    ] {
+        let model = ModelArtifact::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+            .expect("bundled model");
+        let width = model.pipeline().specs().len();
+        let (_, dense) = leads(&model, 10_000);
+        let values: Vec<f64> = dense
+            .iter()
+            .flat_map(|l| match l {
+                LeadInput::Dense(v) => v.clone(),
+                LeadInput::Named(_) => unreachable!("dense leads"),
+            })
+            .collect();
+        for rows in [10_000usize, 100] {
+            group.throughput(Throughput::Elements(rows as u64));
+            group.bench_function(format!("{name}/{rows}"), |b| {
+                b.iter(|| {
+                    leadscore::scoring::dense::score_dense_rows(
+                        &model,
+                        black_box(&values[..rows * width]),
+                        width,
+                        None,
+                    )
+                    .map(|s| s.probabilities.len())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn wire(c: &mut Criterion) {
     // Decoding a Score request of 100 dense leads and parsing it into domain leads.
     let request = leadscore::serve::proto::ScoreRequest {
@@ -221,5 +258,5 @@ fn explaining(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encoding, scoring, wire, explaining);
+criterion_group!(benches, encoding, scoring, dense_blocks, wire, explaining);
 criterion_main!(benches);

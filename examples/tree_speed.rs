@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use leadscore::scoring::features::LeadInput;
 use leadscore::scoring::model::{Estimator, ModelArtifact};
-use leadscore::scoring::tree_blocks::CompleteForest;
+use leadscore::scoring::tree_blocks::{CompleteForest, LaneForest};
 use leadscore::scoring::trees::FlatForest;
 
 /// Seconds per row of `f`, which handles `rows_per_call` rows: the median of
@@ -84,6 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => gbdt.margin(row),
     };
     let complete = CompleteForest::new(gbdt).ok_or("no complete layout")?;
+    let lanes = LaneForest::new(gbdt).ok_or("no lane layout")?;
     let row = |i: usize| &design[(i % n) * width..(i % n + 1) * width];
 
     // Exactness against LightGBM.
@@ -140,6 +141,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     width,
                     &mut out,
                 );
+                black_box(&out);
+            }),
+        ),
+        (
+            "lanes_batch_1",
+            seconds_per_row(1, |i| {
+                black_box(lanes.margin(row(i)));
+            }),
+        ),
+        (
+            "lanes_batch_100",
+            seconds_per_row(100, |i| {
+                let b = i % blocks;
+                lanes.margins(&design[b * 100 * width..(b + 1) * 100 * width], width, &mut out);
                 black_box(&out);
             }),
         ),

@@ -416,7 +416,10 @@ pub struct ScoringModel {
     /// [`crate::scoring::tree_blocks::MAX_COMPLETE_DEPTH`] or with
     /// zero-as-missing or categorical splits).
     complete: Option<crate::scoring::tree_blocks::CompleteForest>,
-    /// The flat layout, for gbdt estimators that `complete` cannot hold.
+    /// The same in lanes of any depth, for gbdt estimators with deeper
+    /// trees than `complete` holds.
+    lanes: Option<crate::scoring::tree_blocks::LaneForest>,
+    /// The flat layout, for gbdt estimators that neither can hold.
     flat: Option<crate::scoring::trees::FlatForest>,
     /// The artifact's event definition, compiled once at load.
     events: Option<CompiledEvents>,
@@ -717,8 +720,14 @@ impl ScoringModel {
             Estimator::Gbdt(model) => crate::scoring::tree_blocks::CompleteForest::new(model),
             Estimator::Logistic { .. } => None,
         };
-        let flat = match &artifact.estimator {
+        let lanes = match &artifact.estimator {
             Estimator::Gbdt(model) if complete.is_none() => {
+                crate::scoring::tree_blocks::LaneForest::new(model)
+            }
+            _ => None,
+        };
+        let flat = match &artifact.estimator {
+            Estimator::Gbdt(model) if complete.is_none() && lanes.is_none() => {
                 crate::scoring::trees::FlatForest::new(model)
             }
             _ => None,
@@ -730,6 +739,7 @@ impl ScoringModel {
             shap_tables,
             trees_by_feature,
             complete,
+            lanes,
             flat,
             events,
             event_flags,
@@ -892,6 +902,9 @@ impl ScoringModel {
         if let Some(margin) = self.complete.as_ref().and_then(|c| c.margin(design)) {
             return margin;
         }
+        if let Some(margin) = self.lanes.as_ref().and_then(|l| l.margin(design)) {
+            return margin;
+        }
         match (&self.artifact.estimator, &self.flat) {
             (Estimator::Gbdt(_), Some(flat)) => flat.margin(design),
             (estimator, _) => estimator.log_odds(design),
@@ -904,6 +917,11 @@ impl ScoringModel {
     pub fn log_odds_rows(&self, design: &[f64], width: usize, out: &mut [f64]) {
         if let Some(complete) = &self.complete {
             if complete.margins(design, width, out) {
+                return;
+            }
+        }
+        if let Some(lanes) = &self.lanes {
+            if lanes.margins(design, width, out) {
                 return;
             }
         }

@@ -239,6 +239,218 @@ impl CompleteForest {
     }
 }
 
+/// `LaneNode::feature` bit that sends a NaN left.
+const NAN_LEFT: u32 = 1 << 31;
+
+/// A node of a [`LaneForest`]: a split (rows with `row[feature] <= threshold`,
+/// or a NaN when the [`NAN_LEFT`] bit is set, go to `child`, the others to
+/// `child + 1`), or a leaf, which holds a row in place (`child` is itself,
+/// the threshold +∞ and NaN sent left).
+#[derive(Debug, Clone, Copy)]
+struct LaneNode {
+    threshold: f64,
+    feature: u32,
+    child: u32,
+}
+
+/// A validated [`GbdtModel`] of any depth, each tree's nodes breadth first
+/// (a split's children side by side) and every leaf holding the rows that
+/// reach it: a tree is walked for exactly its depth's steps by every lane,
+/// so lanes of rows (or of trees) step together as in [`CompleteForest`],
+/// without padding a deep, lopsided tree (a leaf-wise grown one) to a
+/// complete one.
+#[derive(Debug, Clone)]
+pub struct LaneForest {
+    base_score: f64,
+    sum_f32: bool,
+    /// (root, depth) of each tree.
+    trees: Vec<(u32, u32)>,
+    nodes: Vec<LaneNode>,
+    /// Each node's leaf value (0 for a split).
+    values: Vec<f64>,
+    width: usize,
+}
+
+impl LaneForest {
+    /// Lays out a validated model; `None` when it has a split that
+    /// `x <= threshold` with a NaN direction does not describe (zero as
+    /// missing, categories) or does not fit 31-bit columns and 32-bit nodes.
+    pub fn new(model: &GbdtModel) -> Option<Self> {
+        let mut forest = LaneForest {
+            base_score: model.base_score,
+            sum_f32: model.sum == MarginSum::F32,
+            trees: Vec::with_capacity(model.trees.len()),
+            nodes: Vec::new(),
+            values: Vec::new(),
+            width: 0,
+        };
+        for tree in &model.trees {
+            let root = forest.nodes.len();
+            let mut depth = 0usize;
+            // (original node, slot, level), breadth first.
+            let mut queue = std::collections::VecDeque::from([(0usize, root, 0usize)]);
+            forest.push_placeholders(1);
+            let mut steps = 0usize;
+            while let Some((original, at, level)) = queue.pop_front() {
+                steps += 1;
+                if steps > tree.nodes.len() {
+                    return None; // not a tree
+                }
+                depth = depth.max(level);
+                let (node, value) = match *tree.nodes.get(original)? {
+                    Node::Leaf { value, .. } => (
+                        LaneNode {
+                            threshold: f64::INFINITY,
+                            feature: NAN_LEFT,
+                            child: u32::try_from(at).ok()?,
+                        },
+                        value,
+                    ),
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                        default_left,
+                        missing,
+                        ref categories,
+                        ..
+                    } => {
+                        if missing != Missing::Nan || categories.is_some() {
+                            return None;
+                        }
+                        let column = u32::try_from(feature).ok().filter(|f| *f < NAN_LEFT)?;
+                        forest.width = forest.width.max(feature + 1);
+                        let child = forest.nodes.len();
+                        forest.push_placeholders(2);
+                        queue.push_back((left, child, level + 1));
+                        queue.push_back((right, child + 1, level + 1));
+                        (
+                            LaneNode {
+                                threshold,
+                                feature: column | if default_left { NAN_LEFT } else { 0 },
+                                child: u32::try_from(child).ok()?,
+                            },
+                            0.0,
+                        )
+                    }
+                };
+                forest.nodes[at] = node;
+                forest.values[at] = value;
+            }
+            forest
+                .trees
+                .push((u32::try_from(root).ok()?, u32::try_from(depth).ok()?));
+        }
+        u32::try_from(forest.nodes.len()).ok()?;
+        Some(forest)
+    }
+
+    fn push_placeholders(&mut self, n: usize) {
+        for _ in 0..n {
+            self.nodes.push(LaneNode {
+                threshold: f64::INFINITY,
+                feature: NAN_LEFT,
+                child: 0,
+            });
+            self.values.push(0.0);
+        }
+    }
+
+    /// Columns a design row needs (the largest split column + 1).
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Raw log-odds of one design row, as [`GbdtModel::margin`] (bit for
+    /// bit), walking [`TREE_LANES`] trees at a time. `None` when the row has
+    /// fewer than [`Self::width`] columns.
+    pub fn margin(&self, row: &[f64]) -> Option<f64> {
+        if row.len() < self.width.max(1) {
+            return None;
+        }
+        let mut sum = self.base_score;
+        for group in self.trees.chunks(TREE_LANES) {
+            let mut at = [0usize; TREE_LANES];
+            let mut steps = 0;
+            for (slot, &(root, depth)) in at.iter_mut().zip(group) {
+                *slot = root as usize;
+                steps = steps.max(depth);
+            }
+            for _ in 0..steps {
+                for slot in at.iter_mut().take(group.len()) {
+                    *slot = lane_step::<true>(&self.nodes[*slot], row);
+                }
+            }
+            for slot in at.iter().take(group.len()) {
+                sum = add(self.sum_f32, sum, self.values[*slot]);
+            }
+        }
+        Some(sum)
+    }
+
+    /// As [`CompleteForest::margins`]: raw log-odds of `out.len()` design
+    /// rows of `width` columns each, [`BLOCK_ROWS`] rows at a time, bit for
+    /// bit [`GbdtModel::margin`]; false when `width` is under
+    /// [`Self::width`] or `rows` is not `out.len() × width` long.
+    pub fn margins(&self, rows: &[f64], width: usize, out: &mut [f64]) -> bool {
+        if width < self.width.max(1) || rows.len() != out.len() * width {
+            return false;
+        }
+        for (block, sums) in out.chunks_mut(BLOCK_ROWS).enumerate() {
+            let first = block * BLOCK_ROWS;
+            let block_rows = &rows[first * width..(first + sums.len()) * width];
+            if block_rows.iter().any(|x| x.is_nan()) {
+                self.block_margins::<true>(block_rows, width, sums);
+            } else {
+                self.block_margins::<false>(block_rows, width, sums);
+            }
+        }
+        true
+    }
+
+    #[inline(always)]
+    fn block_margins<const NAN: bool>(&self, block_rows: &[f64], width: usize, sums: &mut [f64]) {
+        sums.fill(self.base_score);
+        for &(root, depth) in &self.trees {
+            let mut at = [root as usize; BLOCK_ROWS];
+            for _ in 0..depth {
+                for (slot, row) in at.iter_mut().zip(block_rows.chunks_exact(width)) {
+                    *slot = lane_step::<NAN>(&self.nodes[*slot], row);
+                }
+            }
+            for (sum, slot) in sums.iter_mut().zip(at) {
+                *sum = add(self.sum_f32, *sum, self.values[slot]);
+            }
+        }
+    }
+}
+
+/// One step of a lane: the node after `node` for `row` (a leaf's is itself).
+/// `NAN`: whether the row may hold a NaN (without one, a leaf's +∞
+/// threshold alone keeps the row in place).
+#[inline(always)]
+fn lane_step<const NAN: bool>(node: &LaneNode, row: &[f64]) -> usize {
+    let x = row[(node.feature & !NAN_LEFT) as usize];
+    let left = if NAN {
+        (x <= node.threshold) | ((node.feature & NAN_LEFT != 0) & x.is_nan())
+    } else {
+        x <= node.threshold
+    };
+    node.child as usize + 1 - usize::from(left)
+}
+
+/// `sum + leaf`, in f32 when `f32` (XGBoost's accumulation; `sum` then
+/// always holds an f32 value, so the casts are exact).
+#[inline(always)]
+fn add(f32: bool, sum: f64, leaf: f64) -> f64 {
+    if f32 {
+        f64::from(sum as f32 + leaf as f32)
+    } else {
+        sum + leaf
+    }
+}
+
 /// One level down: the heap index of the child of `heap` that `row` goes to.
 #[inline(always)]
 fn step(split: &Split, row: &[f64], heap: usize) -> usize {
@@ -325,6 +537,15 @@ mod tests {
                 let one = forest.margin(row).expect("wide enough");
                 assert_eq!(one.to_bits(), want.to_bits(), "{row:?}");
             }
+            let lanes = LaneForest::new(&model).expect("lays out");
+            let mut by_lanes = vec![0.0; n];
+            assert!(lanes.margins(&rows, 3, &mut by_lanes));
+            for (row, got) in rows.chunks_exact(3).zip(&by_lanes) {
+                let want = model.margin(row);
+                assert_eq!(got.to_bits(), want.to_bits(), "{row:?}");
+                let one = lanes.margin(row).expect("wide enough");
+                assert_eq!(one.to_bits(), want.to_bits(), "{row:?}");
+            }
         }
     }
 
@@ -366,5 +587,6 @@ mod tests {
             *missing = Missing::ZeroOrNan;
         }
         assert!(CompleteForest::new(&model).is_none());
+        assert!(LaneForest::new(&model).is_none());
     }
 }
