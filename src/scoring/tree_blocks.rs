@@ -204,14 +204,18 @@ impl CompleteForest {
         let split_count = (1usize << self.depth) - 1;
         let leaf_count = split_count + 1;
         sums.fill(self.base_score);
+        // Each lane's row start; lanes past the block's rows read row 0 and
+        // their leaves are not added.
+        let starts: [usize; BLOCK_ROWS] =
+            std::array::from_fn(|r| if r < sums.len() { r * width } else { 0 });
         for tree in 0..self.trees {
             let splits = &self.splits[tree * split_count..(tree + 1) * split_count];
             let leaves = &self.leaves[tree * leaf_count..(tree + 1) * leaf_count];
             let mut at = [0usize; BLOCK_ROWS];
             for _ in 0..self.depth {
-                for (heap, row) in at.iter_mut().zip(block_rows.chunks_exact(width.max(1))) {
+                for (heap, start) in at.iter_mut().zip(starts) {
                     let split = &splits[*heap];
-                    let x = row[split.feature as usize];
+                    let x = block_rows[start + split.feature as usize];
                     let left = if NAN {
                         (x <= split.threshold) | ((split.nan_left != 0) & x.is_nan())
                     } else {
