@@ -327,3 +327,57 @@ fn encode_block(
         }
     }
 }
+
+/// Each row's exact contribution per source feature (row-major, schema
+/// order), as [`ScoringModel::contributions`] gives for the row read as a
+/// [`LeadInput::Dense`], bit for bit: rows encoded one by one, then the
+/// design contributions of a block of [`BLOCK`] rows at a time
+/// ([`ScoringModel::design_contributions_rows`]: a gbdt's TreeSHAP tables
+/// read once for several rows), summed per feature in column order.
+/// Checks `deadline` before each block.
+///
+/// # Errors
+/// [`BatchError::Row`] with the per-row path's error for the first bad
+/// row, or [`BatchError::DeadlineExceeded`].
+pub fn contributions_dense_rows(
+    model: &ScoringModel,
+    values: &[f64],
+    width: usize,
+    deadline: Option<Deadline>,
+) -> Result<Vec<f64>, BatchError<FeatureError>> {
+    let pipeline = model.pipeline();
+    let design_width = pipeline.design_width();
+    let features = pipeline.specs().len();
+    let rows = values.len().checked_div(width).unwrap_or(0);
+    let mut out = vec![0.0; rows * features];
+    let mut design = Vec::with_capacity(BLOCK * design_width);
+    let mut per_column = vec![0.0; BLOCK * design_width];
+    for start in (0..rows).step_by(BLOCK) {
+        if deadline.is_some_and(|d| d.expired()) {
+            return Err(BatchError::DeadlineExceeded {
+                done: start,
+                total: rows,
+            });
+        }
+        let n = BLOCK.min(rows - start);
+        design.clear();
+        for r in start..start + n {
+            let row = &values[r * width..(r + 1) * width];
+            let encoded = pipeline
+                .encode_for_scoring(&LeadInput::Dense(row.to_vec()))
+                .map_err(|error| BatchError::Row { index: r, error })?;
+            design.extend_from_slice(&encoded.design);
+        }
+        let phi = &mut per_column[..n * design_width];
+        model.design_contributions_rows(&design, design_width, phi);
+        for (row_phi, row_out) in phi
+            .chunks_exact(design_width.max(1))
+            .zip(out[start * features..(start + n) * features].chunks_exact_mut(features.max(1)))
+        {
+            for (i, slot) in row_out.iter_mut().enumerate() {
+                *slot = pipeline.columns_of(i).map(|c| row_phi[c]).sum();
+            }
+        }
+    }
+    Ok(out)
+}

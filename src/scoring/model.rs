@@ -1004,6 +1004,28 @@ impl ScoringModel {
         self.design_contributions_with(design, None, None)
     }
 
+    /// [`Self::design_contributions`] of design rows (`width` columns each,
+    /// row-major) into `out` (the same shape, overwritten): bit for bit the
+    /// per-row values, a gbdt's TreeSHAP tables read for several rows at a
+    /// time ([`crate::scoring::shap_tables::ShapTables::tree_shap_rows`]).
+    pub fn design_contributions_rows(&self, design: &[f64], width: usize, out: &mut [f64]) {
+        out.fill(0.0);
+        if let (Estimator::Gbdt(model), Some(tables)) =
+            (&self.artifact.estimator, &self.shap_tables)
+        {
+            if width > 0 && design.len() == out.len() && design.len() % width == 0 {
+                tables.tree_shap_rows(model, design, width, out);
+                return;
+            }
+        }
+        if width == 0 {
+            return;
+        }
+        for (row, slot) in design.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+            slot.copy_from_slice(&self.design_contributions(row));
+        }
+    }
+
     /// [`Self::design_contributions`], reusing the split pass when given
     /// and collecting the suggestion's reaches in the same pass.
     fn design_contributions_with(

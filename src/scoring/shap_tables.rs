@@ -50,6 +50,9 @@ pub const MAX_PATH_COLUMNS: usize = 10;
 /// are left to Algorithm 2.
 pub const MAX_TABLE_ENTRIES: usize = 4 << 20;
 
+/// Rows explained together by [`ShapTables::tree_shap_rows`].
+pub const SHAP_ROWS: usize = 8;
+
 /// Zero fractions below this send the tree to Algorithm 2 (`r = (1 − z) / z`
 /// must stay finite and well-conditioned).
 const MIN_ZERO_FRACTION: f64 = 1e-100;
@@ -285,10 +288,15 @@ impl ShapTables {
     /// (bit = slot) of the path to each node of the tabulated trees. Shared
     /// by [`Self::tree_shap_followed`] and [`Self::reached_leaves`].
     pub fn followed(&self, row: &[f64], followed: &mut Vec<u16>) {
-        // Every node a root reaches is written before it is read.
         if followed.len() < self.nodes {
             followed.resize(self.nodes, 0);
         }
+        self.follow(row, followed);
+    }
+
+    /// [`Self::followed`] into a slice at least `self.nodes` long.
+    fn follow(&self, row: &[f64], followed: &mut [u16]) {
+        // Every node a root reaches is written before it is read.
         for &root in &self.roots {
             followed[root as usize] = u16::MAX;
         }
@@ -339,6 +347,51 @@ impl ShapTables {
         }
         if !self.fallback.is_empty() {
             model.tree_shap_of(&self.fallback, row, phi);
+        }
+    }
+
+    /// [`Self::tree_shap`] of `phi.len() / width` design rows of `width`
+    /// columns each (row-major in `rows`), adding each row's values into its
+    /// `width` slots of `phi`: bit for bit what [`Self::tree_shap`] adds per
+    /// row, [`SHAP_ROWS`] rows at a time, so that a leaf's table and slots
+    /// are read once for them all and the rows' sums do not wait on each
+    /// other. Does nothing when the lengths do not match.
+    pub fn tree_shap_rows(&self, model: &GbdtModel, rows: &[f64], width: usize, phi: &mut [f64]) {
+        if width == 0 || rows.len() != phi.len() || rows.len() % width != 0 {
+            return;
+        }
+        let nodes = self.nodes;
+        let mut followed = vec![0u16; SHAP_ROWS * nodes];
+        for (block_rows, block_phi) in rows
+            .chunks(SHAP_ROWS * width)
+            .zip(phi.chunks_mut(SHAP_ROWS * width))
+        {
+            let k = block_rows.len() / width;
+            for (row, f) in block_rows
+                .chunks_exact(width)
+                .zip(followed.chunks_exact_mut(nodes.max(1)))
+            {
+                self.follow(row, f);
+            }
+            let (f, p) = (&followed[..], &mut *block_phi);
+            leaves_adds_rows::<1>(self, f, k, p, width);
+            leaves_adds_rows::<2>(self, f, k, p, width);
+            leaves_adds_rows::<3>(self, f, k, p, width);
+            leaves_adds_rows::<4>(self, f, k, p, width);
+            leaves_adds_rows::<5>(self, f, k, p, width);
+            leaves_adds_rows::<6>(self, f, k, p, width);
+            leaves_adds_rows::<7>(self, f, k, p, width);
+            leaves_adds_rows::<8>(self, f, k, p, width);
+            leaves_adds_rows::<9>(self, f, k, p, width);
+            leaves_adds_rows::<10>(self, f, k, p, width);
+            if !self.fallback.is_empty() {
+                for (row, phi) in block_rows
+                    .chunks_exact(width)
+                    .zip(block_phi.chunks_exact_mut(width))
+                {
+                    model.tree_shap_of(&self.fallback, row, phi);
+                }
+            }
         }
     }
 
@@ -437,6 +490,44 @@ fn leaves_adds<const N: usize>(
         }
         if let Some(out) = reaches.as_deref_mut() {
             note_reaches(leaf, slots, !h & ((1 << N) - 1), out);
+        }
+    }
+}
+
+/// [`leaves_adds`] for the `k` rows of a block: row `r`'s followed sets at
+/// `followed[r · nodes..]` and its values at `phi[r · width..]`; each row's
+/// additions come in the same order as [`leaves_adds`] makes them.
+fn leaves_adds_rows<const N: usize>(
+    tables: &ShapTables,
+    followed: &[u16],
+    k: usize,
+    phi: &mut [f64],
+    width: usize,
+) {
+    let first = tables.by_width[N] as usize;
+    let leaves = &tables.leaves[first..tables.by_width[N + 1] as usize];
+    let nodes = tables.nodes;
+    for leaf in leaves {
+        let (Some(table), Some(slots)) = (
+            tables
+                .table
+                .get(leaf.table as usize..leaf.table as usize + (1 << N)),
+            tables
+                .slots
+                .get(leaf.slots as usize..leaf.slots as usize + N),
+        ) else {
+            continue;
+        };
+        for r in 0..k.min(SHAP_ROWS) {
+            let h = usize::from(followed[r * nodes + leaf.node as usize]) & ((1 << N) - 1);
+            let unfollowed = -table[h];
+            for (s, slot) in slots.iter().enumerate() {
+                let bit = 1 << s;
+                let choice = [unfollowed, slot.ratio * table[h & !bit]];
+                if let Some(p) = phi.get_mut(r * width + slot.column as usize) {
+                    *p += choice[(h >> s) & 1];
+                }
+            }
         }
     }
 }
@@ -708,6 +799,25 @@ mod tests {
             let total = model.expected_value() + got.iter().sum::<f64>();
             assert!((total - model.margin(&row)).abs() < 1e-9);
         }
+        // Several rows at a time (a last block shorter than SHAP_ROWS):
+        // bit for bit the per-row values.
+        let width = x.ncols();
+        let n = 83.min(x.nrows());
+        let rows: Vec<f64> = x.rows().into_iter().take(n).flatten().copied().collect();
+        let mut batched = vec![0.0; rows.len()];
+        tables.tree_shap_rows(model, &rows, width, &mut batched);
+        for (r, (row, got)) in rows
+            .chunks_exact(width)
+            .zip(batched.chunks_exact(width))
+            .enumerate()
+        {
+            let mut one = vec![0.0; width];
+            tables.tree_shap(model, row, &mut one);
+            assert!(
+                one.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "row {r}: {one:?} vs {got:?}"
+            );
+        }
     }
 
     #[test]
@@ -719,6 +829,31 @@ mod tests {
             ..GbdtParams::default()
         };
         let (model, x) = model(6, params, 1);
+        let tables = ShapTables::new(&model);
+        assert_eq!(tables.fallback_trees(), 0);
+        assert_same(&model, &tables, &x);
+    }
+
+    #[test]
+    fn splits_sending_nan_left_are_tabulated() {
+        // LightGBM's and XGBoost's rule: a NaN goes the split's default way.
+        let params = GbdtParams {
+            n_trees: 20,
+            num_leaves: 15,
+            min_data_in_leaf: 5,
+            ..GbdtParams::default()
+        };
+        let (mut model, mut x) = model(6, params, 3);
+        for tree in &mut model.trees {
+            for (i, node) in tree.nodes.iter_mut().enumerate() {
+                if let Node::Split { default_left, .. } = node {
+                    *default_left = i % 2 == 0;
+                }
+            }
+        }
+        for (r, mut row) in x.rows_mut().into_iter().enumerate() {
+            row[r % 6] = f64::NAN;
+        }
         let tables = ShapTables::new(&model);
         assert_eq!(tables.fallback_trees(), 0);
         assert_same(&model, &tables, &x);

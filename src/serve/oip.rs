@@ -10,8 +10,9 @@
 //!   `raw_input_contents` (little-endian, row-major). Each row is a dense lead
 //!   exactly like `leadscore.v1.Lead.values`: one number per feature in
 //!   `GetModel`'s feature order, categorical features as the index of their
-//!   category, booleans 0 or 1. It goes through the same
-//!   [`LeadInput::Dense`] path as LeadScoring, so FP64 rows score identically.
+//!   category, booleans 0 or 1. It is scored a block of rows at a time by
+//!   [`crate::scoring::dense`], which gives bit for bit what LeadScoring's
+//!   dense-lead path gives, so FP64 rows score identically.
 //! - **Outputs**: `"probability"` FP64 `[batch, 1]` (the default when no output
 //!   is requested), `"score"` UINT32 `[batch, 1]` and `"contributions"` FP64
 //!   `[batch, n_features]` (each feature's log-odds contribution in feature
@@ -43,9 +44,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tonic::{Request, Response, Status};
 
-use crate::scoring::batch::{map_rows_until, BatchError, Deadline};
-use crate::scoring::dense::{score_dense_rows, DenseScores};
-use crate::scoring::features::{FeatureSpec, LeadInput};
+use crate::scoring::batch::{BatchError, Deadline};
+use crate::scoring::dense::{contributions_dense_rows, score_dense_rows, DenseScores};
+use crate::scoring::features::FeatureSpec;
 use crate::scoring::model::display_score;
 use crate::serve::grpc::{record_probabilities, Call, SharedRegistry, BLOCKING_BATCH};
 use crate::serve::proto::inference as pb;
@@ -557,9 +558,9 @@ struct Scored {
     contributions: Option<Vec<f64>>,
 }
 
-/// Scores every row as a dense lead: a block at a time
-/// ([`score_dense_rows`]) when only scores are asked, through Explain when
-/// contributions are.
+/// Scores every row as a dense lead, a block at a time
+/// ([`score_dense_rows`]), and computes the rows' contributions when asked
+/// ([`contributions_dense_rows`]).
 fn score_rows(
     loaded: &LoadedModel,
     batch: &Batch,
@@ -567,47 +568,25 @@ fn score_rows(
     deadline: Option<Deadline>,
 ) -> Result<Scored, ServiceError> {
     let n = batch.cols;
-    let bad_row = |row: usize, e: crate::scoring::features::FeatureError| {
-        invalid(
-            format!("inputs[0][{row}]"),
-            format!("input \"{INPUT}\" row {row}: {e}"),
-        )
+    let failed = |e| match e {
+        BatchError::DeadlineExceeded { done, total } => ServiceError::DeadlineExceeded {
+            scored: done,
+            total,
+        },
+        BatchError::Row { index, error } => invalid(
+            format!("inputs[0][{index}]"),
+            format!("input \"{INPUT}\" row {index}: {error}"),
+        ),
     };
-    if !explain {
-        let scores =
-            score_dense_rows(&loaded.model, &batch.values, n, deadline).map_err(|e| match e {
-                BatchError::DeadlineExceeded { done, total } => ServiceError::DeadlineExceeded {
-                    scored: done,
-                    total,
-                },
-                BatchError::Row { index, error } => bad_row(index, error),
-            })?;
-        return Ok(Scored {
-            scores,
-            contributions: None,
-        });
-    }
-    let mut contributions = vec![0.0; batch.rows * n];
-    let explained = map_rows_until(batch.rows, deadline, |row| {
-        let values = &batch.values[row * n..(row + 1) * n];
-        let input = LeadInput::Dense(values.to_vec());
-        let e = loaded.model.explain(&input).map_err(|e| bad_row(row, e))?;
-        let out = &mut contributions[row * n..(row + 1) * n];
-        for c in &e.contributions {
-            if let Some(slot) = out.get_mut(c.feature_index) {
-                *slot = c.contribution;
-            }
-        }
-        Ok(e.score)
-    })?;
-    let mut scores = DenseScores::default();
-    for s in explained {
-        scores.probabilities.push(s.probability);
-        scores.fallbacks.extend(s.fallbacks);
-    }
+    let scores = score_dense_rows(&loaded.model, &batch.values, n, deadline).map_err(failed)?;
+    let contributions = if explain {
+        Some(contributions_dense_rows(&loaded.model, &batch.values, n, deadline).map_err(failed)?)
+    } else {
+        None
+    };
     Ok(Scored {
         scores,
-        contributions: Some(contributions),
+        contributions,
     })
 }
 

@@ -4,7 +4,7 @@
 //! bundled model (logistic and gbdt) and the synthetic one.
 
 use leadscore::scoring::batch::{BatchError, Deadline};
-use leadscore::scoring::dense::{blocks_cover, score_dense_rows};
+use leadscore::scoring::dense::{blocks_cover, contributions_dense_rows, score_dense_rows};
 use leadscore::scoring::features::{FeatureEncoding, FeatureError, LeadInput};
 use leadscore::scoring::model::{ModelArtifact, ScoringModel};
 
@@ -182,4 +182,40 @@ fn a_wrong_width_and_a_passed_deadline_are_reported() {
         score_dense_rows(&model, &values, width, Some(past)),
         Err(BatchError::DeadlineExceeded { done: 0, total: 3 })
     );
+}
+
+#[test]
+fn contributions_of_dense_blocks_equal_each_rows_explanation() {
+    for (name, model) in models() {
+        // Arrange: 150 rows (two full blocks and a short one), some clipped.
+        let width = model.pipeline().specs().len();
+        let mut rng = Lcg(7);
+        let values: Vec<f64> = (0..150)
+            .flat_map(|_| row(&model, &mut rng, 0.05, 0.0))
+            .collect();
+
+        // Act
+        let got = contributions_dense_rows(&model, &values, width, None).expect("valid rows");
+
+        // Assert: what Explain gives each row, bit for bit.
+        for (i, (row, got)) in values
+            .chunks_exact(width)
+            .zip(got.chunks_exact(width))
+            .enumerate()
+        {
+            let e = model
+                .explain(&LeadInput::Dense(row.to_vec()))
+                .expect("explains");
+            let mut want = vec![0.0; width];
+            for c in &e.contributions {
+                want[c.feature_index] = c.contribution;
+            }
+            assert!(
+                want.iter()
+                    .zip(got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name} row {i}: {want:?} vs {got:?}"
+            );
+        }
+    }
 }
