@@ -1013,7 +1013,7 @@ impl ScoringModel {
         if let (Estimator::Gbdt(model), Some(tables)) =
             (&self.artifact.estimator, &self.shap_tables)
         {
-            if width > 0 && design.len() == out.len() && design.len() % width == 0 {
+            if width > 0 && design.len() == out.len() && design.len().is_multiple_of(width) {
                 tables.tree_shap_rows(model, design, width, out);
                 return;
             }

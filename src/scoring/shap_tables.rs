@@ -357,7 +357,7 @@ impl ShapTables {
     /// are read once for them all and the rows' sums do not wait on each
     /// other. Does nothing when the lengths do not match.
     pub fn tree_shap_rows(&self, model: &GbdtModel, rows: &[f64], width: usize, phi: &mut [f64]) {
-        if width == 0 || rows.len() != phi.len() || rows.len() % width != 0 {
+        if width == 0 || rows.len() != phi.len() || !rows.len().is_multiple_of(width) {
             return;
         }
         let nodes = self.nodes;
