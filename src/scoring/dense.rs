@@ -67,7 +67,7 @@ impl Column<'_> {
     #[inline(always)]
     #[allow(clippy::type_complexity)]
     fn read(&self, v: f64) -> Option<(Option<f64>, Option<usize>)> {
-        let is_index = |n: usize| v >= 0.0 && v < n as f64 && v.fract() == 0.0;
+        let is_index = |n: usize| is_index(v, n);
         match *self {
             Column::Numeric {
                 mean,
@@ -101,6 +101,14 @@ impl Column<'_> {
             | Column::Number { offset } => offset,
         }
     }
+}
+
+/// Whether `v` is a whole number in `0..n` (without `f64::fract`, which is
+/// a library call on baseline x86-64: the truncating conversion is exact for
+/// whole numbers in range).
+#[inline(always)]
+fn is_index(v: f64, n: usize) -> bool {
+    v >= 0.0 && v < n as f64 && (v as usize) as f64 == v
 }
 
 /// The columns of `model`'s features in schema order; `None` when the fast
