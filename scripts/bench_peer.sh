@@ -118,8 +118,9 @@ BIN=$CARGO_TARGET_DIR/release
 "$MLS_PY" "$HERE/prepare.py" "$WORK_DIR" "$LEADFORGE_CSV" | tee "$RESULTS_DIR/prepare.txt" >&2
 mkdir -p "$WORK_DIR/ours/$MODEL"
 # --test-fraction 0.01 (its smallest sensible value): fit on ~all rows, as scikit-learn's model is;
-# --calibration none: a plain logistic regression, as scikit-learn's is.
-"$BIN/leadscore-train" --data "$WORK_DIR/data.csv" --target converted --numeric-bins 0 --calibration none \
+# --model logistic --calibration none: a plain logistic regression, as scikit-learn's is
+# (the trainer's default, --model auto, may pick gbdt).
+"$BIN/leadscore-train" --data "$WORK_DIR/data.csv" --target converted --model logistic --numeric-bins 0 --calibration none \
   --test-fraction 0.01 \
   --out "$WORK_DIR/ours/$MODEL/1" >"$RESULTS_DIR/train_ours.log" 2>&1 \
   || { cat "$RESULTS_DIR/train_ours.log" >&2; exit 1; }
