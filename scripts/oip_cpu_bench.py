@@ -9,7 +9,8 @@ binaries interleaved (before/after comparisons; docs/benchmarks.md).
 
 Starts every server on free ports over `models/` (all stay up; an idle one
 costs nothing), then per round and per server sends, over one channel and
-one at a time, N requests of each phase: ServerLive, ModelInfer of the
+one at a time, N requests of each phase: ServerLive, leadscore.v1 Score of
+one dense lead (logistic), ModelInfer of the
 bundled logistic model (x_education version 1) with 1 and 100 rows, and of
 the bundled gbdt (version 2) with 100 rows, rows as FP64
 `raw_input_contents`. The server's utime+stime comes from /proc/<pid>/stat
@@ -79,6 +80,12 @@ def rows(version, n):
     return out, len(spec["features"])
 
 
+def call_of(stubs, method):
+    """The method on the inference stub, or LeadScoring's Score."""
+    inference, lead_scoring = stubs
+    return lead_scoring.Score if method == "Score" else getattr(inference, method)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--server", action="append", default=[],
@@ -88,6 +95,9 @@ def main():
     a = p.parse_args()
     servers = [s.split("=", 1) for s in (a.server or ["ours=./target/release/leadscore-server"])]
     pb, pb_grpc = load_inference_stubs()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from score_client import load_stubs
+    ls_pb, ls_grpc = load_stubs()
 
     def infer_request(version, batch):
         values, width = rows(version, batch)
@@ -97,8 +107,11 @@ def main():
                                                           shape=[batch, width])],
             raw_input_contents=[struct.pack(f"<{len(values)}d", *values)])
 
+    one_lead, _ = rows(1, 1)
     phases = {
         "empty (ServerLive)": ("ServerLive", pb.ServerLiveRequest()),
+        "leadscore.v1 Score, logistic, 1 lead": ("Score", ls_pb.ScoreRequest(
+            model="x_education", version="1", leads=[ls_pb.Lead(lead_id="a", values=one_lead)])),
         "logistic, 1 row": ("ModelInfer", infer_request(1, 1)),
         "logistic, 100 rows": ("ModelInfer", infer_request(1, 100)),
         "gbdt, 100 rows": ("ModelInfer", infer_request(2, 100)),
@@ -116,15 +129,15 @@ def main():
             procs.append(proc)
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
             grpc.channel_ready_future(channel).result(timeout=30)
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            stubs = (pb_grpc.GRPCInferenceServiceStub(channel), ls_grpc.LeadScoringStub(channel))
             for method, req in phases.values():  # warm up, and check the answers
-                getattr(stub, method)(req)
-            running.append((label, proc, stub))
+                call_of(stubs, method)(req)
+            running.append((label, proc, stubs))
         results = {label: {k: [] for k in phases} for label, _, _ in running}
         for r in range(a.rounds):
             for label, proc, stub in running:
                 for name, (method, req) in phases.items():
-                    call = getattr(stub, method)
+                    call = call_of(stub, method)
                     before = cpu_seconds(proc.pid)
                     for _ in range(a.n):
                         call(req)

@@ -139,7 +139,7 @@ def main():
             order = list(servers) if r % 2 == 0 else list(reversed(servers))
             for case in cases:
                 batch, conc = case
-                n = a.n if batch == 1 else max(a.n // 4, conc)
+                n = a.n
                 for name in order:
                     addr, output, proc = servers[name]
                     before = cpu_seconds(proc.pid)
