@@ -195,12 +195,7 @@ pub fn score_dense_rows(
     let mut design = Vec::new();
     let mut log_odds = [0.0; BLOCK];
     for start in (0..rows).step_by(BLOCK) {
-        if deadline.is_some_and(|d| d.expired()) {
-            return Err(BatchError::DeadlineExceeded {
-                done: start,
-                total: rows,
-            });
-        }
+        check_deadline(deadline, start, rows)?;
         let n = BLOCK.min(rows - start);
         let block = &values[start * width..(start + n) * width];
         let mut slow = [false; BLOCK];
@@ -241,6 +236,19 @@ pub fn score_dense_rows(
         }
     }
     Ok(out)
+}
+
+/// [`BatchError::DeadlineExceeded`] after `done` of `total` rows once
+/// `deadline` has passed.
+fn check_deadline(
+    deadline: Option<Deadline>,
+    done: usize,
+    total: usize,
+) -> Result<(), BatchError<FeatureError>> {
+    match deadline {
+        Some(d) if d.expired() => Err(BatchError::DeadlineExceeded { done, total }),
+        _ => Ok(()),
+    }
 }
 
 /// Every row through [`ScoringModel::score`].
@@ -361,12 +369,7 @@ pub fn contributions_dense_rows(
     let mut design = Vec::with_capacity(BLOCK * design_width);
     let mut per_column = vec![0.0; BLOCK * design_width];
     for start in (0..rows).step_by(BLOCK) {
-        if deadline.is_some_and(|d| d.expired()) {
-            return Err(BatchError::DeadlineExceeded {
-                done: start,
-                total: rows,
-            });
-        }
+        check_deadline(deadline, start, rows)?;
         let n = BLOCK.min(rows - start);
         design.clear();
         for r in start..start + n {

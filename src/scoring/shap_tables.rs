@@ -455,6 +455,20 @@ impl ShapTables {
     }
 }
 
+impl ShapTables {
+    /// A leaf of path width `N`: its table (`2^N` values) and its slots.
+    #[inline(always)]
+    fn leaf_data<const N: usize>(&self, leaf: &Leaf) -> Option<(&[f64], &[Slot])> {
+        let table = self
+            .table
+            .get(leaf.table as usize..leaf.table as usize + (1 << N))?;
+        let slots = self
+            .slots
+            .get(leaf.slots as usize..leaf.slots as usize + N)?;
+        Some((table, slots))
+    }
+}
+
 /// The additions of leaves of path width `N` (all of `leaves`): for the
 /// followed set `H` of each, `r_i · G(H ∖ {i})` to followed columns and
 /// `−G(H)` to the others. `N` is a constant so the loop unrolls, and the
@@ -470,14 +484,7 @@ fn leaves_adds<const N: usize>(
     let leaves = &tables.leaves[first..tables.by_width[N + 1] as usize];
     for leaf in leaves {
         let h = usize::from(followed[leaf.node as usize]) & ((1 << N) - 1);
-        let (Some(table), Some(slots)) = (
-            tables
-                .table
-                .get(leaf.table as usize..leaf.table as usize + (1 << N)),
-            tables
-                .slots
-                .get(leaf.slots as usize..leaf.slots as usize + N),
-        ) else {
+        let Some((table, slots)) = tables.leaf_data::<N>(leaf) else {
             continue;
         };
         let unfollowed = -table[h];
@@ -508,14 +515,7 @@ fn leaves_adds_rows<const N: usize>(
     let leaves = &tables.leaves[first..tables.by_width[N + 1] as usize];
     let nodes = tables.nodes;
     for leaf in leaves {
-        let (Some(table), Some(slots)) = (
-            tables
-                .table
-                .get(leaf.table as usize..leaf.table as usize + (1 << N)),
-            tables
-                .slots
-                .get(leaf.slots as usize..leaf.slots as usize + N),
-        ) else {
+        let Some((table, slots)) = tables.leaf_data::<N>(leaf) else {
             continue;
         };
         for r in 0..k.min(SHAP_ROWS) {

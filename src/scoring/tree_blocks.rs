@@ -184,11 +184,8 @@ impl CompleteForest {
         if width < self.width || rows.len() != out.len() * width {
             return false;
         }
-        for (block, sums) in out.chunks_mut(BLOCK_ROWS).enumerate() {
-            let first = block * BLOCK_ROWS;
-            let block_rows = &rows[first * width..(first + sums.len()) * width];
-            // A block without NaN (the usual case) needs no NaN rule.
-            if block_rows.iter().any(|x| x.is_nan()) {
+        for (block_rows, sums, has_nan) in blocks(rows, width, out) {
+            if has_nan {
                 self.block_margins::<true>(block_rows, width, sums);
             } else {
                 self.block_margins::<false>(block_rows, width, sums);
@@ -241,6 +238,25 @@ impl CompleteForest {
             sum + leaf
         }
     }
+}
+
+/// The blocks of [`BLOCK_ROWS`] rows of `rows` (`width` columns each) with
+/// their slots of `out`, and whether the block holds a NaN (a block without
+/// one, the usual case, needs no NaN rule).
+fn blocks<'a>(
+    rows: &'a [f64],
+    width: usize,
+    out: &'a mut [f64],
+) -> impl Iterator<Item = (&'a [f64], &'a mut [f64], bool)> {
+    // Driven by `out`, so that rows of no columns (trees of one leaf) still
+    // get their sums; the caller checked `rows.len() == out.len() * width`.
+    out.chunks_mut(BLOCK_ROWS)
+        .enumerate()
+        .map(move |(block, sums)| {
+            let first = block * BLOCK_ROWS;
+            let block_rows = &rows[first * width..(first + sums.len()) * width];
+            (block_rows, sums, block_rows.iter().any(|x| x.is_nan()))
+        })
 }
 
 /// `LaneNode::feature` bit that sends a NaN left.
@@ -401,10 +417,8 @@ impl LaneForest {
         if width < self.width.max(1) || rows.len() != out.len() * width {
             return false;
         }
-        for (block, sums) in out.chunks_mut(BLOCK_ROWS).enumerate() {
-            let first = block * BLOCK_ROWS;
-            let block_rows = &rows[first * width..(first + sums.len()) * width];
-            if block_rows.iter().any(|x| x.is_nan()) {
+        for (block_rows, sums, has_nan) in blocks(rows, width, out) {
+            if has_nan {
                 self.block_margins::<true>(block_rows, width, sums);
             } else {
                 self.block_margins::<false>(block_rows, width, sums);
