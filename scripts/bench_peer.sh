@@ -49,6 +49,8 @@
 #    at start and end of every run. At the end it reads VmRSS of both servers.
 # 5. Writes a Markdown table (requests/s, rows/s, p50/p90/p99 latency, ratios)
 #    to stdout and $RESULTS_DIR/results.md.
+# 6. Appends each server's CPU (utime+stime) per request at batch 1 and 100,
+#    c = 1, 4 and 16, from scripts/peer_cpu.py (the client's CPU left out).
 #
 # perf_analyzer requests every output a model's metadata lists. MLServer lists
 # predict_proba ([batch, 2]); leadscore lists probability ([batch, 1]) only
@@ -301,5 +303,15 @@ notes = res / "notes.txt"
 if notes.exists():
     print("\nNotes:\n" + "".join(f"- {l}\n" for l in notes.read_text().splitlines()))
 EOF
+# --- 6. server CPU per request (utime+stime, the client's left out) --------------
+# The same model and rows, one tritonclient client for both servers, c = 1, 4, 16
+# at batch 1 and 100 (scripts/peer_cpu.py starts its own servers on free ports).
+log "server CPU per request, both servers (scripts/peer_cpu.py)"
+{
+  echo
+  echo "Server CPU (utime+stime) per request, same tritonclient client, servers alternating:"
+  echo
+  "$MLS_PY" "$ROOT/scripts/peer_cpu.py" "$WORK_DIR" --server "$BIN/leadscore-server" 2>>"$RESULTS_DIR/peer_cpu.log"
+} >>"$RESULTS_DIR/results.md"
 cat "$RESULTS_DIR/results.md"
 log "results in $RESULTS_DIR (results.md, summary.tsv, raw/), work dir $WORK_DIR"

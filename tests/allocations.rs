@@ -3,7 +3,8 @@
 //! scratch space has grown to the leads' size, however many windows the
 //! definition has; and the server's whole path for a lead sent as events
 //! (parse, compute the windows, score) allocates as much for 117 windows as
-//! for 717.
+//! for 717; and scoring dense rows (the tensor path) allocates as much for
+//! 6,400 rows as for 64.
 //!
 //! A separate test binary because it installs a counting global allocator
 //! (the library itself forbids `unsafe`; this file needs it for the
@@ -288,4 +289,57 @@ fn the_server_path_allocates_nothing_per_window() {
         117 + extra
     );
     assert!(a.iter().all(|[_, events, _]| *events <= 2), "{a:?}");
+}
+
+/// Allocations of `score_dense_rows` (the tensor path, issue 21) for
+/// `rows` dense rows of a bundled model: a few per call, none per row.
+fn dense_allocations(model: &leadscore::scoring::model::ScoringModel, rows: usize) -> usize {
+    let specs = model.pipeline().specs();
+    let values: Vec<f64> = (0..rows)
+        .flat_map(|k| {
+            specs.iter().map(move |spec| {
+                let levels = spec.categories().len();
+                match &spec.encoding {
+                    leadscore::scoring::features::FeatureEncoding::Numeric { median, .. } => {
+                        *median
+                    }
+                    leadscore::scoring::features::FeatureEncoding::Boolean { .. } => (k % 2) as f64,
+                    _ => (k % levels.max(1)) as f64,
+                }
+            })
+        })
+        .collect();
+    let mut scored = 0;
+    let n = allocations(|| {
+        scored = leadscore::scoring::dense::score_dense_rows(model, &values, specs.len(), None)
+            .expect("valid rows")
+            .probabilities
+            .len();
+    });
+    assert_eq!(scored, rows);
+    n
+}
+
+#[test]
+fn scoring_dense_rows_allocates_nothing_per_row() {
+    for version in ["1", "2", "3"] {
+        // Arrange: the bundled x_education model (v1 logistic, v2 and v3 gbdt).
+        let path = format!(
+            "{}/models/x_education/{version}/model.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let model =
+            leadscore::scoring::model::ModelArtifact::read(path.as_ref()).expect("bundled model");
+
+        // Act: 64 rows (one block) and 6,400 rows (100 blocks).
+        let one_block = dense_allocations(&model, 64);
+        let hundred_blocks = dense_allocations(&model, 6_400);
+
+        // Assert: the same few allocations whatever the number of rows.
+        assert_eq!(one_block, hundred_blocks, "x_education/{version}");
+        assert!(
+            one_block <= 4,
+            "x_education/{version}: {one_block} allocations"
+        );
+    }
 }

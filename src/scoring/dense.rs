@@ -111,23 +111,18 @@ fn is_index(v: f64, n: usize) -> bool {
     v >= 0.0 && v < n as f64 && (v as usize) as f64 == v
 }
 
-/// The columns of `model`'s features in schema order; `None` when the fast
-/// path could differ from the per-row one (a feature whose levels repeat a
-/// name, where the per-row path takes the first).
-fn columns(model: &ScoringModel) -> Option<Vec<Column<'_>>> {
+/// The columns of `model`'s features in schema order. (A category index
+/// names one level: [`crate::scoring::features::FeaturePipeline::new`]
+/// refuses a feature that lists a level twice.)
+fn columns(model: &ScoringModel) -> Vec<Column<'_>> {
     let pipeline = model.pipeline();
-    let unique = |levels: &[String]| {
-        let mut sorted: Vec<&String> = levels.iter().collect();
-        sorted.sort();
-        sorted.windows(2).all(|w| w[0] != w[1])
-    };
     pipeline
         .specs()
         .iter()
         .enumerate()
         .map(|(i, spec)| {
             let offset = pipeline.columns_of(i).start;
-            Some(match &spec.encoding {
+            match &spec.encoding {
                 FeatureEncoding::Numeric {
                     mean,
                     std,
@@ -143,27 +138,19 @@ fn columns(model: &ScoringModel) -> Option<Vec<Column<'_>>> {
                     max: *max,
                     bin_edges,
                 },
-                FeatureEncoding::Categorical { categories } => {
-                    unique(categories).then_some(Column::OneHot {
-                        offset,
-                        levels: categories.len(),
-                    })?
-                }
+                FeatureEncoding::Categorical { categories } => Column::OneHot {
+                    offset,
+                    levels: categories.len(),
+                },
                 FeatureEncoding::Boolean { .. } => Column::Flag { offset },
-                FeatureEncoding::Codes { levels } => unique(levels).then_some(Column::Code {
+                FeatureEncoding::Codes { levels } => Column::Code {
                     offset,
                     levels: levels.len(),
-                })?,
+                },
                 FeatureEncoding::Passthrough {} => Column::Number { offset },
-            })
+            }
         })
         .collect()
-}
-
-/// Whether [`score_dense_rows`] takes `model`'s valid rows a block at a time
-/// (false: every row goes through the per-row path).
-pub fn blocks_cover(model: &ScoringModel) -> bool {
-    columns(model).is_some()
 }
 
 /// Scores `values` (rows of `width` numbers each, row-major, one per
@@ -181,12 +168,12 @@ pub fn score_dense_rows(
     deadline: Option<Deadline>,
 ) -> Result<DenseScores, BatchError<FeatureError>> {
     let rows = values.len().checked_div(width).unwrap_or(0);
-    let columns = match columns(model) {
-        Some(c) if c.len() == width && rows * width == values.len() => c,
-        // A wrong width, or a model the fast path does not cover: every row
-        // through the per-row path (which names the problem).
-        _ => return score_each(model, values, width, rows, deadline),
-    };
+    let columns = columns(model);
+    if columns.len() != width || rows * width != values.len() {
+        // A wrong width: every row through the per-row path, which names
+        // the problem.
+        return score_each(model, values, width, rows, deadline);
+    }
     let mut out = DenseScores {
         probabilities: Vec::with_capacity(rows),
         fallbacks: Vec::new(),
