@@ -296,15 +296,29 @@ impl ShapTables {
 
     /// [`Self::followed`] into a slice at least `self.nodes` long.
     fn follow(&self, row: &[f64], followed: &mut [u16]) {
+        // A row without NaN (the usual case) needs no NaN rule.
+        if row.iter().any(|x| x.is_nan()) {
+            self.follow_with::<true>(row, followed);
+        } else {
+            self.follow_with::<false>(row, followed);
+        }
+    }
+
+    #[inline(always)]
+    fn follow_with<const NAN: bool>(&self, row: &[f64], followed: &mut [u16]) {
         // Every node a root reaches is written before it is read.
         for &root in &self.roots {
             followed[root as usize] = u16::MAX;
         }
         for s in &self.splits {
             let h = followed[s.node as usize];
-            let goes_left = row
-                .get(s.column as usize)
-                .is_some_and(|x| (*x <= s.threshold) | (s.nan_left & x.is_nan()));
+            let goes_left = row.get(s.column as usize).is_some_and(|x| {
+                if NAN {
+                    (*x <= s.threshold) | (s.nan_left & x.is_nan())
+                } else {
+                    *x <= s.threshold
+                }
+            });
             // Branch-free: the child the row does not take loses the bit.
             let bit = 1u16 << s.slot;
             let left_mask = u16::from(goes_left).wrapping_neg();
