@@ -42,6 +42,22 @@ pub enum BatchError<E> {
     },
 }
 
+impl<E> BatchError<E> {
+    /// The same error with a row's error mapped by `f` (given the row's
+    /// index); a deadline stays as it is.
+    pub fn map_row<F>(self, f: impl FnOnce(usize, E) -> F) -> BatchError<F> {
+        match self {
+            BatchError::DeadlineExceeded { done, total } => {
+                BatchError::DeadlineExceeded { done, total }
+            }
+            BatchError::Row { index, error } => BatchError::Row {
+                index,
+                error: f(index, error),
+            },
+        }
+    }
+}
+
 /// Applies `f` to rows `0..total` in order and collects the results,
 /// stopping at the first row error or once `deadline` has passed (checked
 /// before row 0 and then every [`DEADLINE_CHECK_EVERY`] rows).

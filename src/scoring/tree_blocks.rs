@@ -168,7 +168,7 @@ impl CompleteForest {
             }
             for (lane, heap) in at.iter().enumerate().take(lanes) {
                 let leaf = self.leaves[(tree + lane) * leaf_count + *heap - split_count];
-                sum = self.add(sum, leaf);
+                sum = add(self.sum_f32, sum, leaf);
             }
             tree += lanes;
         }
@@ -222,20 +222,8 @@ impl CompleteForest {
                 }
             }
             for (sum, heap) in sums.iter_mut().zip(at) {
-                *sum = self.add(*sum, leaves[heap - split_count]);
+                *sum = add(self.sum_f32, *sum, leaves[heap - split_count]);
             }
-        }
-    }
-
-    /// `sum + leaf` in the model's summation precision.
-    #[inline(always)]
-    fn add(&self, sum: f64, leaf: f64) -> f64 {
-        if self.sum_f32 {
-            // `sum` always holds an f32 value here, so the casts are exact
-            // and this is XGBoost's f32 accumulation.
-            f64::from(sum as f32 + leaf as f32)
-        } else {
-            sum + leaf
         }
     }
 }

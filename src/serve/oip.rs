@@ -46,7 +46,7 @@ use tonic::{Request, Response, Status};
 
 use crate::scoring::batch::{BatchError, Deadline};
 use crate::scoring::dense::{contributions_dense_rows, score_dense_rows, DenseScores};
-use crate::scoring::features::FeatureSpec;
+use crate::scoring::features::{FeatureError, FeatureSpec};
 use crate::scoring::model::display_score;
 use crate::serve::grpc::{record_probabilities, Call, SharedRegistry, BLOCKING_BATCH};
 use crate::serve::proto::inference as pb;
@@ -568,15 +568,15 @@ fn score_rows(
     deadline: Option<Deadline>,
 ) -> Result<Scored, ServiceError> {
     let n = batch.cols;
-    let failed = |e| match e {
-        BatchError::DeadlineExceeded { done, total } => ServiceError::DeadlineExceeded {
-            scored: done,
-            total,
-        },
-        BatchError::Row { index, error } => invalid(
-            format!("inputs[0][{index}]"),
-            format!("input \"{INPUT}\" row {index}: {error}"),
-        ),
+    // A bad row names its tensor row; the deadline maps as on every path
+    // (`From<BatchError<ServiceError>> for ServiceError`).
+    let failed = |e: BatchError<FeatureError>| {
+        ServiceError::from(e.map_row(|index, error| {
+            invalid(
+                format!("inputs[0][{index}]"),
+                format!("input \"{INPUT}\" row {index}: {error}"),
+            )
+        }))
     };
     let scores = score_dense_rows(&loaded.model, &batch.values, n, deadline).map_err(failed)?;
     let contributions = if explain {
