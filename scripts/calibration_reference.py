@@ -15,6 +15,12 @@ It records, next to those inputs (so the Rust test needs no Python):
   weighted: its knots (X_thresholds_, y_thresholds_) and predict(grid)
 - sklearn.calibration._sigmoid_calibration(z, y), unweighted and weighted:
   (a, b) and expit(-(a * grid + b))
+- beta calibration (Kull, Silva Filho and Flach 2017) as our fit_beta defines
+  it: an unpenalised LogisticRegression (Newton-Cholesky) of Platt's smoothed
+  targets on the columns ln(s) and -ln(1 - s), s = expit(z) (each row twice,
+  as a positive weighted t and a negative weighted 1 - t), unweighted and
+  weighted; and, on labels drawn from a truth that is flat for z > 0, the
+  fit with b < 0 refitted on the ln(s) column alone (the constraint b >= 0)
 
 usage:
   python3 -m venv /tmp/skvenv && /tmp/skvenv/bin/pip install scikit-learn numpy
@@ -29,6 +35,7 @@ import sklearn
 from scipy.special import expit
 from sklearn.calibration import _sigmoid_calibration, calibration_curve
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -81,6 +88,32 @@ def main():
             "grid_predictions": expit(-(a * grid + b)).tolist(),
         }
 
+    # Drawn after everything above, so the earlier inputs stay as they were:
+    # labels whose truth rises for z < 0 and is flat above, so the
+    # unconstrained beta fit wants a negative high-tail weight b.
+    y_flat = rng.random(ROWS) < expit(np.where(z < 0, 2.5 * z + 0.8, 0.8 - 0.6 * z))
+
+    def beta(labels, weights, columns=(0, 1)):
+        weights = np.ones(ROWS) if weights is None else weights
+        n1, n0 = weights[labels].sum(), weights[~labels].sum()
+        t = np.where(labels, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
+        features = np.column_stack([-np.logaddexp(0, -z), np.logaddexp(0, z)])[:, list(columns)]
+        x2 = np.vstack([features, features])
+        y2 = np.concatenate([np.ones(ROWS), np.zeros(ROWS)])
+        w2 = np.concatenate([weights * t, weights * (1 - t)])
+        keep = w2 > 0
+        model = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-14, max_iter=1000)
+        model.fit(x2[keep], y2[keep], sample_weight=w2[keep])
+        coef = np.zeros(2)
+        coef[list(columns)] = model.coef_[0]
+        a, b, c = float(coef[0]), float(coef[1]), float(model.intercept_[0])
+        u = a * -np.logaddexp(0, -grid) + b * np.logaddexp(0, grid) + c
+        return {"a": a, "b": b, "c": c, "grid_predictions": expit(u).tolist()}
+
+    unconstrained = beta(y_flat, None)
+    assert unconstrained["b"] < 0, unconstrained
+    beta_face = beta(y_flat, None, columns=(0,))
+
     out = {
         "generated_by": "scripts/calibration_reference.py",
         "sklearn_version": sklearn.__version__,
@@ -107,6 +140,10 @@ def main():
         "isotonic_weighted": isotonic(w),
         "platt": platt(None),
         "platt_weighted": platt(w),
+        "beta": beta(y, None),
+        "beta_weighted": beta(y, w),
+        "beta_face": {**beta_face, "labels": y_flat.astype(int).tolist(),
+                      "unconstrained_b": unconstrained["b"]},
     }
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / "calibration_reference.json"

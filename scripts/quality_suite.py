@@ -79,6 +79,9 @@ DATASETS = {
     },
 }
 
+# Extra trainer flags for experiments (--extra); the documented table uses none.
+EXTRA_FLAGS = []
+
 TARGETS = {"auc_margin": 0.005, "log_loss_ratio": 1.01, "ece": 0.02, "speed_ratio": 1.5}
 
 
@@ -93,12 +96,13 @@ def ece(y, p, bins=10):
 def ece_noise_floor(reliability, draws=4000, seed=0):
     """ECE that a *perfectly calibrated* model with our predictions would show
     on a test set this size: labels drawn as Bernoulli(mean predicted) per
-    reliability bin, ECE recomputed; (median, 90th percentile)."""
+    reliability bin, ECE recomputed; (median, 90th percentile, share of draws
+    within the ECE target)."""
     rng = np.random.default_rng(seed)
     bins = [(b["rows"], b["mean_predicted"]) for b in reliability if b["rows"] > 0]
     n = sum(k for k, _ in bins)
-    sims = [sum(abs(rng.binomial(k, p) / k - p) * k for k, p in bins) / n for _ in range(draws)]
-    return float(np.median(sims)), float(np.percentile(sims, 90))
+    sims = np.array([sum(abs(rng.binomial(k, p) / k - p) * k for k, p in bins) / n for _ in range(draws)])
+    return float(np.median(sims)), float(np.percentile(sims, 90)), float((sims <= TARGETS["ece"]).mean())
 
 
 def metrics(y, p):
@@ -111,8 +115,8 @@ def target_of(series):
     return s.isin(["1", "1.0", "yes", "true"]).astype(int).to_numpy()
 
 
-def split_lines(path, target, work):
-    """Stratified 80/20 (seed 0) of the file's own lines; returns the train/test frames."""
+def split_lines(path, target, work, seed=SEED):
+    """Stratified 80/20 (seed 0 unless given) of the file's own lines; returns the train/test frames."""
     from sklearn.model_selection import train_test_split
     raw = Path(path).read_bytes()
     lines = raw.split(b"\n")
@@ -122,7 +126,7 @@ def split_lines(path, target, work):
     assert len(df) == len(rows), f"{path}: {len(df)} records vs {len(rows)} lines (multi-line fields?)"
     y = target_of(df[target])
     idx = np.arange(len(df))
-    tr, te = train_test_split(idx, test_size=TEST_SIZE, stratify=y, random_state=SEED)
+    tr, te = train_test_split(idx, test_size=TEST_SIZE, stratify=y, random_state=seed)
     work.mkdir(parents=True, exist_ok=True)
     for name, part in [("train.csv", tr), ("test.csv", te)]:
         (work / name).write_bytes(b"\n".join([header] + [rows[i] for i in sorted(part)]) + b"\n")
@@ -172,28 +176,31 @@ def reference_models(numeric, categorical):
     }
 
 
-def run_references(x, y, tr, te):
+def run_references(x, y, tr, te, cv=True):
     """Held-out metrics of each reference, and the wall time of the same work
-    as our trainer does: 5-fold CV of both families plus both final fits."""
+    as our trainer does: 5-fold CV of both families plus both final fits
+    (`cv=False`: the final fits only, for the metrics)."""
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     out, work_seconds = {}, 0.0
     xtr, xte, ytr, yte = x.iloc[tr], x.iloc[te], y[tr], y[te]
     for label, make in reference_models(*x.attrs["kinds"]).items():
         t0 = time.perf_counter()
-        cross_val_predict(make(), xtr, ytr, cv=StratifiedKFold(5, shuffle=True, random_state=SEED),
-                          method="predict_proba")
-        cv = time.perf_counter() - t0
+        if cv:
+            cross_val_predict(make(), xtr, ytr, cv=StratifiedKFold(5, shuffle=True, random_state=SEED),
+                              method="predict_proba")
+        cv_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         model = make().fit(xtr, ytr)
-        fit = time.perf_counter() - t0
-        out[label] = {**metrics(yte, model.predict_proba(xte)[:, 1]), "cv_seconds": cv, "fit_seconds": fit}
-        work_seconds += cv + fit
+        fit_seconds = time.perf_counter() - t0
+        out[label] = {**metrics(yte, model.predict_proba(xte)[:, 1]),
+                      "cv_seconds": cv_seconds, "fit_seconds": fit_seconds}
+        work_seconds += cv_seconds + fit_seconds
     return out, work_seconds
 
 
 def run_ours(trainer, work, spec):
     cmd = [trainer, "--data", str(work / "train.csv"), "--test-data", str(work / "test.csv"),
-           "--target", spec["target"], "--out", str(work / "ours")]
+           "--target", spec["target"], "--out", str(work / "ours")] + EXTRA_FLAGS
     if spec["exclude"]:
         cmd += ["--exclude", ",".join(spec["exclude"])]
     t0 = time.perf_counter()
@@ -217,6 +224,28 @@ def run_ours(trainer, work, spec):
         "column_readings": report.get("data", {}).get("column_readings", []),
         "notices": report.get("notices", []),
     }
+
+
+def ece_over_splits(trainer, path, spec, x, y, work, seeds):
+    """ECE of ours and both references on further stratified 80/20 splits
+    (one per seed), with our per-split noise floor: how much of a single
+    split's ECE is the split's luck."""
+    out = {"seeds": list(seeds), "ours": [], "scikit-learn LR": [], "LightGBM": [],
+           "floor_median": [], "perfect_within_target": []}
+    for seed in seeds:
+        sub = work / f"seed{seed}"
+        _, _, tr, te = split_lines(path, spec["target"], sub, seed)
+        refs, _ = run_references(x, y, tr, te, cv=False)
+        ours = run_ours(trainer, sub, spec)
+        if "error" in ours:
+            out["ours"].append(None)
+            continue
+        out["ours"].append(ours["ece"])
+        for label, r in refs.items():
+            out[label].append(r["ece"])
+        out["floor_median"].append(ours["ece_noise_floor"][0])
+        out["perfect_within_target"].append(ours["ece_noise_floor"][2])
+    return out
 
 
 def judge(ours, refs):
@@ -276,6 +305,29 @@ def markdown(results, env):
             f" {lg['roc_auc']:.4f} / {lg['log_loss']:.4f} / {lg['ece']:.4f} | {ours} | {model} |"
             f" {ok(j['auc'])} | {ok(j['log_loss'])} | {ok(j['ece'])} | {floor} | {o['total_seconds']:.1f} |"
             f" {r['reference_seconds']:.1f} | {o['total_seconds'] / r['reference_seconds']:.2f} |")
+    spread = {n: r["ece_splits"] for n, r in results.items() if "ece_splits" in r}
+    if spread:
+        k = len(next(iter(spread.values()))["seeds"])
+        lines += [
+            "",
+            f"### ECE over {k} splits",
+            "",
+            f"The same stratified 80/20 split with seeds 0 to {k - 1}, every model refitted on each;",
+            "median ECE (min–max) and how many splits meet ECE ≤ 0.02. The last column is how often a",
+            "*perfectly calibrated* model with our predictions would meet it (mean over the splits of",
+            "the noise-floor draws within 0.02): where that is low, no model can meet the target",
+            "reliably on a test set this size.",
+            "",
+            "| data set | LR ECE | LightGBM ECE | ours ECE | ours noise floor (median) | perfect model ≤ 0.02 |",
+            "|---|---|---|---|---|---:|",
+        ]
+        def cell(v):
+            v = [e for e in v if e is not None]
+            met = sum(e <= TARGETS["ece"] for e in v)
+            return f"{np.median(v):.4f} ({min(v):.4f}–{max(v):.4f}), {met}/{len(v)} ≤ 0.02"
+        for n, e in spread.items():
+            lines.append(f"| {n} | {cell(e['scikit-learn LR'])} | {cell(e['LightGBM'])} | {cell(e['ours'])} |"
+                         f" {np.median(e['floor_median']):.4f} | {100 * np.mean(e['perfect_within_target']):.0f}% |")
     lines += ["", "## Per data set", ""]
     for name, r in results.items():
         if "skipped" in r or "error" in r["ours"]:
@@ -306,7 +358,12 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--ece-splits", type=int, default=0,
+                    help="also measure ECE on this many further splits (seeds 1..N)")
+    ap.add_argument("--extra", default="",
+                    help="extra trainer flags, space separated (experiments only; not defaults)")
     args = ap.parse_args()
+    EXTRA_FLAGS.extend(args.extra.split())
     import tempfile
     work_root = Path(args.work or tempfile.mkdtemp(prefix="leadscore-suite."))
     import lightgbm
@@ -332,6 +389,15 @@ def main():
         results[name] = {"rows": int(len(df)), "refs": refs, "reference_seconds": ref_seconds,
                          "ours": ours, "judged": {k: (bool(v) if isinstance(v, (bool, np.bool_)) else v)
                                                    for k, v in judged.items()}}
+        if args.ece_splits > 0 and "error" not in ours:
+            more = ece_over_splits(args.trainer, path, spec, x, y, work, range(1, args.ece_splits + 1))
+            more["seeds"].insert(0, SEED)
+            more["ours"].insert(0, ours["ece"])
+            for label, r in refs.items():
+                more[label].insert(0, r["ece"])
+            more["floor_median"].insert(0, ours["ece_noise_floor"][0])
+            more["perfect_within_target"].insert(0, ours["ece_noise_floor"][2])
+            results[name]["ece_splits"] = more
         line = " ".join(f"{k} AUC {v['roc_auc']:.4f} LL {v['log_loss']:.4f};" for k, v in refs.items())
         if "error" in ours:
             print(f"{name}: {line} ours REFUSED/FAILED: {ours['error'][:300]}", flush=True)

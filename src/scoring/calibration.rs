@@ -1,6 +1,6 @@
 //! Probability calibration: the map from the estimator's raw log-odds to the
 //! probability the service serves, stored in `model.json`. The trainer's
-//! fitters (Platt and isotonic) are in `train::calibrate`.
+//! fitters (Platt, beta and isotonic) are in `train::calibrate`.
 //!
 //! Every [`Calibration`] that passes [`Calibration::validate`] maps finite
 //! log-odds to a probability strictly inside (0, 1), non-decreasing in the
@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scoring::math::sigmoid;
+use crate::scoring::math::{sigmoid, softplus};
 
 /// Why a stored [`Calibration`] cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -26,6 +26,24 @@ pub enum CalibrationError {
     PlattIncreasing {
         /// Slope.
         a: f64,
+    },
+    /// Beta `a`, `b` or `c` is NaN or infinite.
+    #[error("beta a, b and c must be finite, got a={a}, b={b}, c={c}")]
+    BetaNotFinite {
+        /// Weight of `ln p`.
+        a: f64,
+        /// Weight of `−ln(1 − p)`.
+        b: f64,
+        /// Offset.
+        c: f64,
+    },
+    /// Beta `a < 0` or `b < 0`: the map would decrease somewhere.
+    #[error("beta a and b must be >= 0 (higher score, higher probability), got a={a}, b={b}")]
+    BetaDecreasing {
+        /// Weight of `ln p`.
+        a: f64,
+        /// Weight of `−ln(1 − p)`.
+        b: f64,
     },
     /// Isotonic knots and probabilities differ in number.
     #[error("isotonic log_odds ({log_odds}) and probabilities ({probabilities}) differ in length")]
@@ -92,7 +110,7 @@ pub enum CalibrationError {
 pub const ISOTONIC_PROBABILITY_FLOOR: f64 = 1e-6;
 
 /// Maps the model's raw log-odds to a calibrated probability. Stored in
-/// `model.json` as `{"method": "none" | "platt" | "isotonic", ...}`.
+/// `model.json` as `{"method": "none" | "platt" | "beta" | "isotonic", ...}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Calibration {
@@ -109,6 +127,21 @@ pub enum Calibration {
         a: f64,
         /// Offset.
         b: f64,
+    },
+    /// Beta calibration (Kull, Silva Filho and Flach, 2017) of the model's
+    /// own probability `s = sigmoid(z)`:
+    /// `p = sigmoid(a·ln s − b·ln(1 − s) + c)`. In log-odds terms it is a
+    /// Platt map with its own slope in each tail: `≈ sigmoid(a·z + c)` for
+    /// very negative z, `≈ sigmoid(b·z + c)` for very positive z, joined
+    /// smoothly; `a = b` is Platt exactly and `a = b = 1, c = 0` the
+    /// identity. Non-decreasing because `a, b ≥ 0`.
+    Beta {
+        /// Weight of `ln s` (≥ 0): the slope in the low tail.
+        a: f64,
+        /// Weight of `−ln(1 − s)` (≥ 0): the slope in the high tail.
+        b: f64,
+        /// Offset.
+        c: f64,
     },
     /// Isotonic regression on z: piecewise-linear through
     /// `(log_odds[i], probabilities[i])`, constant (clipped) outside the
@@ -142,6 +175,7 @@ impl Calibration {
                 let u = if u.is_nan() { *b } else { u };
                 sigmoid(-u)
             }
+            Self::Beta { a, b, c } => sigmoid(beta_log_odds(*a, *b, *c, z)),
             Self::Isotonic {
                 log_odds,
                 probabilities,
@@ -170,6 +204,19 @@ impl Calibration {
                 }
                 if *a > 0.0 {
                     return Err(CalibrationError::PlattIncreasing { a: *a });
+                }
+                Ok(())
+            }
+            Self::Beta { a, b, c } => {
+                if !a.is_finite() || !b.is_finite() || !c.is_finite() {
+                    return Err(CalibrationError::BetaNotFinite {
+                        a: *a,
+                        b: *b,
+                        c: *c,
+                    });
+                }
+                if *a < 0.0 || *b < 0.0 {
+                    return Err(CalibrationError::BetaDecreasing { a: *a, b: *b });
                 }
                 Ok(())
             }
@@ -218,15 +265,27 @@ impl Calibration {
         }
     }
 
-    /// The `method` tag as written in `model.json`: `"none"`, `"platt"` or
-    /// `"isotonic"`.
+    /// The `method` tag as written in `model.json`: `"none"`, `"platt"`,
+    /// `"beta"` or `"isotonic"`.
     pub fn method(&self) -> &'static str {
         match self {
             Self::None => "none",
             Self::Platt { .. } => "platt",
+            Self::Beta { .. } => "beta",
             Self::Isotonic { .. } => "isotonic",
         }
     }
+}
+
+/// The calibrated log-odds of [`Calibration::Beta`]:
+/// `a·ln s − b·ln(1 − s) + c` with `s = sigmoid(z)`, written as
+/// `−a·softplus(−z) + b·softplus(z) + c` so it is exact in both tails. A zero
+/// weight contributes nothing even where its term is infinite (z = ±∞), so
+/// `a = 0` gives a constant low tail instead of NaN.
+pub fn beta_log_odds(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    let low = if a == 0.0 { 0.0 } else { -a * softplus(-z) };
+    let high = if b == 0.0 { 0.0 } else { b * softplus(z) };
+    low + high + c
 }
 
 /// Piecewise-linear interpolation through sorted knots, constant outside.

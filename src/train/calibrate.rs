@@ -1,11 +1,15 @@
 //! Fitting the probability calibration that [`crate::scoring::calibration`]
 //! stores and applies.
 //!
-//! Both fitters follow scikit-learn's `CalibratedClassifierCV` and are checked
-//! against it in `tests/api/calibration_reference.rs` (values written by
+//! Every fitter is checked against scikit-learn in
+//! `tests/api/calibration_reference.rs` (values written by
 //! `scripts/calibration_reference.py`):
 //! - [`fit_platt`]: `sklearn.calibration._sigmoid_calibration` (Platt 1999,
 //!   smoothed targets), fitted here by Newton's method instead of L-BFGS-B.
+//! - [`fit_beta`]: beta calibration (Kull, Silva Filho and Flach 2017), the
+//!   logistic regression of Platt's smoothed targets on `ln s` and
+//!   `−ln(1 − s)` with both weights ≥ 0; checked against scikit-learn's
+//!   unpenalised `LogisticRegression` on the same two columns.
 //! - [`fit_isotonic`]: `IsotonicRegression(out_of_bounds="clip")` with
 //!   `increasing=True`, pool-adjacent-violators, ties in the input pooled.
 
@@ -207,6 +211,227 @@ fn newton_step(g: [f64; 2], h: [[f64; 2]; 2], fix_a: bool) -> [f64; 2] {
     [g[0] / trace, g[1] / trace]
 }
 
+/// Platt's smoothed targets `(N₊ + 1)/(N₊ + 2)` for positives and
+/// `1/(N₋ + 2)` for negatives (N counted in weight), one per row.
+fn smoothed_targets(rows: &[CalibrationRow]) -> Vec<f64> {
+    let prior1: f64 = rows.iter().map(|r| r.w * r.y).sum();
+    let prior0: f64 = rows.iter().map(|r| r.w * (1.0 - r.y)).sum();
+    let hi = (prior1 + 1.0) / (prior1 + 2.0);
+    let lo = 1.0 / (prior0 + 2.0);
+    rows.iter()
+        .map(|r| if r.y > 0.5 { hi } else { lo })
+        .collect()
+}
+
+/// Fits beta calibration `p = sigmoid(a·ln s − b·ln(1 − s) + c)`,
+/// `s = sigmoid(z)` (see [`Calibration::Beta`]): the weighted cross-entropy
+/// against Platt's smoothed targets (as [`fit_platt`]), minimised over
+/// `a, b ≥ 0` and any `c`.
+///
+/// The objective is convex; Newton's method starts from the Platt fit
+/// (`a = b`, a point of this family), so the result is never worse than
+/// Platt on the calibration rows. The weights must not be negative: if the
+/// unconstrained optimum has a negative one, each face of the constraint
+/// (`a = 0`, `b = 0`, both) is minimised and the best feasible optimum kept.
+///
+/// Rows with non-finite log-odds or non-positive weights are ignored;
+/// `weights` of the wrong length are ignored. With no usable row the result
+/// is [`Calibration::None`].
+pub fn fit_beta(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> Calibration {
+    let rows = usable_rows(log_odds, labels, weights);
+    if rows.is_empty() {
+        return Calibration::None;
+    }
+    let targets = smoothed_targets(&rows);
+    // Columns ln s = −softplus(−z) and −ln(1 − s) = softplus(z), divided by
+    // the largest |z| as in fit_platt to keep the Hessian well conditioned.
+    let scale = rows
+        .iter()
+        .map(|r| r.z.abs())
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let features: Vec<[f64; 3]> = rows
+        .iter()
+        .map(|r| [-softplus(-r.z) / scale, softplus(r.z) / scale, 1.0])
+        .collect();
+    let problem = LogisticProblem {
+        features: &features,
+        targets: &targets,
+        weights: rows.iter().map(|r| r.w).collect(),
+    };
+    let start = match fit_platt(log_odds, labels, weights) {
+        // u = −(a_p·z + b_p) = (−a_p)·(ln s − ln(1 − s)) − b_p.
+        Calibration::Platt { a, b } => [-a * scale, -a * scale, -b],
+        _ => [scale, scale, 0.0],
+    };
+    let free = problem.minimise(start, [true, true, true]);
+    let best = if free[0] >= 0.0 && free[1] >= 0.0 {
+        free
+    } else {
+        let faces = [
+            [false, true, true],
+            [true, false, true],
+            [false, false, true],
+        ];
+        faces
+            .iter()
+            .map(|&mask| {
+                let from = [
+                    if mask[0] { start[0].max(0.0) } else { 0.0 },
+                    if mask[1] { start[1].max(0.0) } else { 0.0 },
+                    start[2],
+                ];
+                problem.minimise(from, mask)
+            })
+            .filter(|t| t[0] >= 0.0 && t[1] >= 0.0)
+            .min_by(|p, q| problem.loss(*p).total_cmp(&problem.loss(*q)))
+            .unwrap_or([0.0, 0.0, start[2]])
+    };
+    Calibration::Beta {
+        a: best[0] / scale,
+        b: best[1] / scale,
+        c: best[2],
+    }
+}
+
+/// Weighted cross-entropy of `sigmoid(θ·x)` against soft targets, over three
+/// fixed columns per row.
+struct LogisticProblem<'a> {
+    /// Each row's columns.
+    features: &'a [[f64; 3]],
+    /// Soft target per row.
+    targets: &'a [f64],
+    /// Weight per row.
+    weights: Vec<f64>,
+}
+
+impl LogisticProblem<'_> {
+    /// Σ w·[softplus(u) − t·u], u = θ·x.
+    fn loss(&self, theta: [f64; 3]) -> f64 {
+        self.features
+            .iter()
+            .zip(self.targets)
+            .zip(&self.weights)
+            .map(|((x, &t), &w)| {
+                let u = theta[0] * x[0] + theta[1] * x[1] + theta[2] * x[2];
+                w * (softplus(u) - t * u)
+            })
+            .sum()
+    }
+
+    /// Gradient and Hessian in θ.
+    fn derivatives(&self, theta: [f64; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
+        let mut g = [0.0; 3];
+        let mut h = [[0.0; 3]; 3];
+        for ((x, &t), &w) in self.features.iter().zip(self.targets).zip(&self.weights) {
+            let u = theta[0] * x[0] + theta[1] * x[1] + theta[2] * x[2];
+            let p = crate::scoring::math::sigmoid(u);
+            let (d1, d2) = (w * (p - t), w * p * (1.0 - p));
+            for i in 0..3 {
+                g[i] += d1 * x[i];
+                for j in 0..3 {
+                    h[i][j] += d2 * x[i] * x[j];
+                }
+            }
+        }
+        (g, h)
+    }
+
+    /// Damped Newton from `start`, moving only the coordinates `free` marks.
+    fn minimise(&self, start: [f64; 3], free: [bool; 3]) -> [f64; 3] {
+        let total_weight: f64 = self.weights.iter().sum();
+        let mut x = start;
+        let mut fx = self.loss(x);
+        for _ in 0..200 {
+            let (mut g, mut h) = self.derivatives(x);
+            // A fixed coordinate: no gradient, and an identity row and
+            // column, so the step leaves it where it is.
+            for (i, _) in free.iter().enumerate().filter(|(_, &f)| !f) {
+                g[i] = 0.0;
+                h[i] = [0.0; 3];
+                for row in &mut h {
+                    row[i] = 0.0;
+                }
+                h[i][i] = 1.0;
+            }
+            if g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= 1e-13 * total_weight.max(1.0) {
+                break;
+            }
+            let step = solve3(h, g);
+            let decrement = 0.5 * (g[0] * step[0] + g[1] * step[1] + g[2] * step[2]);
+            if decrement.is_finite() && decrement <= 1e-13 * fx.abs().max(1.0) {
+                break;
+            }
+            let mut t = 1.0;
+            let mut moved = false;
+            for _ in 0..60 {
+                let candidate = [x[0] - t * step[0], x[1] - t * step[1], x[2] - t * step[2]];
+                let fc = self.loss(candidate);
+                if fc.is_finite() && fc <= fx {
+                    moved = candidate != x;
+                    x = candidate;
+                    fx = fc;
+                    break;
+                }
+                t *= 0.5;
+            }
+            if !moved {
+                break;
+            }
+        }
+        x
+    }
+}
+
+/// Solves the symmetric positive semi-definite system H·s = g by Gaussian
+/// elimination, adding a growing ridge while H is (nearly) singular so the
+/// step stays finite; a plain gradient step if even that fails.
+fn solve3(h: [[f64; 3]; 3], g: [f64; 3]) -> [f64; 3] {
+    let trace = (h[0][0] + h[1][1] + h[2][2]).max(1e-300);
+    let mut ridge = 0.0;
+    for _ in 0..5 {
+        let mut a = h;
+        let mut b = g;
+        for (i, row) in a.iter_mut().enumerate() {
+            row[i] += ridge;
+        }
+        let mut ok = true;
+        for k in 0..3 {
+            let pivot = a[k][k];
+            // Also false for NaN.
+            if pivot.partial_cmp(&(1e-12 * trace)) != Some(std::cmp::Ordering::Greater) {
+                ok = false;
+                break;
+            }
+            let (upper, lower) = a.split_at_mut(k + 1);
+            let pivot_row = upper[k];
+            for (offset, row) in lower.iter_mut().enumerate() {
+                let f = row[k] / pivot;
+                for (x, p) in row.iter_mut().zip(pivot_row).skip(k) {
+                    *x -= f * p;
+                }
+                b[k + 1 + offset] -= f * b[k];
+            }
+        }
+        if ok {
+            let mut s = [0.0; 3];
+            for k in (0..3).rev() {
+                let tail: f64 = (k + 1..3).map(|j| a[k][j] * s[j]).sum();
+                s[k] = (b[k] - tail) / a[k][k];
+            }
+            if s.iter().all(|v| v.is_finite()) {
+                return s;
+            }
+        }
+        ridge = if ridge == 0.0 {
+            1e-9 * trace
+        } else {
+            ridge * 1e3
+        };
+    }
+    [g[0] / trace, g[1] / trace, g[2] / trace]
+}
+
 /// Fits isotonic regression of the label on z, as scikit-learn's
 /// `IsotonicRegression(out_of_bounds="clip", increasing=True)`:
 /// rows sorted by z; z values closer than 1e-15 to the first of their run
@@ -359,6 +584,26 @@ mod tests {
             isotonic(&[0.0, 1.0], &[-0.1, 0.2]),
             isotonic(&[0.0, 1.0], &[0.1, f64::NAN]),
             isotonic(&[0.0, f64::INFINITY], &[0.1, 0.2]),
+            Calibration::Beta {
+                a: -0.1,
+                b: 1.0,
+                c: 0.0,
+            },
+            Calibration::Beta {
+                a: 1.0,
+                b: -0.1,
+                c: 0.0,
+            },
+            Calibration::Beta {
+                a: 1.0,
+                b: 1.0,
+                c: f64::NAN,
+            },
+            Calibration::Beta {
+                a: f64::INFINITY,
+                b: 1.0,
+                c: 0.0,
+            },
         ];
         for c in &bad {
             assert!(c.validate().is_err(), "{c:?} accepted");
@@ -369,6 +614,11 @@ mod tests {
             Calibration::None,
             Calibration::Platt { a: -1.0, b: 0.3 },
             Calibration::Platt { a: 0.0, b: 0.3 },
+            Calibration::Beta {
+                a: 0.0,
+                b: 0.0,
+                c: 0.3,
+            },
             isotonic(&[-2.0, 0.0, 3.0], &[0.0, 0.0, 1.0]),
         ] {
             good.validate().expect("valid");
@@ -381,6 +631,21 @@ mod tests {
             Calibration::None,
             Calibration::Platt { a: -2.0, b: 0.5 },
             Calibration::Platt { a: 0.0, b: -1.0 },
+            Calibration::Beta {
+                a: 0.4,
+                b: 2.5,
+                c: -0.3,
+            },
+            Calibration::Beta {
+                a: 0.0,
+                b: 1.5,
+                c: 0.2,
+            },
+            Calibration::Beta {
+                a: 3.0,
+                b: 0.0,
+                c: 0.2,
+            },
             isotonic(&[-2.0, 0.0, 0.0000001, 3.0], &[0.0, 0.2, 0.7, 1.0]),
         ];
         let mut zs: Vec<f64> = (-4000..=4000).map(|i| i as f64 / 100.0).collect();
@@ -403,6 +668,13 @@ mod tests {
         // Platt with a = −1, b = 0 is the plain sigmoid.
         let identity = Calibration::Platt { a: -1.0, b: 0.0 };
         assert_eq!(identity.apply(1.3), Calibration::None.apply(1.3));
+        // Beta with a = b = 1, c = 0 is the identity; a = b is Platt.
+        let beta = |a, b, c| Calibration::Beta { a, b, c };
+        for z in [-30.0, -2.5, 0.0, 0.7, 12.0] {
+            assert!((beta(1.0, 1.0, 0.0).apply(z) - Calibration::None.apply(z)).abs() < 1e-15);
+            let platt = Calibration::Platt { a: -1.7, b: 0.4 };
+            assert!((beta(1.7, 1.7, -0.4).apply(z) - platt.apply(z)).abs() < 1e-14);
+        }
         // Isotonic interpolates and clips.
         let c = isotonic(&[0.0, 2.0], &[0.2, 0.6]);
         assert!((c.apply(1.0) - 0.4).abs() < 1e-15);
@@ -412,6 +684,40 @@ mod tests {
             isotonic(&[0.0, 1.0], &[0.0, 1.0]).apply(-1.0),
             ISOTONIC_PROBABILITY_FLOOR
         );
+    }
+
+    #[test]
+    fn beta_is_never_worse_than_platt_and_finds_two_slopes() {
+        // Truth with slope 2 below z = 0 and 0.5 above: Platt's single slope
+        // cannot follow it, beta's two can.
+        let z: Vec<f64> = (0..4000)
+            .map(|i| -6.0 + 12.0 * f64::from(i) / 3999.0)
+            .collect();
+        let truth = |z: f64| crate::scoring::math::sigmoid(if z < 0.0 { 2.0 * z } else { 0.5 * z });
+        // Deterministic labels: row i is positive when its quasi-random
+        // draw (golden-ratio sequence) falls under the truth.
+        let y: Vec<bool> = z
+            .iter()
+            .enumerate()
+            .map(|(i, &z)| (i as f64 * 0.618_033_988_749_895).fract() < truth(z))
+            .collect();
+        let loss = |c: &Calibration| -> f64 {
+            z.iter()
+                .zip(&y)
+                .map(|(&z, &y)| {
+                    let p = c.apply(z);
+                    -(if y { p.ln() } else { (1.0 - p).ln() })
+                })
+                .sum()
+        };
+        let platt = fit_platt(&z, &y, None);
+        let beta = fit_beta(&z, &y, None);
+        beta.validate().expect("valid");
+        assert!(loss(&beta) < loss(&platt), "{beta:?} vs {platt:?}");
+        let Calibration::Beta { a, b, .. } = beta else {
+            panic!("beta expected");
+        };
+        assert!(a > 1.5 && a < 2.5 && b > 0.3 && b < 0.8, "a = {a}, b = {b}");
     }
 
     #[test]
@@ -464,7 +770,13 @@ mod tests {
             assert!(p > 0.0 && p < 1.0);
             let c = fit_isotonic(&z, &y, None);
             c.validate().unwrap_or_else(|e| panic!("{z:?} {y:?}: {e}"));
+            let c = fit_beta(&z, &y, None);
+            c.validate()
+                .unwrap_or_else(|e| panic!("beta {z:?} {y:?}: {e}"));
+            let p = c.apply(z[0]);
+            assert!(p > 0.0 && p < 1.0);
         }
+        assert_eq!(fit_beta(&[], &[], None), Calibration::None);
         // Backwards scores give the constant smoothed base rate (a = 0).
         let Calibration::Platt { a, b } =
             fit_platt(&[-3.0, -1.0, 1.0, 3.0], &[true, true, false, false], None)

@@ -447,6 +447,7 @@ pub(crate) fn choose_calibration(
     let fit = |method: CalibrationChoice, z: &[f64], y: &[bool]| -> Calibration {
         match method {
             CalibrationChoice::Platt => crate::train::calibrate::fit_platt(z, y, None),
+            CalibrationChoice::Beta => crate::train::calibrate::fit_beta(z, y, None),
             CalibrationChoice::Isotonic => crate::train::calibrate::fit_isotonic(z, y, None),
             _ => Calibration::None,
         }
@@ -472,6 +473,7 @@ pub(crate) fn choose_calibration(
         CalibrationChoice::Auto => vec![
             CalibrationChoice::None,
             CalibrationChoice::Platt,
+            CalibrationChoice::Beta,
             CalibrationChoice::Isotonic,
         ],
         CalibrationChoice::None => vec![CalibrationChoice::None],
@@ -502,8 +504,8 @@ pub(crate) fn choose_calibration(
             (
                 best.0,
                 format!(
-                    "auto: cross-validated log loss on out-of-fold predictions — none {:.4}, platt {:.4}, isotonic {:.4}",
-                    scored[0].1, scored[1].1, scored[2].1
+                    "auto: cross-validated log loss on out-of-fold predictions — none {:.4}, platt {:.4}, beta {:.4}, isotonic {:.4}",
+                    scored[0].1, scored[1].1, scored[2].1, scored[3].1
                 ),
             )
         }
@@ -515,6 +517,7 @@ pub(crate) fn choose_calibration(
     let cross_fitted_probabilities = probabilities.swap_remove(picked_at);
     let name = match picked {
         CalibrationChoice::Platt => "platt",
+        CalibrationChoice::Beta => "beta",
         CalibrationChoice::Isotonic => "isotonic",
         _ => "none",
     };

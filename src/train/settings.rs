@@ -49,13 +49,15 @@ pub enum ModelFamily {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CalibrationChoice {
-    /// Choose none / Platt / isotonic by cross-validated log loss on the out-of-fold predictions.
+    /// Choose none / Platt / beta / isotonic by cross-validated log loss on the out-of-fold predictions.
     #[default]
     Auto,
     /// The model's own probabilities.
     None,
     /// Platt scaling (a logistic map of the log-odds).
     Platt,
+    /// Beta calibration (a logistic map with its own slope in each tail).
+    Beta,
     /// Isotonic regression on the log-odds.
     Isotonic,
 }

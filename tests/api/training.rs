@@ -196,29 +196,50 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
     assert!(rate < 0.12, "positive rate {rate}");
 
     // The real server serves the calibrated probability.
-    let repo = dir.path().join("models");
-    train::write_artifact(a, &repo.join("rare/1")).expect("write");
-    let app = crate::helpers::spawn_with(crate::helpers::settings(&repo), None).await;
-    let mut features = std::collections::HashMap::new();
-    features.insert("sessions_30d".to_string(), crate::helpers::num(18.0));
-    features.insert("pricing_page_views".to_string(), crate::helpers::num(4.0));
-    features.insert("demo_actions".to_string(), crate::helpers::num(2.0));
-    let response = app
-        .client()
-        .score(leadscore::serve::proto::ScoreRequest {
-            model: "rare".into(),
-            leads: vec![leadscore::serve::proto::Lead {
-                lead_id: "x".into(),
-                features,
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("Score")
-        .into_inner();
+    let served = serve_and_score(&dir, a, "rare").await;
+    assert!((served - leadscore::scoring::math::sigmoid(served_log_odds(a))).abs() > 1e-3);
+}
+
+#[tokio::test]
+async fn beta_calibration_is_fitted_stored_and_served() {
+    // Arrange: gradient-boosted trees, whose raw probabilities are off in
+    // the tails, with beta calibration asked for.
+    let dir = TempDir::new().expect("tempdir");
+    let (csv, _) = synthetic::behavioural(6_000, 5);
+    let path = write(&dir, "leads.csv", &csv);
+    let params = TrainParams {
+        model: ModelFamily::Gbdt,
+        calibration: CalibrationChoice::Beta,
+        ..TrainParams::default()
+    };
+
+    // Act
+    let outcome = train::train(&behavioural_request(&path, params)).expect("train");
+
+    // Assert: a valid beta map is in the artifact, the report names it,
+    // and the real server applies it to the model's log-odds.
+    let a = &outcome.artifact;
+    let Calibration::Beta {
+        a: low, b: high, ..
+    } = a.calibration
+    else {
+        panic!("expected beta, got {:?}", a.calibration);
+    };
+    assert!(low >= 0.0 && high >= 0.0, "a = {low}, b = {high}");
+    assert_eq!(outcome.report.calibration.method, "beta");
+    assert!(a.metrics.ece <= 0.05, "ECE {}", a.metrics.ece);
+    serve_and_score(&dir, a, "beta").await;
+}
+
+/// The model's log-odds for the lead [`serve_and_score`] sends.
+fn served_log_odds(a: &ModelArtifact) -> f64 {
     let model = ScoringModel::from_artifact(a.clone()).expect("valid");
-    let input = leadscore::scoring::features::LeadInput::Named(
+    model.score(&served_lead()).expect("score").log_odds
+}
+
+/// The lead [`serve_and_score`] sends, as the scoring core takes it.
+fn served_lead() -> leadscore::scoring::features::LeadInput {
+    leadscore::scoring::features::LeadInput::Named(
         [
             ("sessions_30d", 18.0),
             ("pricing_page_views", 4.0),
@@ -232,25 +253,54 @@ async fn balanced_class_weights_are_calibrated_back_and_the_server_applies_it() 
             )
         })
         .collect(),
-    );
-    let local = model.score(&input).expect("score");
+    )
+}
+
+/// Writes `a` as `models/<name>/1`, starts the real server on it, scores one
+/// lead over gRPC and checks the served probability is the local score with
+/// the artifact's calibration applied, bit for bit, and that GetModel names
+/// the calibration. Returns the served probability.
+async fn serve_and_score(dir: &TempDir, a: &ModelArtifact, name: &str) -> f64 {
+    let repo = dir.path().join("models");
+    train::write_artifact(a, &repo.join(name).join("1")).expect("write");
+    let app = crate::helpers::spawn_with(crate::helpers::settings(&repo), None).await;
+    let mut features = std::collections::HashMap::new();
+    features.insert("sessions_30d".to_string(), crate::helpers::num(18.0));
+    features.insert("pricing_page_views".to_string(), crate::helpers::num(4.0));
+    features.insert("demo_actions".to_string(), crate::helpers::num(2.0));
+    let response = app
+        .client()
+        .score(leadscore::serve::proto::ScoreRequest {
+            model: name.into(),
+            leads: vec![leadscore::serve::proto::Lead {
+                lead_id: "x".into(),
+                features,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("Score")
+        .into_inner();
+    let model = ScoringModel::from_artifact(a.clone()).expect("valid");
+    let local = model.score(&served_lead()).expect("score");
     let served = response.scores[0].probability;
     assert_eq!(served.to_bits(), local.probability.to_bits());
     assert_eq!(
         served.to_bits(),
         a.calibration.apply(local.log_odds).to_bits()
     );
-    assert!((served - leadscore::scoring::math::sigmoid(local.log_odds)).abs() > 1e-3);
     let info = app
         .client()
         .get_model(leadscore::serve::proto::GetModelRequest {
-            model: "rare".into(),
+            model: name.into(),
             ..Default::default()
         })
         .await
         .expect("GetModel")
         .into_inner();
     assert_eq!(info.calibration, a.calibration.method());
+    served
 }
 
 /// The behavioural data plus a column that gives the label away.

@@ -56,8 +56,8 @@ pub struct ImportSettings {
     /// calibration on them, and bands from their calibrated scores.
     pub calibrate: Option<PathBuf>,
     /// How `calibrate` rows calibrate: `auto` (the lowest 5-fold
-    /// cross-fitted log loss of none / Platt / isotonic), `platt`,
-    /// `isotonic` or `none`.
+    /// cross-fitted log loss of none / Platt / beta / isotonic), `platt`,
+    /// `beta`, `isotonic` or `none`.
     pub calibration: CalibrationChoice,
     /// The 0/1 (true/false, yes/no) target column of `calibrate`.
     pub target: String,
@@ -92,8 +92,8 @@ pub struct ImportArgs {
     /// report.json / report.md / report.html with 5-fold cross-fitted metrics.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
-    /// Calibration of --calibrate: auto picks none, platt or isotonic by
-    /// 5-fold cross-fitted log loss.
+    /// Calibration of --calibrate: auto picks none, platt, beta or isotonic
+    /// by 5-fold cross-fitted log loss.
     #[arg(long, value_enum, default_value_t = CalibrationChoice::Auto, requires = "calibrate")]
     pub calibration: CalibrationChoice,
     /// Target column of --calibrate (0/1, true/false or yes/no).
