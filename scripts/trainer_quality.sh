@@ -17,6 +17,7 @@
 #   WORK=<temp dir>                    where splits, models and logs go (kept)
 #   CARGO_TARGET_DIR                   cargo's target dir (default: cargo's own)
 #   QUALITY_JSON=docs/quality.json     where the numbers go
+#   ECE_SPLITS=9                       suite: further splits (seeds 1..N) for the ECE spread
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,7 +48,8 @@ if [ "${1:-}" = suite ]; then
     cargo build --release --locked --bin leadscore-train
     "$VENV/bin/python" scripts/quality_suite.py \
         --trainer "${CARGO_TARGET_DIR:-$ROOT/target}/release/leadscore-train" \
-        --data "$SHARED_DATA" --json "$ROOT/docs/quality_suite.json" --markdown "$ROOT/docs/quality.md"
+        --data "$SHARED_DATA" --json "$ROOT/docs/quality_suite.json" --markdown "$ROOT/docs/quality.md" \
+        --ece-splits "${ECE_SPLITS:-9}"
     exit 0
 fi
 
