@@ -66,29 +66,17 @@ pub fn fit_platt(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> 
     }
     let prior1: f64 = rows.iter().map(|r| r.w * r.y).sum();
     let prior0: f64 = rows.iter().map(|r| r.w * (1.0 - r.y)).sum();
-    let hi = (prior1 + 1.0) / (prior1 + 2.0);
-    let lo = 1.0 / (prior0 + 2.0);
-    let targets: Vec<f64> = rows
-        .iter()
-        .map(|r| if r.y > 0.5 { hi } else { lo })
-        .collect();
-    // Newton is scale-invariant in exact arithmetic; dividing z by its
-    // largest magnitude (as scikit-learn does above 30) keeps the Hessian
-    // well conditioned for wildly scaled scores.
-    let scale = rows
-        .iter()
-        .map(|r| r.z.abs())
-        .fold(0.0f64, f64::max)
-        .max(1.0);
+    let targets = smoothed_targets(&rows);
+    let scale = z_scale(&rows);
     let problem = PlattProblem {
         rows: &rows,
         targets: &targets,
         scale,
     };
     let start = [0.0, ((prior0 + 1.0) / (prior1 + 1.0)).ln()];
-    let [a, b] = problem.minimise(start, false);
+    let [a, b] = minimise(&problem, start, [true, true]);
     let [a, b] = if a > 0.0 {
-        problem.minimise([0.0, start[1]], true)
+        minimise(&problem, [0.0, start[1]], [false, true])
     } else {
         [a, b]
     };
@@ -105,7 +93,7 @@ struct PlattProblem<'a> {
     scale: f64,
 }
 
-impl PlattProblem<'_> {
+impl ConvexLoss<2> for PlattProblem<'_> {
     /// Weighted cross-entropy Σ w·[−t·ln p − (1 − t)·ln(1 − p)] with
     /// p = σ(−(a·x + b)), written with softplus so it is exact in the tails.
     fn loss(&self, [a, b]: [f64; 2]) -> f64 {
@@ -139,67 +127,119 @@ impl PlattProblem<'_> {
         (g, h)
     }
 
-    /// Damped Newton from `start`; with `fix_a` only b moves (a stays at
-    /// its start value).
-    fn minimise(&self, start: [f64; 2], fix_a: bool) -> [f64; 2] {
-        let total_weight: f64 = self.rows.iter().map(|r| r.w).sum();
-        let mut x = start;
-        let mut fx = self.loss(x);
-        for _ in 0..200 {
-            let (g, h) = self.derivatives(x);
-            let g = if fix_a { [0.0, g[1]] } else { g };
-            if g[0].abs().max(g[1].abs()) <= 1e-13 * total_weight.max(1.0) {
-                break;
-            }
-            let step = newton_step(g, h, fix_a);
-            // Newton decrement g·H⁻¹g / 2 is the loss still to gain: once it
-            // is at rounding level, a line search can only burn passes over
-            // the rows (a million of them, in the trainer's scaling runs).
-            let decrement = 0.5 * (g[0] * step[0] + g[1] * step[1]);
-            if decrement.is_finite() && decrement <= 1e-13 * fx.abs().max(1.0) {
-                break;
-            }
-            // Backtracking: Newton's full step is right near the optimum;
-            // far from it (separable data) halve until the loss drops.
-            let mut t = 1.0;
-            let mut moved = false;
-            for _ in 0..60 {
-                let candidate = [x[0] - t * step[0], x[1] - t * step[1]];
-                let fc = self.loss(candidate);
-                if fc.is_finite() && fc <= fx {
-                    moved = candidate != x;
-                    x = candidate;
-                    fx = fc;
-                    break;
-                }
-                t *= 0.5;
-            }
-            // No step lowers the loss any more: converged to rounding.
-            if !moved {
-                break;
-            }
-        }
-        x
+    fn total_weight(&self) -> f64 {
+        self.rows.iter().map(|r| r.w).sum()
     }
 }
 
-/// Solves H·s = g for the Newton step, regularising a singular H (all z
-/// equal, or a class with no weight) so the step stays finite.
-fn newton_step(g: [f64; 2], h: [[f64; 2]; 2], fix_a: bool) -> [f64; 2] {
-    if fix_a {
-        let h11 = h[1][1].max(1e-300);
-        return [0.0, g[1] / h11];
+/// A smooth convex objective in N parameters, for [`minimise`].
+trait ConvexLoss<const N: usize> {
+    /// The objective at `x`.
+    fn loss(&self, x: [f64; N]) -> f64;
+    /// Its gradient and Hessian at `x`.
+    fn derivatives(&self, x: [f64; N]) -> ([f64; N], [[f64; N]; N]);
+    /// Total row weight, the scale of the gradient's stopping rule.
+    fn total_weight(&self) -> f64;
+}
+
+/// Damped Newton from `start`, moving only the coordinates `free` marks
+/// (a fixed one gets no gradient and an identity row and column, so every
+/// step leaves it where it is), to a gradient of ~1e-13 per unit of weight.
+fn minimise<const N: usize>(
+    problem: &impl ConvexLoss<N>,
+    start: [f64; N],
+    free: [bool; N],
+) -> [f64; N] {
+    let total_weight = problem.total_weight();
+    let mut x = start;
+    let mut fx = problem.loss(x);
+    for _ in 0..200 {
+        let (mut g, mut h) = problem.derivatives(x);
+        for (i, _) in free.iter().enumerate().filter(|(_, &f)| !f) {
+            g[i] = 0.0;
+            h[i] = [0.0; N];
+            for row in &mut h {
+                row[i] = 0.0;
+            }
+            h[i][i] = 1.0;
+        }
+        if g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= 1e-13 * total_weight.max(1.0) {
+            break;
+        }
+        let step = solve(h, g);
+        // Newton decrement g·H⁻¹g / 2 is the loss still to gain: once it is
+        // at rounding level, a line search can only burn passes over the
+        // rows (a million of them, in the trainer's scaling runs).
+        let decrement = 0.5 * g.iter().zip(&step).map(|(g, s)| g * s).sum::<f64>();
+        if decrement.is_finite() && decrement <= 1e-13 * fx.abs().max(1.0) {
+            break;
+        }
+        // Backtracking: Newton's full step is right near the optimum; far
+        // from it (separable data) halve until the loss drops.
+        let mut t = 1.0;
+        let mut moved = false;
+        for _ in 0..60 {
+            let mut candidate = x;
+            for (c, s) in candidate.iter_mut().zip(&step) {
+                *c -= t * s;
+            }
+            let fc = problem.loss(candidate);
+            if fc.is_finite() && fc <= fx {
+                moved = candidate != x;
+                x = candidate;
+                fx = fc;
+                break;
+            }
+            t *= 0.5;
+        }
+        // No step lowers the loss any more: converged to rounding.
+        if !moved {
+            break;
+        }
     }
-    let trace = (h[0][0] + h[1][1]).max(1e-300);
+    x
+}
+
+/// Solves the symmetric positive semi-definite system H·s = g by Gaussian
+/// elimination, adding a growing ridge while H is (nearly) singular (all z
+/// equal, a class with no weight) so the step stays finite; a plain
+/// gradient step of sensible length if even that fails.
+fn solve<const N: usize>(h: [[f64; N]; N], g: [f64; N]) -> [f64; N] {
+    let trace = (0..N).map(|i| h[i][i]).sum::<f64>().max(1e-300);
     let mut ridge = 0.0;
-    for _ in 0..4 {
-        let (h00, h11) = (h[0][0] + ridge, h[1][1] + ridge);
-        let det = h00 * h11 - h[0][1] * h[1][0];
-        if det > 1e-12 * trace * trace {
-            return [
-                (h11 * g[0] - h[0][1] * g[1]) / det,
-                (h00 * g[1] - h[1][0] * g[0]) / det,
-            ];
+    for _ in 0..5 {
+        let mut a = h;
+        let mut b = g;
+        for (i, row) in a.iter_mut().enumerate() {
+            row[i] += ridge;
+        }
+        let mut ok = true;
+        for k in 0..N {
+            let pivot = a[k][k];
+            // Also false for NaN.
+            if pivot.partial_cmp(&(1e-12 * trace)) != Some(std::cmp::Ordering::Greater) {
+                ok = false;
+                break;
+            }
+            let (upper, lower) = a.split_at_mut(k + 1);
+            let pivot_row = upper[k];
+            for (offset, row) in lower.iter_mut().enumerate() {
+                let f = row[k] / pivot;
+                for (x, p) in row.iter_mut().zip(pivot_row).skip(k) {
+                    *x -= f * p;
+                }
+                b[k + 1 + offset] -= f * b[k];
+            }
+        }
+        if ok {
+            let mut s = [0.0; N];
+            for k in (0..N).rev() {
+                let tail: f64 = (k + 1..N).map(|j| a[k][j] * s[j]).sum();
+                s[k] = (b[k] - tail) / a[k][k];
+            }
+            if s.iter().all(|v| v.is_finite()) {
+                return s;
+            }
         }
         ridge = if ridge == 0.0 {
             1e-9 * trace
@@ -207,8 +247,18 @@ fn newton_step(g: [f64; 2], h: [[f64; 2]; 2], fix_a: bool) -> [f64; 2] {
             ridge * 1e3
         };
     }
-    // Still singular: a plain gradient step of sensible length.
-    [g[0] / trace, g[1] / trace]
+    g.map(|v| v / trace)
+}
+
+/// The divisor of every z in the fits: its largest magnitude, at least 1.
+/// Newton is scale-invariant in exact arithmetic; dividing z by its largest
+/// magnitude (as scikit-learn does above 30) keeps the Hessian well
+/// conditioned for wildly scaled scores.
+fn z_scale(rows: &[CalibrationRow]) -> f64 {
+    rows.iter()
+        .map(|r| r.z.abs())
+        .fold(0.0f64, f64::max)
+        .max(1.0)
 }
 
 /// Platt's smoothed targets `(N₊ + 1)/(N₊ + 2)` for positives and
@@ -243,13 +293,9 @@ pub fn fit_beta(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> C
         return Calibration::None;
     }
     let targets = smoothed_targets(&rows);
-    // Columns ln s = −softplus(−z) and −ln(1 − s) = softplus(z), divided by
-    // the largest |z| as in fit_platt to keep the Hessian well conditioned.
-    let scale = rows
-        .iter()
-        .map(|r| r.z.abs())
-        .fold(0.0f64, f64::max)
-        .max(1.0);
+    // Columns ln s = −softplus(−z) and −ln(1 − s) = softplus(z), both
+    // within |z| + ln 2, divided by the same scale as Platt's z.
+    let scale = z_scale(&rows);
     let features: Vec<[f64; 3]> = rows
         .iter()
         .map(|r| [-softplus(-r.z) / scale, softplus(r.z) / scale, 1.0])
@@ -264,7 +310,7 @@ pub fn fit_beta(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> C
         Calibration::Platt { a, b } => [-a * scale, -a * scale, -b],
         _ => [scale, scale, 0.0],
     };
-    let free = problem.minimise(start, [true, true, true]);
+    let free = minimise(&problem, start, [true, true, true]);
     let best = if free[0] >= 0.0 && free[1] >= 0.0 {
         free
     } else {
@@ -281,7 +327,7 @@ pub fn fit_beta(log_odds: &[f64], labels: &[bool], weights: Option<&[f64]>) -> C
                     if mask[1] { start[1].max(0.0) } else { 0.0 },
                     start[2],
                 ];
-                problem.minimise(from, mask)
+                minimise(&problem, from, mask)
             })
             .filter(|t| t[0] >= 0.0 && t[1] >= 0.0)
             .min_by(|p, q| problem.loss(*p).total_cmp(&problem.loss(*q)))
@@ -305,7 +351,7 @@ struct LogisticProblem<'a> {
     weights: Vec<f64>,
 }
 
-impl LogisticProblem<'_> {
+impl ConvexLoss<3> for LogisticProblem<'_> {
     /// Σ w·[softplus(u) − t·u], u = θ·x.
     fn loss(&self, theta: [f64; 3]) -> f64 {
         self.features
@@ -337,99 +383,9 @@ impl LogisticProblem<'_> {
         (g, h)
     }
 
-    /// Damped Newton from `start`, moving only the coordinates `free` marks.
-    fn minimise(&self, start: [f64; 3], free: [bool; 3]) -> [f64; 3] {
-        let total_weight: f64 = self.weights.iter().sum();
-        let mut x = start;
-        let mut fx = self.loss(x);
-        for _ in 0..200 {
-            let (mut g, mut h) = self.derivatives(x);
-            // A fixed coordinate: no gradient, and an identity row and
-            // column, so the step leaves it where it is.
-            for (i, _) in free.iter().enumerate().filter(|(_, &f)| !f) {
-                g[i] = 0.0;
-                h[i] = [0.0; 3];
-                for row in &mut h {
-                    row[i] = 0.0;
-                }
-                h[i][i] = 1.0;
-            }
-            if g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= 1e-13 * total_weight.max(1.0) {
-                break;
-            }
-            let step = solve3(h, g);
-            let decrement = 0.5 * (g[0] * step[0] + g[1] * step[1] + g[2] * step[2]);
-            if decrement.is_finite() && decrement <= 1e-13 * fx.abs().max(1.0) {
-                break;
-            }
-            let mut t = 1.0;
-            let mut moved = false;
-            for _ in 0..60 {
-                let candidate = [x[0] - t * step[0], x[1] - t * step[1], x[2] - t * step[2]];
-                let fc = self.loss(candidate);
-                if fc.is_finite() && fc <= fx {
-                    moved = candidate != x;
-                    x = candidate;
-                    fx = fc;
-                    break;
-                }
-                t *= 0.5;
-            }
-            if !moved {
-                break;
-            }
-        }
-        x
+    fn total_weight(&self) -> f64 {
+        self.weights.iter().sum()
     }
-}
-
-/// Solves the symmetric positive semi-definite system H·s = g by Gaussian
-/// elimination, adding a growing ridge while H is (nearly) singular so the
-/// step stays finite; a plain gradient step if even that fails.
-fn solve3(h: [[f64; 3]; 3], g: [f64; 3]) -> [f64; 3] {
-    let trace = (h[0][0] + h[1][1] + h[2][2]).max(1e-300);
-    let mut ridge = 0.0;
-    for _ in 0..5 {
-        let mut a = h;
-        let mut b = g;
-        for (i, row) in a.iter_mut().enumerate() {
-            row[i] += ridge;
-        }
-        let mut ok = true;
-        for k in 0..3 {
-            let pivot = a[k][k];
-            // Also false for NaN.
-            if pivot.partial_cmp(&(1e-12 * trace)) != Some(std::cmp::Ordering::Greater) {
-                ok = false;
-                break;
-            }
-            let (upper, lower) = a.split_at_mut(k + 1);
-            let pivot_row = upper[k];
-            for (offset, row) in lower.iter_mut().enumerate() {
-                let f = row[k] / pivot;
-                for (x, p) in row.iter_mut().zip(pivot_row).skip(k) {
-                    *x -= f * p;
-                }
-                b[k + 1 + offset] -= f * b[k];
-            }
-        }
-        if ok {
-            let mut s = [0.0; 3];
-            for k in (0..3).rev() {
-                let tail: f64 = (k + 1..3).map(|j| a[k][j] * s[j]).sum();
-                s[k] = (b[k] - tail) / a[k][k];
-            }
-            if s.iter().all(|v| v.is_finite()) {
-                return s;
-            }
-        }
-        ridge = if ridge == 0.0 {
-            1e-9 * trace
-        } else {
-            ridge * 1e3
-        };
-    }
-    [g[0] / trace, g[1] / trace, g[2] / trace]
 }
 
 /// Fits isotonic regression of the label on z, as scikit-learn's
