@@ -124,18 +124,15 @@ def ece_hindsight(reliability):
     p = np.array([b["mean_predicted"] for b in bins])
     z, k = np.log(p / (1 - p)), n * o
     soft = lambda x: np.logaddexp(0.0, x)
-    maps = {
-        "platt": (lambda w: w[0] * z + w[1], [1.0, 0.0]),
-        "beta": (lambda w: -w[0] * soft(-z) + w[1] * soft(z) + w[2], [1.0, 1.0, 0.0]),
-    }
-    best = float(np.sum(n * np.abs(p - o)) / n.sum())
-    for margin, start in maps.values():
+    binned_ece = lambda q: float(np.sum(n * np.abs(q - o)) / n.sum())
+    best = binned_ece(p)
+    for margin, start in [(lambda w: w[0] * z + w[1], [1.0, 0.0]),  # Platt
+                          (lambda w: -w[0] * soft(-z) + w[1] * soft(z) + w[2], [1.0, 1.0, 0.0])]:  # beta
         prob = lambda w: np.clip(1 / (1 + np.exp(-margin(w))), 1e-12, 1 - 1e-12)
-        ece = lambda w: float(np.sum(n * np.abs(prob(w) - o)) / n.sum())
         nll = lambda w: -float(np.sum(k * np.log(prob(w)) + (n - k) * np.log(1 - prob(w))))
         w = minimize(nll, start, method="Nelder-Mead").x
-        w = minimize(ece, w, method="Nelder-Mead").x
-        best = min(best, ece(w))
+        w = minimize(lambda w: binned_ece(prob(w)), w, method="Nelder-Mead").x
+        best = min(best, binned_ece(prob(w)))
     return best
 
 
